@@ -1,0 +1,18 @@
+"""Canonical buffer names for a frame's passes, shared by plugins and server.
+
+Host files name passes their own way (Blender ``ViewLayer.Depth.Z``, Nuke
+``depth.Z``); the EXR layer maps them onto these names, and only these travel.
+"""
+
+BEAUTY = "beauty"                    # (H, W, 3|4) scene-linear RGB(A), float16/float32
+DEPTH = "depth"                      # (H, W) distance along the camera axis, scene units
+NORMAL = "normal"                    # (H, W, 3) world-space unit normals
+MOTION_BACKWARD = "motion_backward"  # (H, W, 2) pixels (x right, y down) to this pixel's place in the previous frame
+MOTION_FORWARD = "motion_forward"    # (H, W, 2) pixels (x right, y down) to this pixel's place in the next frame
+OBJECT_INDEX = "object_index"        # (H, W) integer ids stored as float32
+MATERIAL_INDEX = "material_index"    # (H, W) integer ids stored as float32
+POSE_JOINTS = "pose_joints"          # (people, 18, 3) float32: COCO-18 x, y in pixels, visibility 0..1
+CAMERA_MATRIX = "camera_matrix"      # (4, 4) float32 world-from-camera matrix of the frame
+AUDIO = "audio"                      # (samples,) float32 mono PCM; sample rate in the job params
+
+ALL = (BEAUTY, DEPTH, NORMAL, MOTION_BACKWARD, MOTION_FORWARD, OBJECT_INDEX, MATERIAL_INDEX, POSE_JOINTS, CAMERA_MATRIX, AUDIO)

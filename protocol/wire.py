@@ -1,0 +1,237 @@
+"""The v1 wire format: signed multipart ZeroMQ messages with raw buffer frames.
+
+    [identity]            ROUTER side only, added and removed by ZeroMQ
+    tag                   b"framebridge:1" (the major version)
+    signature             hex HMAC-SHA256 over tag + header, with the connection key
+    header                msgpack map: v, type, id, time, session, job, reply_to, body, buffers
+    buffer 0..n-1         raw little-endian bytes, described by header["buffers"][i]
+
+Checks on receipt, in order: size, signature, msgpack (bounded), version, type,
+replay (id seen, or time outside the window), buffer descriptors, then each
+buffer's length and digest. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import msgpack
+import numpy as np
+
+from .buffers import BufferDescriptor, Limits, decode_buffer, describe
+from .errors import (
+    FrameBridgeError,
+    MalformedMessage,
+    MessageTooLarge,
+    ReplayedMessage,
+    SignatureInvalid,
+    UnknownMessageType,
+    VersionMismatch,
+)
+from .messages import REPLIES, REQUESTS, Body, ErrorReply
+from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
+
+__all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]
+
+TAG = f"framebridge:{PROTOCOL_MAJOR}".encode()
+ZERO_COPY_THRESHOLD = 64 * 1024
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded message: its body, ids and named arrays."""
+
+    body: Body
+    id: str = field(default_factory=new_id)
+    session: str = ""
+    job: str | None = None
+    reply_to: str | None = None
+    time: float = field(default_factory=time.time)
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    descriptors: tuple[BufferDescriptor, ...] = ()
+
+    @property
+    def type(self) -> str:
+        return self.body.TYPE
+
+
+class ReplayGuard:
+    """Rejects a message id seen before, or a timestamp outside the window."""
+
+    def __init__(self, window_seconds: float = 300.0, capacity: int = 200_000):
+        self.window = window_seconds
+        self.capacity = capacity
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def check(self, message_id: str, sent_at: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if abs(now - sent_at) > self.window:
+            raise ReplayedMessage(
+                f"message {message_id} is {now - sent_at:.0f} s off this host's clock (window {self.window:.0f} s)",
+                fix="check that the client and server clocks agree",
+            )
+        if message_id in self._seen:
+            raise ReplayedMessage(f"message {message_id} was already received")
+        self._seen[message_id] = sent_at
+        while self._seen and (len(self._seen) > self.capacity or next(iter(self._seen.values())) < now - self.window):
+            self._seen.popitem(last=False)
+
+
+class Codec:
+    """Signs and encodes outgoing messages; verifies and decodes incoming ones.
+
+    ``incoming`` is the registry of body types this side accepts: the server
+    decodes requests, the client decodes replies.
+    """
+
+    def __init__(self, key: bytes, *, limits: Limits | None = None, incoming: dict[str, type[Body]] | None = None,
+                 session: str | None = None, replay_window: float = 300.0):
+        if not key:
+            raise ValueError("a signing key is required")
+        self.key = key
+        self.limits = limits or Limits()
+        self.incoming = REQUESTS if incoming is None else incoming
+        self.session = session or new_id()
+        self.replays = ReplayGuard(replay_window)
+
+    def sign(self, tag: bytes, header: bytes) -> bytes:
+        mac = hmac.new(self.key, tag, hashlib.sha256)
+        mac.update(header)
+        return mac.hexdigest().encode()
+
+    def encode(self, body: Body, *, job: str | None = None, reply_to: str | None = None,
+               buffers: Sequence[tuple[str, np.ndarray, int | None]] = (), message_id: str | None = None) -> list[Any]:
+        """Frames for one message; buffers are ``(name, array, frame_number)``."""
+        described = [describe(name, array, frame, self.limits) for name, array, frame in buffers]
+        return self.encode_described(body, job=job, reply_to=reply_to, described=described, message_id=message_id)
+
+    def encode_described(self, body: Body, *, job: str | None = None, reply_to: str | None = None,
+                         described: Sequence[tuple[BufferDescriptor, np.ndarray]] = (),
+                         message_id: str | None = None) -> list[Any]:
+        """Like :meth:`encode` for buffers whose descriptors are already known."""
+        header = msgpack.packb(
+            {
+                "v": [PROTOCOL_MAJOR, PROTOCOL_MINOR],
+                "type": body.TYPE,
+                "id": message_id or new_id(),
+                "time": time.time(),
+                "session": self.session,
+                "job": job,
+                "reply_to": reply_to,
+                "body": body.to_wire(),
+                "buffers": [descriptor.to_wire() for descriptor, _ in described],
+            },
+            use_bin_type=True,
+        )
+        return [TAG, self.sign(TAG, header), header, *(array for _, array in described)]
+
+    def error(self, error: FrameBridgeError, *, job: str | None = None, reply_to: str | None = None) -> list[Any]:
+        return self.encode(ErrorReply(**error.to_wire()), job=job, reply_to=reply_to)
+
+    def peek(self, frames: Sequence[Any]) -> dict[str, Any]:
+        """Ids of a message that failed to decode, when its header is trustworthy; else empty.
+
+        Used only to address the error reply; returns nothing unless the
+        signature verifies.
+        """
+        try:
+            tag, signature, header = (_bytes(frame) for frame in frames[:3])
+            if not hmac.compare_digest(self.sign(tag, header), signature):
+                return {}
+            raw = self._unpack(header)
+        except Exception:
+            return {}
+        return {"job": raw.get("job") if isinstance(raw.get("job"), str) else None,
+                "reply_to": raw.get("id") if isinstance(raw.get("id"), str) else None}
+
+    def decode(self, frames: Sequence[Any], *, verify_digests: bool = True) -> Envelope:
+        """Verify and decode one message (without the ROUTER identity frame)."""
+        limits = self.limits
+        if len(frames) < 3:
+            raise MalformedMessage(f"a message has at least 3 frames (tag, signature, header), got {len(frames)}")
+        size = sum(_nbytes(frame) for frame in frames)
+        if size > limits.max_message_bytes:
+            raise MessageTooLarge(f"message of {size} bytes exceeds the limit of {limits.max_message_bytes}",
+                                  fix="send fewer or smaller buffers per message")
+        tag, signature, header = (_bytes(frame) for frame in frames[:3])
+        if tag != TAG:
+            if tag.startswith(b"framebridge:"):
+                raise VersionMismatch(
+                    f"peer speaks protocol {tag.decode(errors='replace')}, this side speaks {PROTOCOL_VERSION}",
+                    fix="install matching major versions of the FrameBridge server and plugin",
+                )
+            raise MalformedMessage("the first frame is not a FrameBridge protocol tag")
+        if len(header) > limits.max_header_bytes:
+            raise MessageTooLarge(f"header of {len(header)} bytes exceeds the limit of {limits.max_header_bytes}")
+        if not signature:
+            raise SignatureInvalid("the message is not signed", fix="use the key from the server's connection file")
+        if not hmac.compare_digest(self.sign(tag, header), signature):
+            raise SignatureInvalid("the message signature does not match", fix="use the key from the server's connection file")
+        raw = self._unpack(header)
+        version = raw.get("v")
+        if not (isinstance(version, list) and len(version) == 2 and all(type(n) is int for n in version)):
+            raise MalformedMessage("header field 'v' must be [major, minor]")
+        if version[0] != PROTOCOL_MAJOR:
+            raise VersionMismatch(f"peer speaks protocol {version[0]}.{version[1]}, this side speaks {PROTOCOL_VERSION}",
+                                  fix="install matching major versions of the FrameBridge server and plugin")
+        message_id, sent_at = raw.get("id"), raw.get("time")
+        if not isinstance(message_id, str) or not message_id or type(sent_at) not in (int, float):
+            raise MalformedMessage("header needs a string 'id' and a numeric 'time'")
+        kind = raw.get("type")
+        body_type = self.incoming.get(kind) if isinstance(kind, str) else None
+        if body_type is None:
+            raise UnknownMessageType(f"unknown message type {kind!r}", details={"allowed": sorted(self.incoming)})
+        self.replays.check(message_id, float(sent_at))
+        job, reply_to, session = raw.get("job"), raw.get("reply_to"), raw.get("session", "")
+        for name, value in (("job", job), ("reply_to", reply_to)):
+            if value is not None and not isinstance(value, str):
+                raise MalformedMessage(f"header field {name!r} must be a string or nil")
+        raw_descriptors = raw.get("buffers", [])
+        if not isinstance(raw_descriptors, list):
+            raise MalformedMessage("header field 'buffers' must be a list")
+        if len(raw_descriptors) > limits.max_buffers:
+            raise MessageTooLarge(f"{len(raw_descriptors)} buffers exceed the limit of {limits.max_buffers} per message")
+        if len(raw_descriptors) != len(frames) - 3:
+            raise MalformedMessage(f"header describes {len(raw_descriptors)} buffers but {len(frames) - 3} followed")
+        descriptors = tuple(BufferDescriptor.from_wire(d, limits) for d in raw_descriptors)
+        if len({d.name for d in descriptors}) != len(descriptors):
+            raise MalformedMessage("buffer names within a message must be unique")
+        body = body_type.from_wire(raw.get("body", {}))
+        buffers = {d.name: decode_buffer(d, _buffer(frame), verify=verify_digests) for d, frame in zip(descriptors, frames[3:])}
+        return Envelope(body=body, id=message_id, session=str(session), job=job, reply_to=reply_to,
+                        time=float(sent_at), buffers=buffers, descriptors=descriptors)
+
+    def _unpack(self, header: bytes) -> dict[str, Any]:
+        limit = self.limits.max_header_bytes
+        try:
+            raw = msgpack.unpackb(
+                header, raw=False, strict_map_key=True, use_list=True,
+                max_str_len=limit, max_bin_len=0, max_array_len=100_000, max_map_len=10_000, max_ext_len=0,
+            )
+        except Exception as error:
+            raise MalformedMessage(f"the header is not valid bounded msgpack ({type(error).__name__})") from None
+        if not isinstance(raw, dict):
+            raise MalformedMessage("the header must be a msgpack map")
+        return raw
+
+
+def _bytes(frame: Any) -> bytes:
+    return frame.bytes if hasattr(frame, "bytes") else bytes(frame)
+
+
+def _buffer(frame: Any) -> Any:
+    return frame.buffer if hasattr(frame, "buffer") else frame
+
+
+def _nbytes(frame: Any) -> int:
+    return len(frame.buffer) if hasattr(frame, "buffer") else memoryview(frame).nbytes

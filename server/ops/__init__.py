@@ -1,0 +1,14 @@
+"""The ops a server offers, by name."""
+
+from __future__ import annotations
+
+from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
+from .echo import EchoOp
+
+__all__ = ["FrameFailure", "InputFrame", "JobContext", "Op", "OutputFrame", "default_ops"]
+
+
+def default_ops() -> dict[str, Op]:
+    """Every op this server build offers, keyed by name."""
+    ops: list[Op] = [EchoOp()]
+    return {op.name: op for op in ops}

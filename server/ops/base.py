@@ -1,0 +1,91 @@
+"""The one small interface every op implements, and the frames it sees.
+
+An op validates a submit before any frame moves (:meth:`Op.prepare`), then turns
+an iterator of input frames into an iterator of results (:meth:`Op.run`). It
+pulls frames one at a time (or a window at a time) and yields each result as
+soon as it exists; the job manager streams it, checks cancellation between
+frames, and names every frame that fails.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, Mapping
+
+import numpy as np
+
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams
+
+__all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "check_params"]
+
+
+@dataclass(frozen=True)
+class InputFrame:
+    """One input frame: its number and its named buffers (read-only arrays)."""
+
+    number: int
+    buffers: Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class OutputFrame:
+    """One result frame; ``meta`` travels in the result header (e.g. cache hits)."""
+
+    number: int
+    buffers: Mapping[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameFailure:
+    """A frame the op could not produce, and why."""
+
+    number: int
+    error: FrameBridgeError
+
+
+@dataclass
+class JobContext:
+    """What an op may know about the job running it."""
+
+    job_id: str
+    frames: list[int]
+    shot: dict[str, Any]
+    cancelled: Callable[[], bool]
+    report_stage: Callable[[str], None] = lambda stage: None
+
+
+class Op(ABC):
+    """An operation the server offers; ``name`` is what clients submit."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Params (with types, defaults, ranges), inputs and backends, for ``capabilities``."""
+
+    @abstractmethod
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> Any:
+        """Validate a submit and return the plan :meth:`run` gets; raise typed errors."""
+
+    @abstractmethod
+    def run(self, plan: Any, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
+        """Consume input frames in submit order and yield a result or failure for each."""
+
+    def backend_name(self, plan: Any) -> str:
+        """The backend a prepared plan runs on (reported in ``accepted``)."""
+        return "builtin"
+
+
+def check_params(params: dict[str, Any], allowed: Mapping[str, type | tuple[type, ...]]) -> None:
+    """Reject unknown param names and values of the wrong type, naming what is allowed."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InvalidParams(f"unknown params {unknown}", details={"allowed": sorted(allowed)})
+    for name, value in params.items():
+        kinds = allowed[name] if isinstance(allowed[name], tuple) else (allowed[name],)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            expected = " or ".join(kind.__name__ for kind in kinds)
+            raise InvalidParams(f"param {name!r} must be {expected}, not {type(value).__name__}", details={"param": name})
