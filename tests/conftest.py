@@ -1,0 +1,3 @@
+"""Fixtures shared across the suite live in tests/fixtures/, one module per area."""
+
+from fixtures.server import *  # noqa: F401,F403
