@@ -1,0 +1,5 @@
+"""Video-to-video restyling: backends, temporal consistency, keyframes, seeds and the result cache."""
+
+from .backend import RestyleBackend, StyleRequest
+
+__all__ = ["RestyleBackend", "StyleRequest"]

@@ -1,0 +1,54 @@
+"""The interface every restyle backend implements, and the request it gets per frame.
+
+The ``restyle`` op owns everything around the model: colour conversion, temporal
+blending, seeds, keyframes and the cache. A backend only turns a window of
+display-referred frames into restyled frames of the same size.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["StyleRequest", "RestyleBackend"]
+
+
+@dataclass(frozen=True)
+class StyleRequest:
+    """One frame to restyle; every image is display-referred float32 RGB in 0..1."""
+
+    number: int
+    image: np.ndarray  # (H, W, 3) the frame's starting image (temporal blend already applied by the op)
+    conditions: dict[str, np.ndarray]  # name -> (H, W, 3) float32 0..1 ControlNet condition images
+    prompt: str
+    negative_prompt: str
+    strength: float  # 0..1 img2img strength
+    seed: int  # per-frame seed (derived from shot seed + frame number)
+    guidance_scale: float
+    steps: int
+
+
+class RestyleBackend(ABC):
+    """Restyles windows of frames; heavy imports happen in :meth:`load`, never at import."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Version string, the params it understands, and the models it uses."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Make the backend ready to run; idempotent, imports heavy modules lazily."""
+
+    @abstractmethod
+    def run(self, window: list[StyleRequest]) -> list[np.ndarray]:
+        """One (H, W, 3) float32 0..1 image per request, at the request image's exact size."""
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Identifies the backend's behaviour (code and models); part of every cache key."""
