@@ -8,7 +8,7 @@ display-referred frames into restyled frames of the same size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,12 +29,17 @@ class StyleRequest:
     seed: int  # per-frame seed (derived from shot seed + frame number)
     guidance_scale: float
     steps: int
+    condition_weights: dict[str, float] = field(default_factory=dict)  # name -> ControlNet conditioning scale
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific params it declared in describe()["params"]
 
 
 class RestyleBackend(ABC):
     """Restyles windows of frames; heavy imports happen in :meth:`load`, never at import."""
 
     name: ClassVar[str]
+    fuses_output: ClassVar[bool] = False
+    """True when the op should also blend the warped previous result into this backend's output
+    (right for deterministic filters; a generative backend keeps its own detail and leaves it False)."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
