@@ -1,0 +1,41 @@
+"""Op params and frame lists from panel values, without Blender."""
+
+import pytest
+
+from framebridge.blender_addon.requests import ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_frames
+from framebridge.protocol.errors import InvalidParams
+
+
+def test_frame_ranges_are_inclusive_with_steps():
+    assert parse_frames("1-3,7,10-20:5") == [1, 2, 3, 7, 10, 15, 20]
+    assert parse_frames("5") == [5]
+    with pytest.raises(InvalidParams, match="ends"):
+        parse_frames("3-1")
+    with pytest.raises(InvalidParams, match="not like"):
+        parse_frames("one-three")
+
+
+def test_constant_samples_collapse_and_animated_ones_become_keyframes():
+    assert collapse_keyframes({1: 0.5, 2: 0.5}) == 0.5
+    assert collapse_keyframes({2: 0.7, 1: 0.5}) == {1: 0.5, 2: 0.7}
+
+
+def test_params_carry_keyframes_and_condition_weights():
+    settings = ShotSettings(prompt="oil painting", strength={1: 0.3, 2: 0.3, 3: 0.6}, seed={1: 7, 2: 7, 3: 7},
+                            conditions={"depth": 1.0, "pose": 0.8}, temporal=True, temporal_strength=0.4)
+    params = build_params(settings)
+    assert params["strength"] == {1: 0.3, 2: 0.3, 3: 0.6}
+    assert params["seed"] == 7
+    assert params["conditions"] == {"depth": 1.0, "pose": 0.8}
+    assert params["temporal_strength"] == 0.4
+    assert "temporal_strength" not in build_params(ShotSettings(temporal=False))
+
+
+def test_unknown_condition_is_refused():
+    with pytest.raises(InvalidParams, match="unknown conditions"):
+        build_params(ShotSettings(conditions={"halo": 1.0}))
+
+
+def test_only_params_the_op_declares_are_sent():
+    kept, dropped = fit_to_op({"prompt": "x", "seed": 1}, {"params": {"seed": {"type": "int"}}})
+    assert kept == {"seed": 1} and dropped == ["prompt"]
