@@ -2,6 +2,7 @@
 
 from . import errors, passes
 from .buffers import ALLOWED_DTYPES, BufferDescriptor, Limits
+from .client import Client, DoneEvent, Job, JobOutcome, ProgressEvent, ResultEvent
 from .connection import DEFAULT_ADDRESS, ConnectionInfo, default_connection_path
 from .errors import *  # noqa: F403
 from .version import PROTOCOL_VERSION
@@ -9,6 +10,12 @@ from .version import PROTOCOL_VERSION
 __all__ = [
     "ALLOWED_DTYPES",
     "BufferDescriptor",
+    "Client",
+    "DoneEvent",
+    "Job",
+    "JobOutcome",
+    "ProgressEvent",
+    "ResultEvent",
     "ConnectionInfo",
     "DEFAULT_ADDRESS",
     "Limits",

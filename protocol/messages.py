@@ -112,6 +112,7 @@ class Capabilities(Body):
     ops: dict[str, Any]
     limits: dict[str, int]
     models: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class Status(Body):
     TYPE: ClassVar[str] = "status"
     op: str
     state: str
-    total: int
+    frames: list[int]
     received: list[int]
     done: list[int]
     failed: dict[str, Any]

@@ -1,0 +1,82 @@
+"""The `framebridge` command: serve, ping, and the headless jobs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from framebridge.protocol.buffers import Limits
+from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
+from framebridge.protocol.errors import FrameBridgeError
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="framebridge", description="FrameBridge: AI ops for Blender and Nuke frames.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (loopback by default)")
+    serve.add_argument("--address", default=os.environ.get("FRAMEBRIDGE_ADDRESS"),
+                       help="ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:5581 or tcp://127.0.0.1:* (env FRAMEBRIDGE_ADDRESS)")
+    serve.add_argument("--connection-file", type=Path, default=None,
+                       help=f"where the address and signing key are written (default {default_connection_path()})")
+    serve.add_argument("--curve", action="store_true", help="create CURVE keys; required to bind a non-loopback address")
+    serve.add_argument("--workers", type=int, default=1, help="jobs that run at once (default 1: one GPU, one job)")
+    serve.add_argument("--credit-window", type=int, default=Limits.credit_window, help="input frames in flight per job")
+    serve.add_argument("--max-message-mb", type=int, default=Limits.max_message_bytes >> 20,
+                       help="largest message accepted, in MiB")
+    serve.add_argument("--max-dimension", type=int, default=Limits.max_width, help="largest frame width or height")
+    serve.add_argument("--retain-mb", type=int, default=1024,
+                       help="memory for results not yet acknowledged before they spill to disk, in MiB")
+    serve.add_argument("--input-timeout", type=float, default=600.0, help="seconds a job waits for its next frame")
+    serve.add_argument("--log-level", default="INFO")
+
+    ping = commands.add_parser("ping", help="check that a server answers, and print its versions")
+    ping.add_argument("--connection-file", type=Path, default=None)
+    ping.add_argument("--address", default=None)
+    ping.add_argument("--timeout", type=float, default=5.0)
+    ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"serve": _serve, "ping": _ping}[args.command](args)
+    except FrameBridgeError as error:
+        print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import Server
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    connection_file = args.connection_file or default_connection_path()
+    info = load_or_create(connection_file, args.address, curve=args.curve)
+    limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
+                    max_height=args.max_dimension, credit_window=args.credit_window)
+    server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
+                    input_timeout=args.input_timeout)
+    if server.address != info.address:
+        ConnectionInfo(server.address, info.key, info.curve_public, info.curve_secret).write(connection_file)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    print(f"framebridge: listening on {server.address} (connection file {connection_file})", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _ping(args: argparse.Namespace) -> int:
+    from framebridge.protocol.client import Client
+
+    with Client(args.connection_file, address=args.address, timeout=args.timeout) as client:
+        reply = client.ping()
+        print(f"framebridge {reply['server_version']} (protocol {reply['protocol_version']}) at "
+              f"{client.connection.address}: {reply['round_trip'] * 1000:.1f} ms")
+        if args.capabilities:
+            print(json.dumps(client.capabilities(), indent=2, sort_keys=True))
+    return 0

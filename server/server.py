@@ -1,0 +1,278 @@
+"""The ZeroMQ front: one ROUTER socket, one thread that owns it, never waiting on compute.
+
+Requests are decoded and answered here (ping, capabilities, status, cancel,
+ack) or filed into jobs (submit, frame). Workers hand their encoded messages
+back through an inproc PUSH/PULL pair; this thread routes each one to the
+job's current owner, which changes when a client reconnects and asks ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from framebridge.protocol.buffers import Limits
+from framebridge.protocol.connection import ConnectionInfo, is_loopback
+from framebridge.protocol.errors import (
+    CreditExceeded,
+    FrameBridgeError,
+    InsecureBind,
+    InvalidParams,
+    MalformedMessage,
+    UnknownJob,
+    UnknownOp,
+)
+from framebridge.protocol.messages import (
+    Accepted,
+    Ack,
+    Cancel,
+    Capabilities,
+    CapabilitiesRequest,
+    FrameIn,
+    Ping,
+    Pong,
+    Result,
+    StatusRequest,
+    Submit,
+)
+from framebridge.protocol.version import PROTOCOL_VERSION
+from framebridge.protocol.wire import Codec, Envelope
+
+from . import __version__
+from .jobs import Job, JobManager
+from .ops import Op, default_ops
+from .ops.base import InputFrame
+
+__all__ = ["Server"]
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_FRAMES_PER_JOB = 100_000
+HEARTBEAT_SECONDS = 2.0
+
+
+class Server:
+    """Binds the connection's address and serves until :meth:`stop`."""
+
+    def __init__(self, connection: ConnectionInfo, *, ops: dict[str, Op] | None = None, limits: Limits | None = None,
+                 workers: int = 1, spool_dir: Path | None = None, retain_bytes: int = 1 << 30,
+                 input_timeout: float = 600.0):
+        if not is_loopback(connection.address) and not connection.curve_secret:
+            raise InsecureBind(f"refusing to bind {connection.address} without CURVE keys",
+                               fix="pass --curve, or bind a loopback address")
+        self.connection = connection
+        self.ops = ops if ops is not None else default_ops()
+        self.limits = limits or Limits()
+        self.codec = Codec(connection.key, limits=self.limits)
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.SNDHWM, 0)
+        self.router.setsockopt(zmq.RCVHWM, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
+        self.router.setsockopt(zmq.LINGER, 0)
+        if connection.curve_secret:
+            self.router.curve_server = True
+            self.router.curve_secretkey = connection.curve_secret
+            self.router.curve_publickey = connection.curve_public
+        self.router.bind(connection.address)
+        self.address = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._outbox_address = f"inproc://framebridge-outbox-{id(self)}"
+        self.outbox = self.context.socket(zmq.PULL)
+        self.outbox.setsockopt(zmq.RCVHWM, 0)
+        self.outbox.bind(self._outbox_address)
+        self._local = threading.local()
+        self._pushers: list[zmq.Socket] = []
+        self._pushers_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._owned_spool = spool_dir is None
+        self.spool_dir = Path(spool_dir or tempfile.mkdtemp(prefix="framebridge-spool-"))
+        self.jobs = JobManager(self.codec, self._deliver, workers=workers, spool_dir=self.spool_dir,
+                               retain_bytes=retain_bytes, input_timeout=input_timeout)
+        self._last_heartbeat: dict[str, float] = {}
+
+    def serve_forever(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.outbox, zmq.POLLIN)
+        next_housekeeping = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                ready = dict(poller.poll(100))
+                if self.outbox in ready:
+                    self._drain_outbox()
+                if self.router in ready:
+                    self._drain_requests()
+                if time.monotonic() >= next_housekeeping:
+                    self._housekeeping()
+                    next_housekeeping = time.monotonic() + 1.0
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _drain_requests(self, budget: int = 64) -> None:
+        for _ in range(budget):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            identity, message = frames[0].bytes, frames[1:]
+            try:
+                envelope = self.codec.decode(message)
+            except FrameBridgeError as error:
+                ids = self.codec.peek(message)
+                self._reply(identity, self.codec.error(error, **ids))
+                continue
+            try:
+                self._handle(identity, envelope)
+            except FrameBridgeError as error:
+                self._reply(identity, self.codec.error(error, job=envelope.job, reply_to=envelope.id))
+            except Exception as error:
+                log.exception("handling %s failed", envelope.type)
+                internal = FrameBridgeError(f"internal error handling {envelope.type}: {type(error).__name__}: {error}")
+                self._reply(identity, self.codec.error(internal, job=envelope.job, reply_to=envelope.id))
+
+    def _drain_outbox(self, budget: int = 256) -> None:
+        for _ in range(budget):
+            try:
+                frames = self.outbox.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            job = self.jobs.jobs.get(frames[0].bytes.decode())
+            if job is not None:
+                self._last_heartbeat[job.id] = time.monotonic()
+                self._reply(job.owner, frames[1:])
+
+    def _reply(self, identity: bytes, frames: list[Any]) -> None:
+        try:
+            self.router.send_multipart([identity, *frames], copy=False)
+        except zmq.ZMQError as error:
+            # ROUTER_MANDATORY: the peer is gone; its job keeps results for a reconnect.
+            log.debug("could not reach a client: %s", error)
+
+    def _deliver(self, job_id: str, frames: list[Any]) -> None:
+        """Called from worker threads: each gets its own PUSH socket."""
+        pusher = getattr(self._local, "pusher", None)
+        if pusher is None:
+            pusher = self.context.socket(zmq.PUSH)
+            pusher.setsockopt(zmq.SNDHWM, 0)
+            pusher.setsockopt(zmq.LINGER, 1000)
+            pusher.connect(self._outbox_address)
+            self._local.pusher = pusher
+            with self._pushers_lock:
+                self._pushers.append(pusher)
+        pusher.send_multipart([job_id.encode(), *frames], copy=False)
+
+    def _handle(self, identity: bytes, envelope: Envelope) -> None:
+        body = envelope.body
+        reply = lambda message: self._reply(identity, self.codec.encode(message, job=envelope.job, reply_to=envelope.id))  # noqa: E731
+        if isinstance(body, Ping):
+            reply(Pong(server_version=__version__, protocol_version=PROTOCOL_VERSION, time=time.time()))
+        elif isinstance(body, CapabilitiesRequest):
+            reply(self.capabilities())
+        elif isinstance(body, Submit):
+            job = self._submit(identity, envelope, body)
+            reply(Accepted(credit=job.credit, total=len(job.frames), backend=job.backend))
+        elif isinstance(body, FrameIn):
+            self._frame(identity, envelope, body)
+        elif isinstance(body, Cancel):
+            job = self._job(envelope)
+            self.jobs.cancel(job)
+            reply(job.status())
+        elif isinstance(body, StatusRequest):
+            job = self._job(envelope)
+            if body.resend:
+                job.owner = identity
+            reply(job.status())
+            if body.resend:
+                self._resend(identity, job)
+        elif isinstance(body, Ack):
+            self.jobs.acknowledge(self._job(envelope), body.frames)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            server_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            ops={name: op.describe() for name, op in sorted(self.ops.items())},
+            limits=self.limits.to_wire(),
+            models={},
+            versions={"python": platform.python_version(), "numpy": np.__version__, "zmq": zmq.zmq_version()},
+        )
+
+    def _job(self, envelope: Envelope) -> Job:
+        job = self.jobs.jobs.get(envelope.job or "")
+        if job is None:
+            raise UnknownJob(f"no job {envelope.job!r} on this server", fix="submit the job again")
+        return job
+
+    def _submit(self, identity: bytes, envelope: Envelope, body: Submit) -> Job:
+        if not envelope.job or not _JOB_ID.match(envelope.job):
+            raise MalformedMessage("a submit needs a job id of 1-64 characters [A-Za-z0-9_.-] in the header")
+        if envelope.job in self.jobs.jobs:
+            raise InvalidParams(f"job id {envelope.job!r} is already in use", fix="choose a new job id")
+        op = self.ops.get(body.op)
+        if op is None:
+            raise UnknownOp(f"unknown op {body.op!r}", details={"allowed": sorted(self.ops)})
+        if not body.frames or len(body.frames) > MAX_FRAMES_PER_JOB or len(set(body.frames)) != len(body.frames):
+            raise InvalidParams(f"frames must be 1..{MAX_FRAMES_PER_JOB} distinct frame numbers")
+        plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend)
+        return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
+                                self.limits.credit_window)
+
+    def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn) -> None:
+        job = self._job(envelope)
+        if job.finished:
+            return
+        if body.frame not in job.frames:
+            raise InvalidParams(f"frame {body.frame} is not part of job {job.id}")
+        with job.arrived:
+            if len(job.waiting) >= job.credit_window and body.frame not in job.received:
+                raise CreditExceeded(
+                    f"frame {body.frame} exceeds the credit window of {job.credit_window} frames",
+                    fix="send a frame only while frames sent < the credit in the last progress message",
+                    details={"frame": body.frame, "credit": job.credit},
+                )
+        job.owner = identity
+        self.jobs.add_frame(job, InputFrame(body.frame, envelope.buffers))
+
+    def _resend(self, identity: bytes, job: Job) -> None:
+        for frame in job.results.frames():
+            stored = job.results.get(frame)
+            if stored is not None:
+                described, meta = stored
+                self._reply(identity, self.codec.encode_described(Result(frame=frame, meta=meta), job=job.id,
+                                                                  described=described))
+        if job.finished:
+            self._reply(identity, self.codec.encode(job.done_message(), job=job.id))
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        for job in list(self.jobs.jobs.values()):
+            if job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS:
+                self._last_heartbeat[job.id] = now
+                self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
+        self.jobs.expire()
+
+    def _shutdown(self) -> None:
+        self.jobs.close()
+        with self._pushers_lock:
+            for pusher in self._pushers:
+                pusher.close(linger=0)
+        self.outbox.close(linger=0)
+        self.router.close(linger=0)
+        self.context.term()
+        if self._owned_spool:
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
