@@ -1,3 +1,4 @@
 """Fixtures shared across the suite live in tests/fixtures/, one module per area."""
 
 from fixtures.server import *  # noqa: F401,F403
+from fixtures.blender import *  # noqa: F401,F403
