@@ -3,7 +3,8 @@
 Animated panel values are sampled by Blender on every frame of the range (so its
 own interpolation, easing and drivers are honoured) and handed here as
 ``{frame: value}``; a value that never changes travels as a plain scalar, one that
-does as the op's keyframes ``{frame: value}``.
+does as the op's keyframes ``{"frame": value}`` (string keys: the wire's msgpack
+maps take string keys only).
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ def frame_range(start: int, end: int, step: int = 1) -> list[int]:
 
 
 def collapse_keyframes(samples: Mapping[int, Any]) -> Any:
-    """A scalar when every sampled frame has the same value, else ``{frame: value}``."""
+    """A scalar when every sampled frame has the same value, else ``{"frame": value}``."""
     values = list(samples.values())
     if not values:
         raise InvalidParams("no frames were sampled")
     if all(value == values[0] for value in values):
         return values[0]
-    return {int(frame): value for frame, value in sorted(samples.items())}
+    return {str(frame): value for frame, value in sorted(samples.items(), key=lambda item: int(item[0]))}
 
 
 @dataclass

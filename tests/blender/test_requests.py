@@ -17,14 +17,14 @@ def test_frame_ranges_are_inclusive_with_steps():
 
 def test_constant_samples_collapse_and_animated_ones_become_keyframes():
     assert collapse_keyframes({1: 0.5, 2: 0.5}) == 0.5
-    assert collapse_keyframes({2: 0.7, 1: 0.5}) == {1: 0.5, 2: 0.7}
+    assert collapse_keyframes({2: 0.7, 1: 0.5, 10: 0.9}) == {"1": 0.5, "2": 0.7, "10": 0.9}
 
 
 def test_params_carry_keyframes_and_condition_weights():
     settings = ShotSettings(prompt="oil painting", strength={1: 0.3, 2: 0.3, 3: 0.6}, seed={1: 7, 2: 7, 3: 7},
                             conditions={"depth": 1.0, "pose": 0.8}, temporal=True, temporal_strength=0.4)
     params = build_params(settings)
-    assert params["strength"] == {1: 0.3, 2: 0.3, 3: 0.6}
+    assert params["strength"] == {"1": 0.3, "2": 0.3, "3": 0.6}
     assert params["seed"] == 7
     assert params["conditions"] == {"depth": 1.0, "pose": 0.8}
     assert params["temporal_strength"] == 0.4

@@ -1,0 +1,194 @@
+"""The only module that talks to the server; it never touches ``bpy``.
+
+No thread: the client is non-blocking (``Job.step(timeout=0)`` sends what the
+credit window allows and returns the events that already arrived), so the modal
+operator's timer drives a :class:`JobRunner` directly. That keeps the ZeroMQ
+socket on one thread (sockets are not thread-safe), keeps ``bpy`` off any
+background thread, and makes cancel immediate. Each poll turns the client's
+events into small typed messages (:class:`FrameStored`, :class:`Progressed`,
+:class:`Finished`) for the operator to show.
+
+Every failure leaves this module as a :class:`~framebridge.protocol.errors.FrameBridgeError`
+with a message and, where there is one, a fix; the operators report it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from framebridge.protocol import PROTOCOL_VERSION
+from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
+from framebridge.protocol.errors import (
+    ConnectionFailure,
+    FrameBridgeError,
+    JobCancelled,
+    ServerUnreachable,
+    UnknownOp,
+    VersionMismatch,
+)
+
+__all__ = [
+    "ConnectionSettings",
+    "ServerInfo",
+    "FrameStored",
+    "Progressed",
+    "Finished",
+    "connect",
+    "check_server",
+    "JobRunner",
+]
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where the server is: a connection file (default location when empty) and an optional address override."""
+
+    connection_file: str = ""
+    address: str = ""
+    timeout: float = 5.0
+    job_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``test_connection`` shows: versions, ops and their backends, and the ping time."""
+
+    address: str
+    server_version: str
+    protocol_version: str
+    ops: dict[str, Any]
+    round_trip: float
+
+    def summary(self) -> str:
+        ops = ", ".join(f"{name} [{', '.join(map(str, spec.get('backends', [])))}]" for name, spec in sorted(self.ops.items()))
+        return (f"FrameBridge {self.server_version} (protocol {self.protocol_version}) at {self.address}, "
+                f"{self.round_trip * 1000:.1f} ms; ops: {ops}")
+
+
+@dataclass(frozen=True)
+class FrameStored:
+    """A result frame arrived and was handed to the result sink."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class Progressed:
+    """Frames done out of the total, and what the server is doing."""
+
+    done: int
+    total: int
+    stage: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job ended: ``state`` is the server's (``completed``, ``completed_with_failures``,
+    ``failed`` or ``cancelled``); failed frames name their error."""
+
+    state: str
+    failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    error: FrameBridgeError | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "completed" and not self.failed
+
+
+Message = FrameStored | Progressed | Finished
+
+
+def connect(settings: ConnectionSettings) -> Client:
+    """A client for the configured server; a missing or bad connection file becomes a clear error."""
+    return Client(
+        settings.connection_file or None,
+        address=settings.address or None,
+        timeout=settings.timeout,
+        job_timeout=settings.job_timeout,
+    )
+
+
+def check_server(client: Client, required_op: str | None = None) -> ServerInfo:
+    """Ping the server and read its capabilities; refuse another protocol major or a missing op."""
+    try:
+        pong = client.ping()
+        capabilities = client.capabilities()
+    except ConnectionFailure as error:
+        raise ServerUnreachable(
+            f"no FrameBridge server answers at {client.connection.address}",
+            fix="start it with `framebridge serve` and check the address / connection file in the add-on preferences",
+        ) from error
+    ours, theirs = PROTOCOL_VERSION.split(".")[0], str(pong["protocol_version"]).split(".")[0]
+    if ours != theirs:
+        raise VersionMismatch(
+            f"the server speaks protocol {pong['protocol_version']}, this add-on speaks {PROTOCOL_VERSION}",
+            fix=f"install the same major version of FrameBridge for the server and the add-on "
+                f"(server {pong['server_version']})",
+        )
+    ops = dict(capabilities.get("ops", {}))
+    if required_op and required_op not in ops:
+        raise UnknownOp(f"the server at {client.connection.address} has no op {required_op!r}",
+                        fix=f"choose one of {', '.join(sorted(ops))}, or update the server")
+    return ServerInfo(client.connection.address, str(pong["server_version"]), str(pong["protocol_version"]), ops,
+                      float(pong["round_trip"]))
+
+
+class JobRunner:
+    """One job driven from a timer: submit, poll within a time budget, cancel."""
+
+    def __init__(self, client: Client, op: str, frames: list[int], source: Callable[[int], Mapping[str, np.ndarray]],
+                 sink: Callable[[int, Mapping[str, np.ndarray]], None], *, params: dict[str, Any],
+                 shot: dict[str, Any], backend: str | None):
+        self.client = client
+        self.sink = sink
+        self.total = len(frames)
+        self.finished: Finished | None = None
+        self.job = client.submit(op, frames, source, params=params, shot=shot, backend=backend, keep_results=False)
+
+    def poll(self, budget: float = 0.05) -> list[Message]:
+        """Handle what has arrived, for at most ``budget`` seconds; never blocks longer."""
+        messages: list[Message] = []
+        deadline = time.monotonic() + budget
+        while self.finished is None:
+            events = self.job.step(timeout=0.0)
+            for event in events:
+                messages.append(self._convert(event))
+            if not events or time.monotonic() >= deadline:
+                break
+        return messages
+
+    def run(self, on_message: Callable[[Message], None] = lambda message: None) -> Finished:
+        """Block until the job ends (headless use), passing each message on."""
+        while self.finished is None:
+            for event in self.job.step(timeout=0.25):
+                on_message(self._convert(event))
+        return self.finished
+
+    def cancel(self) -> None:
+        """Stop the server job; the server answers with ``done`` in state ``cancelled``."""
+        if self.finished is None:
+            self.job.cancel()
+            self.finished = Finished("cancelled", error=JobCancelled("cancelled by the user"))
+
+    def _convert(self, event: Any) -> Message:
+        if isinstance(event, ResultEvent):
+            self.sink(event.frame, event.buffers)
+            return FrameStored(event.frame)
+        if isinstance(event, ProgressEvent):
+            return Progressed(event.done, event.total, event.stage)
+        if isinstance(event, DoneEvent):
+            self.finished = Finished(event.state, dict(event.failed), event.error)
+            return self.finished
+        raise FrameBridgeError(f"unexpected event {type(event).__name__} from the client")
+
+
+def connection_file_hint(path: str) -> str:
+    """A short description of which connection file will be used, for the preferences."""
+    from framebridge.protocol.connection import default_connection_path
+
+    return str(Path(path)) if path else f"{default_connection_path()} (default)"
