@@ -45,6 +45,7 @@ class Job:
     results: ResultStore
     backend: str = "builtin"
     state: str = "queued"
+    scheduled: bool = False
     received: set[int] = field(default_factory=set)
     waiting: dict[int, InputFrame] = field(default_factory=dict)
     consumed: int = 0
@@ -109,7 +110,6 @@ class JobManager:
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
                   results=ResultStore(self.spool_dir / job_id, self.retain_bytes), backend=op.backend_name(plan))
         self.jobs[job_id] = job
-        self._queue.put(job)
         return job
 
     def add_frame(self, job: Job, frame: InputFrame) -> bool:
@@ -121,6 +121,7 @@ class JobManager:
             job.waiting[frame.number] = frame
             job.last_activity = time.monotonic()
             job.arrived.notify_all()
+            self._schedule(job)
         return True
 
     def cancel(self, job: Job) -> None:
@@ -129,6 +130,7 @@ class JobManager:
             if job.state == "queued":
                 job.stage = "cancelling"
             job.arrived.notify_all()
+            self._schedule(job)
 
     def acknowledge(self, job: Job, frames: list[int]) -> None:
         job.results.drop(frames)
@@ -141,6 +143,12 @@ class JobManager:
             if job.finished and now - job.last_activity > self.job_ttl:
                 job.results.clear()
                 del self.jobs[job_id]
+
+    def _schedule(self, job: Job) -> None:
+        """Queue a job for a worker once it has a frame (or a cancel), so idle submits hold no worker."""
+        if not job.scheduled:
+            job.scheduled = True
+            self._queue.put(job)
 
     def close(self) -> None:
         for job in self.jobs.values():
