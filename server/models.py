@@ -81,9 +81,9 @@ class ModelsConfig:
             )
         return self.entries[role]
 
-    def roles(self, prefix: str) -> list[str]:
-        """Configured roles directly under ``prefix`` (e.g. every ``restyle.sd15.controlnets`` name)."""
-        return sorted(role for role in self.entries if role.rpartition(".")[0] == prefix)
+    def names(self, prefix: str) -> list[str]:
+        """The last part of every configured role directly under ``prefix`` (e.g. ControlNet names)."""
+        return sorted(role.rpartition(".")[2] for role in self.entries if role.rpartition(".")[0] == prefix)
 
 
 @dataclass(frozen=True)
