@@ -1,0 +1,55 @@
+"""Normal condition: world-space normals to the camera-space colours normal ControlNets were trained on.
+
+``control_v11p_sd15_normalbae`` learned from Bae et al.'s estimator, whose maps
+follow the ScanNet protocol, as in Bae's DSINE: (X, Y, Z) = (right, down, into
+the scene), normals pointing out of the surface towards the viewer stored negated,
+and ``rgb = (n + 1) / 2``. In camera terms: red grows for surfaces facing LEFT,
+green for surfaces facing UP, blue for surfaces facing the CAMERA. A wall facing
+the camera is (0.5, 0.5, 1.0), the usual lavender.
+
+With Blender's camera axes (x right, y up, z towards the viewer, the columns of
+the world-from-camera matrix) and a camera-space normal ``(x, y, z)``:
+``rgb = ((1 - x) / 2, (1 + y) / 2, (1 + z) / 2)``. Pixels without a normal
+(length ~0, e.g. Blender's background) get the facing-the-camera colour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from framebridge.protocol.errors import InvalidParams
+
+__all__ = ["camera_rotation", "normal_condition"]
+
+
+def camera_rotation(camera_matrix: np.ndarray) -> np.ndarray:
+    """The orthonormal world-from-camera rotation of a 4x4 matrix (scale removed)."""
+    matrix = np.asarray(camera_matrix, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+        raise InvalidParams(f"camera_matrix must be a finite 4x4 world-from-camera matrix, got shape {matrix.shape}")
+    rotation = matrix[:3, :3]
+    lengths = np.linalg.norm(rotation, axis=0)
+    if np.any(lengths < 1e-12):
+        raise InvalidParams("camera_matrix has a zero-length axis")
+    return rotation / lengths
+
+
+def normal_condition(normal: np.ndarray, camera_matrix: np.ndarray | None) -> np.ndarray:
+    """(H, W, 3) float32 normalbae colours from (H, W, 3) world normals and the frame's world-from-camera matrix.
+
+    ``camera_matrix=None`` means the normals are already in camera space (Blender camera axes).
+    """
+    height, width = normal.shape[:2]
+    flat = normal.reshape(-1, 3).astype(np.float32, copy=False)
+    # Row vectors: n_camera = R^T n_world, i.e. n_world @ R. The sign flip of x and the
+    # (n + 1) / 2 encoding are folded into the same 3x3 product and offset.
+    encode = np.diag(np.array([-0.5, 0.5, 0.5], dtype=np.float32))
+    rotation = np.eye(3, dtype=np.float32) if camera_matrix is None else camera_rotation(camera_matrix).astype(np.float32)
+    colours = flat @ (rotation @ encode)
+    lengths = np.sqrt(np.einsum("ij,ij->i", flat, flat))
+    valid = lengths > 1e-6
+    colours[valid] /= lengths[valid, None]
+    colours += 0.5
+    colours[~valid] = (0.5, 0.5, 1.0)
+    np.clip(colours, 0.0, 1.0, out=colours)
+    return colours.reshape(height, width, 3)
