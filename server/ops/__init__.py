@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .echo import EchoOp
+from .extract import ExtractOp
 
 __all__ = ["FrameFailure", "InputFrame", "JobContext", "Op", "OutputFrame", "default_ops"]
 
 
 def default_ops() -> dict[str, Op]:
     """Every op this server build offers, keyed by name."""
-    ops: list[Op] = [EchoOp()]
+    ops: list[Op] = [EchoOp(), ExtractOp()]
     return {op.name: op for op in ops}
