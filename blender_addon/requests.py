@@ -17,7 +17,7 @@ from framebridge.protocol.errors import InvalidParams
 
 from .passes import CONDITIONS
 
-__all__ = ["ShotSettings", "parse_frames", "frame_range", "collapse_keyframes", "build_params", "fit_to_op"]
+__all__ = ["ShotSettings", "parse_frames", "frame_range", "collapse_keyframes", "prompt_schedule", "build_params", "fit_to_op"]
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?::\s*(\d+)\s*)?)?$")
 
@@ -51,6 +51,20 @@ def collapse_keyframes(samples: Mapping[int, Any]) -> Any:
     if all(value == values[0] for value in values):
         return values[0]
     return {str(frame): value for frame, value in sorted(samples.items(), key=lambda item: int(item[0]))}
+
+
+def prompt_schedule(frames: list[int], prompt: str, keys: Mapping[int, str]) -> dict[int, str]:
+    """The prompt on each frame: the latest prompt key at or before it, else the base prompt."""
+    ordered = sorted(keys.items())
+    schedule = {}
+    for frame in frames:
+        current = prompt
+        for key_frame, key_prompt in ordered:
+            if key_frame > frame:
+                break
+            current = key_prompt
+        schedule[frame] = current
+    return schedule
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 import pytest
 
-from framebridge.blender_addon.requests import ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_frames
+from framebridge.blender_addon.requests import (
+    ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_frames, prompt_schedule,
+)
 from framebridge.protocol.errors import InvalidParams
 
 
@@ -39,3 +41,9 @@ def test_unknown_condition_is_refused():
 def test_only_params_the_op_declares_are_sent():
     kept, dropped = fit_to_op({"prompt": "x", "seed": 1}, {"params": {"seed": {"type": "int"}}})
     assert kept == {"seed": 1} and dropped == ["prompt"]
+
+
+def test_prompt_keys_hold_until_the_next_key():
+    schedule = prompt_schedule([1, 2, 3, 4], "a city", {3: "a city at night", 4: "a city in snow"})
+    assert schedule == {1: "a city", 2: "a city", 3: "a city at night", 4: "a city in snow"}
+    assert build_params(ShotSettings(prompt=schedule))["prompt"] == {"1": "a city", "2": "a city", "3": "a city at night", "4": "a city in snow"}
