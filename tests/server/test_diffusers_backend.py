@@ -1,0 +1,171 @@
+"""The diffusers restyle backend on tiny random-weight models loaded through the models config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.models import LORA_NAME, TinyModels
+from framebridge.protocol.errors import InvalidParams, ModelNotFound
+from framebridge.server.backends.diffusers_backend import DiffusersBackend, window_spans
+from framebridge.server.models import load_config
+from framebridge.server.restyle import StyleRequest
+
+pytestmark = pytest.mark.diffusers
+
+
+def plate(seed: int, height: int, width: int) -> np.ndarray:
+    """A smooth random plate: low-frequency colour blobs, like a blurred photograph."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((4, 4, 3), dtype=np.float32)
+    rows = np.linspace(0, 3, height, dtype=np.float32)
+    cols = np.linspace(0, 3, width, dtype=np.float32)
+    row_low, col_low = np.floor(rows).astype(int).clip(0, 2), np.floor(cols).astype(int).clip(0, 2)
+    row_t, col_t = (rows - row_low)[:, None, None], (cols - col_low)[None, :, None]
+    top = coarse[row_low][:, col_low] * (1 - col_t) + coarse[row_low][:, col_low + 1] * col_t
+    bottom = coarse[row_low + 1][:, col_low] * (1 - col_t) + coarse[row_low + 1][:, col_low + 1] * col_t
+    return np.ascontiguousarray(top * (1 - row_t) + bottom * row_t, dtype=np.float32)
+
+
+def request(number: int, height: int = 64, width: int = 64, **changes) -> StyleRequest:
+    image = plate(number, height, width)
+    depth = np.repeat(np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None], height, axis=0).repeat(3, axis=2)
+    canny = np.zeros((height, width, 3), dtype=np.float32)
+    canny[height // 3, :] = 1.0
+    canny[:, width // 2] = 1.0
+    fields = dict(
+        number=number, image=image, conditions={"depth": depth, "canny": canny}, prompt="a watercolour street",
+        negative_prompt="blurry", strength=0.6, seed=1000 + number, guidance_scale=5.0, steps=4,
+        condition_weights={"depth": 1.0, "canny": 0.5}, options={},
+    )
+    fields.update(changes)
+    return StyleRequest(**fields)
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_models: TinyModels) -> DiffusersBackend:
+    backend = DiffusersBackend(load_config(tiny_models.config_file))
+    backend.load()
+    return backend
+
+
+def test_importing_the_backend_does_not_import_torch() -> None:
+    code = "import sys, framebridge.server.backends; sys.exit('torch' in sys.modules or 'diffusers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_restyles_three_frames_with_two_controlnets_at_plate_size(backend: DiffusersBackend) -> None:
+    window = [request(number, 256, 256) for number in (1, 2, 3)]
+    results = backend.run(window)
+    assert [result.shape for result in results] == [(256, 256, 3)] * 3
+    for result, sent in zip(results, window):
+        assert result.dtype == np.float32 and 0.0 <= result.min() and result.max() <= 1.0
+        assert not np.array_equal(result, sent.image)
+    assert not np.array_equal(results[0], results[1])
+    described = backend.describe()
+    assert {"restyle.sd15.base", "restyle.sd15.controlnets.depth", "restyle.sd15.controlnets.canny"} <= set(described["models"])
+    assert described["device"] == "cpu" and described["conditions"]["sd15"] == ["canny", "depth"]
+
+
+def test_same_inputs_and_seed_give_identical_bytes_across_loads(backend: DiffusersBackend, tiny_models: TinyModels) -> None:
+    window = [request(number) for number in (4, 5)]
+    first = backend.run(window)
+    reloaded = DiffusersBackend(load_config(tiny_models.config_file))
+    assert [result.tobytes() for result in reloaded.run(window)] == [result.tobytes() for result in first]
+    assert backend.version == reloaded.version
+
+
+def test_seed_and_condition_weights_change_the_result(backend: DiffusersBackend) -> None:
+    base = backend.run([request(6)])[0]
+    assert not np.array_equal(backend.run([request(6, seed=7)])[0], base)
+    assert not np.array_equal(backend.run([request(6, condition_weights={"depth": 0.0, "canny": 2.0})])[0], base)
+
+
+def test_plates_of_any_size_come_back_at_their_exact_size(backend: DiffusersBackend) -> None:
+    odd = request(7, 37, 61)
+    scaled = request(8, 150, 90, options={"max_side": 64})
+    results = backend.run([odd, scaled])
+    assert results[0].shape == (37, 61, 3) and results[1].shape == (150, 90, 3)
+
+
+def test_a_lora_from_the_config_changes_the_result_by_its_weight(backend: DiffusersBackend) -> None:
+    plain = backend.run([request(9)])[0]
+    configured = backend.run([request(9, options={"loras": [LORA_NAME]})])[0]
+    stronger = backend.run([request(9, options={"loras": {LORA_NAME: 2.0}})])[0]
+    assert not np.array_equal(configured, plain) and not np.array_equal(stronger, configured)
+    assert np.array_equal(backend.run([request(9)])[0], plain)
+
+
+def test_no_denoising_step_returns_the_input(backend: DiffusersBackend) -> None:
+    sent = request(10, strength=0.1, steps=4)
+    assert np.array_equal(backend.run([sent])[0], sent.image)
+
+
+def test_plain_img2img_runs_without_conditions(backend: DiffusersBackend) -> None:
+    result = backend.run([request(11, conditions={}, condition_weights={})])[0]
+    assert result.shape == (64, 64, 3)
+
+
+def test_unknown_controlnet_name_is_invalid_params(backend: DiffusersBackend) -> None:
+    sent = request(12)
+    with pytest.raises(InvalidParams) as caught:
+        backend.run([replace(sent, conditions={**sent.conditions, "pose": sent.image})])
+    assert caught.value.details["allowed"] == ["canny", "depth"]
+    assert "[restyle.sd15.controlnets]" in caught.value.fix
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"family": "sd3"}, "unknown family"),
+        ({"mode": "animatediff", "family": "sdxl"}, "sd15 family only"),
+        ({"loras": ["nowhere"]}, "no LoRA named 'nowhere'"),
+        ({"window": 4, "overlap": 4}, "overlap 0..window-1"),
+        ({"strength": 0.5}, "no params"),
+    ],
+)
+def test_bad_options_are_invalid_params(backend: DiffusersBackend, options: dict, message: str) -> None:
+    with pytest.raises(InvalidParams, match=message):
+        backend.check_options(options)
+
+
+def test_missing_model_folder_is_model_not_found_naming_path_and_fix(tiny_models: TinyModels, tmp_path: Path) -> None:
+    config_file = tmp_path / "models.toml"
+    config_file.write_text(f'[restyle.sd15]\nbase = "{tmp_path / "gone"}"\n', encoding="utf-8")
+    backend = DiffusersBackend(load_config(config_file))
+    with pytest.raises(ModelNotFound) as caught:
+        backend.run([request(13)])
+    assert str(tmp_path / "gone") in caught.value.message
+    assert "put the model files in" in caught.value.fix and str(config_file) in caught.value.fix
+
+
+def test_unconfigured_family_is_model_not_found(backend: DiffusersBackend) -> None:
+    with pytest.raises(ModelNotFound, match="restyle.sdxl.base"):
+        backend.check_options({"family": "sdxl"})
+
+
+def test_window_spans_cover_every_frame_with_full_windows() -> None:
+    assert window_spans(3, 4, 1) == [(0, 3)]
+    assert window_spans(10, 4, 1) == [(0, 4), (3, 7), (6, 10)]
+    assert window_spans(9, 4, 2) == [(0, 4), (2, 6), (4, 8), (5, 9)]
+
+
+def test_animatediff_mode_runs_overlapping_windows(backend: DiffusersBackend) -> None:
+    options = {"mode": "animatediff", "window": 3, "overlap": 1}
+    window = [request(number, 48, 64, seed=500, options=options) for number in range(5)]
+    results = backend.run(window)
+    assert [result.shape for result in results] == [(48, 64, 3)] * 5
+    assert "restyle.animatediff.motion_adapter" in backend.describe()["models"]
+    assert [result.tobytes() for result in backend.run(window)] == [result.tobytes() for result in results]
+
+
+def test_animatediff_mode_refuses_a_window_with_mixed_prompts(backend: DiffusersBackend) -> None:
+    options = {"mode": "animatediff", "window": 3, "overlap": 1}
+    window = [request(0, options=options), request(1, prompt="another prompt", options=options)]
+    with pytest.raises(InvalidParams, match="frame 1 differs from frame 0"):
+        backend.run(window)
