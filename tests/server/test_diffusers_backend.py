@@ -144,9 +144,23 @@ def test_missing_model_folder_is_model_not_found_naming_path_and_fix(tiny_models
     assert "put the model files in" in caught.value.fix and str(config_file) in caught.value.fix
 
 
-def test_unconfigured_family_is_model_not_found(backend: DiffusersBackend) -> None:
-    with pytest.raises(ModelNotFound, match="restyle.sdxl.base"):
-        backend.check_options({"family": "sdxl"})
+def test_unconfigured_family_is_model_not_found(tiny_models: TinyModels, tmp_path: Path) -> None:
+    config_file = tmp_path / "models.toml"
+    config_file.write_text(f'[restyle.sd15]\nbase = "{tiny_models.root / "sd15"}"\n', encoding="utf-8")
+    with pytest.raises(ModelNotFound, match="restyle.sdxl.base") as caught:
+        DiffusersBackend(load_config(config_file)).check_options({"family": "sdxl"})
+    assert "[restyle.sdxl]" in caught.value.fix
+
+
+def test_sdxl_family_restyles_with_its_own_controlnet(backend: DiffusersBackend) -> None:
+    sent = request(14, 40, 56, options={"family": "sdxl"})
+    depth_only = replace(sent, conditions={"depth": sent.conditions["depth"]}, condition_weights={"depth": 1.0})
+    results = backend.run([depth_only, replace(depth_only, conditions={}, condition_weights={})])
+    assert [result.shape for result in results] == [(40, 56, 3)] * 2
+    assert not np.array_equal(results[0], results[1])
+    assert "restyle.sdxl.controlnets.depth" in backend.describe()["models"]
+    with pytest.raises(InvalidParams, match="no sdxl ControlNet"):
+        backend.run([sent])
 
 
 def test_window_spans_cover_every_frame_with_full_windows() -> None:
