@@ -129,9 +129,16 @@ def read_channels(path: str | os.PathLike[str], limits: Limits | None = None) ->
         parts = list(OpenEXR.File(str(path), separate_channels=True).parts)
     except Exception as error:
         raise ExrError(f"{path}: pixel data is truncated or corrupt ({error})") from error
+    # On a truncated or corrupt chunk the bindings warn and return fewer parts or channels; never raise.
+    if len(parts) != len(headers):
+        raise ExrError(f"{path}: pixel data is truncated or corrupt ({len(parts)} of {len(headers)} parts decoded)")
     channels: dict[str, np.ndarray] = {}
-    for part in parts:
+    for header, part in zip(headers, parts):
         data = _window(part.header, "dataWindow", path)
+        declared = {channel.name for channel in header.header.get("channels") or []}
+        decoded = {name for name, channel in part.channels.items() if channel.pixels is not None}
+        if declared - decoded:
+            raise ExrError(f"{path}: pixel data is truncated or corrupt (channels {sorted(declared - decoded)} not decoded)")
         for name, channel in part.channels.items():
             pixels = np.asarray(channel.pixels)
             if pixels.shape != (data[3] - data[1] + 1, data[2] - data[0] + 1):
@@ -249,7 +256,7 @@ def write_exr(
     if len(shapes) != 1 or any(np.ndim(array) not in (2, 3) for array in buffers.values()):
         raise ExrError(f"{path}: buffers must be (H, W) or (H, W, C) images of one size, got {sorted(shapes)}")
     attributes = dict(header or {})
-    attributes["compression"] = getattr(OpenEXR, f"{compression.upper()}_COMPRESSION")
+    attributes["compression"] = getattr(OpenEXR, "NO_COMPRESSION" if compression == "none" else f"{compression.upper()}_COMPRESSION")
     attributes["type"] = OpenEXR.scanlineimage
     groups: list[tuple[str, dict[str, np.ndarray]]] = []
     for name, array in buffers.items():
