@@ -70,6 +70,7 @@ class DiffusersBackend(RestyleBackend):
         self._torch: Any = None
         self._device = ""
         self._dtype: Any = None
+        self._dtype_argument: dict[str, Any] = {}
         self._bases: dict[str, Any] = {}  # family -> base text-to-image pipeline (its components are shared)
         self._controlnets: dict[tuple[str, str], Any] = {}
         self._motion_unet: Any = None
@@ -193,6 +194,7 @@ class DiffusersBackend(RestyleBackend):
             diffusers_logging.set_verbosity_error()
             self._device = self._requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
             self._dtype = torch.float16 if self._device.startswith("cuda") else torch.float32
+            self._dtype_argument = {_dtype_keyword(): self._dtype}
             self._torch = torch
             for family in FAMILIES:
                 if f"restyle.{family}.base" in self.config.entries:
@@ -223,10 +225,10 @@ class DiffusersBackend(RestyleBackend):
             path = resolve(role, self.config)
             if family == "sd15":
                 pipeline = StableDiffusionPipeline.from_pretrained(
-                    path, torch_dtype=self._dtype, safety_checker=None, requires_safety_checker=False, local_files_only=True
+                    path, **self._dtype_argument, safety_checker=None, requires_safety_checker=False, local_files_only=True
                 )
             else:
-                pipeline = StableDiffusionXLPipeline.from_pretrained(path, torch_dtype=self._dtype, local_files_only=True)
+                pipeline = StableDiffusionXLPipeline.from_pretrained(path, **self._dtype_argument, local_files_only=True)
             self._bases[family] = pipeline.to(self._device)
             self._loaded_roles.append(role)
         return self._bases[family]
@@ -236,7 +238,7 @@ class DiffusersBackend(RestyleBackend):
             from diffusers import ControlNetModel
 
             role = f"restyle.{family}.controlnets.{name}"
-            model = ControlNetModel.from_pretrained(resolve(role, self.config), torch_dtype=self._dtype, local_files_only=True)
+            model = ControlNetModel.from_pretrained(resolve(role, self.config), **self._dtype_argument, local_files_only=True)
             self._controlnets[(family, name)] = model.to(self._device)
             self._loaded_roles.append(role)
         return self._controlnets[(family, name)]
@@ -247,10 +249,10 @@ class DiffusersBackend(RestyleBackend):
             from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
             role = "restyle.animatediff.motion_adapter"
-            adapter = MotionAdapter.from_pretrained(resolve(role, self.config), torch_dtype=self._dtype, local_files_only=True)
+            adapter = MotionAdapter.from_pretrained(resolve(role, self.config), **self._dtype_argument, local_files_only=True)
             # A fresh UNet: the shared one may already carry LoRA layers, which the conversion cannot copy.
             unet = UNet2DConditionModel.from_pretrained(
-                resolve("restyle.sd15.base", self.config), subfolder="unet", torch_dtype=self._dtype, local_files_only=True
+                resolve("restyle.sd15.base", self.config), subfolder="unet", **self._dtype_argument, local_files_only=True
             )
             self._motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(device=self._device, dtype=self._dtype)
             self._loaded_roles.append(role)
@@ -364,6 +366,13 @@ class DiffusersBackend(RestyleBackend):
                 total[start + offset] += weight * plate.from_model(np.asarray(frame, dtype=np.float32))
                 weight_sum[start + offset] += weight
         return [np.clip(total[index] / weight_sum[index], 0.0, 1.0) for index in range(len(window))]
+
+
+def _dtype_keyword() -> str:
+    """``from_pretrained``'s dtype argument: diffusers renamed ``torch_dtype`` to ``dtype`` in 2026 and deprecated the old name."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
 def _init_names(pipeline_class: type) -> set[str]:
