@@ -43,9 +43,31 @@ def main(argv: list[str] | None = None) -> int:
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
+    run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
+    run.add_argument("op", help="op name, e.g. extract, restyle, echo")
+    run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
+    run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
+    run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
+    run.add_argument("--backend", default=None)
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="an op param; the value is read as JSON when it parses, else as text (repeatable)")
+    run.add_argument("--params-file", type=Path, help="a JSON file of op params")
+    run.add_argument("--shot", type=Path, help="a JSON file of shot metadata (fps, depth_range, camera ...)")
+    run.add_argument("--conditions", help="comma-separated conditions (extract) or ControlNets (restyle)")
+    run.add_argument("--prompt")
+    run.add_argument("--negative-prompt")
+    run.add_argument("--strength", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--half", action="store_true", help="write EXR results as half floats")
+    run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
+
+    models = commands.add_parser("models", help="list the configured models: present, missing, and how to fix")
+    models.add_argument("--models-config", type=Path, default=None,
+                        help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
+
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "ping": _ping}[args.command](args)
+        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
@@ -80,3 +102,40 @@ def _ping(args: argparse.Namespace) -> int:
         if args.capabilities:
             print(json.dumps(client.capabilities(), indent=2, sort_keys=True))
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import ProgressLine, run_sequence
+    from .sequences import FramePattern, parse_frame_range
+
+    params = json.loads(args.params_file.read_text()) if args.params_file else {}
+    for item in args.param:
+        key, separator, value = item.partition("=")
+        if not separator:
+            raise FrameBridgeError(f"--param {item!r} is not KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    for key in ("prompt", "negative_prompt", "strength", "seed"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    if args.conditions:
+        params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
+    shot = json.loads(args.shot.read_text()) if args.shot else {}
+    frames = parse_frame_range(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    progress = ProgressLine(args.op, max(len(frames), 1))
+    report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
+                          connection_file=args.connection_file, half=args.half, on_frame=progress)
+    written = sum(len(paths) for paths in report.written.values())
+    print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
+          f"-> {args.output}")
+    for number, error in sorted(report.failed.items()):
+        print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import models_command
+
+    return models_command(args)
