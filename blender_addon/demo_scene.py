@@ -4,7 +4,7 @@ The scene is built so a test can check each pass against numbers it knows:
 
 - the camera sits at (0, -10, 0) looking along +Y (world +Z is image up);
 - ``Backdrop``: a plane at y = 0, facing the camera (depth 10), pass index 3;
-- ``Near``: a smooth sphere of radius 0.75 at (-1.5, -5, 0) (nearest depth 4.25), pass index 1;
+- ``Near``: a smooth sphere of radius 0.75 at (-1, -5, 0) (nearest depth 4.25), pass index 1;
 - ``Mover``: a unit cube whose front face is at depth 6.5, pass index 2, moving right
   and up as seen from the camera, faster every frame: from frame n-1 to frame n it
   moves by ``n * MOVER_STEP`` (world units), so motion to the previous and to the
@@ -168,7 +168,7 @@ def _add_near_sphere(scene: bpy.types.Scene) -> None:
     sphere = _mesh_object("Near", lambda geometry: bmesh.ops.create_uvsphere(geometry, u_segments=48, v_segments=24, radius=0.75))
     for polygon in sphere.data.polygons:
         polygon.use_smooth = True
-    sphere.location = (-1.5, -5.0, 0.0)
+    sphere.location = (-1.0, -5.0, 0.0)
     _link(scene, sphere, (0.8, 0.2, 0.2))
 
 
