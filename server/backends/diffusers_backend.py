@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelError
-from framebridge.server.models import ModelsConfig, load_config, resolve
+from framebridge.server.models import ModelsConfig, load_config, report, resolve
 from framebridge.server.restyle.backend import RestyleBackend, StyleRequest
 
 __all__ = ["DiffusersBackend", "FAMILIES", "MODES", "window_spans"]
@@ -105,8 +105,8 @@ class DiffusersBackend(RestyleBackend):
         return self._version
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
+        """Params, and what the models config offers; a broken config is reported, not raised."""
+        description: dict[str, Any] = {
             "summary": "Stable Diffusion 1.5/XL ControlNet img2img and AnimateDiff video-to-video ControlNet, local weights only",
             "params": {
                 "family": {"type": "str", "default": "sd15", "choices": list(FAMILIES)},
@@ -120,12 +120,22 @@ class DiffusersBackend(RestyleBackend):
                              "doc": "longest side the model works at; larger plates are scaled down and back"},
             },
             "uses": ["prompt", "negative_prompt", "strength", "seed", "guidance_scale", "steps", "conditions", "condition_weights"],
-            "conditions": {family: self.config.names(f"restyle.{family}.controlnets") for family in FAMILIES},
-            "loras": self.config.names("loras"),
             "models": list(self._loaded_roles),
             "device": self._device or "not loaded",
-            "config": str(self.config.path),
         }
+        try:
+            config = self.config
+        except ModelError as error:
+            description.update(version=CODE_VERSION, available=False, error=str(error))
+            return description
+        description.update(
+            version=self.version,
+            available=any(status.state == "present" for status in report(config) if status.role.endswith(".base")),
+            conditions={family: config.names(f"restyle.{family}.controlnets") for family in FAMILIES},
+            loras=config.names("loras"),
+            config=str(config.path),
+        )
+        return description
 
     def check_options(self, options: dict[str, Any]) -> None:
         """Validate this backend's params up front; raises InvalidParams (or ModelNotFound for unconfigured weights)."""

@@ -69,7 +69,14 @@ def test_restyles_three_frames_with_two_controlnets_at_plate_size(backend: Diffu
     assert not np.array_equal(results[0], results[1])
     described = backend.describe()
     assert {"restyle.sd15.base", "restyle.sd15.controlnets.depth", "restyle.sd15.controlnets.canny"} <= set(described["models"])
-    assert described["device"] == "cpu" and described["conditions"]["sd15"] == ["canny", "depth"]
+    assert described["device"] == "cpu" and described["conditions"]["sd15"] == ["canny", "depth"] and described["available"]
+
+
+def test_describe_reports_a_missing_config_without_raising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAMEBRIDGE_MODELS", str(tmp_path / "missing.toml"))
+    described = DiffusersBackend().describe()
+    assert described["available"] is False and str(tmp_path / "missing.toml") in described["error"]
+    assert described["device"] == "not loaded" and described["models"] == []
 
 
 def test_same_inputs_and_seed_give_identical_bytes_across_loads(backend: DiffusersBackend, tiny_models: TinyModels) -> None:
