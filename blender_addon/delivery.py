@@ -111,8 +111,13 @@ def _show_in_image_editors(image: bpy.types.Image) -> None:
 
 
 def preview_image(name: str, pixels: np.ndarray) -> bpy.types.Image:
-    """A float image datablock holding an (H, W), (H, W, 3) or (H, W, 4) array (rows top to bottom)."""
-    array = np.asarray(pixels, dtype=np.float32)
+    """A float image datablock holding an (H, W), (H, W, 3) or (H, W, 4) array (rows top to bottom).
+
+    uint8 and uint16 arrays (condition images) are scaled to 0..1.
+    """
+    array = np.asarray(pixels)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype, 1.0)
+    array = array.astype(np.float32) / scale
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     height, width, channels = array.shape

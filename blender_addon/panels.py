@@ -95,6 +95,7 @@ class FRAMEBRIDGE_PT_output(_RenderPanel, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.framebridge
         self.layout.use_property_split = True
+        self.layout.prop(settings, "extra_params")
         self.layout.prop(settings, "output_folder")
         self.layout.prop(settings, "placement")
 

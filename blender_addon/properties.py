@@ -70,6 +70,8 @@ class FrameBridgeSettings(bpy.types.PropertyGroup):
         "temporal": BoolProperty(name="Temporal Consistency", default=True,
                                  description="Carry the previous result along the render's motion vectors"),
         "temporal_strength": FloatProperty(name="Temporal Strength", default=0.5, min=0.0, max=1.0),
+        "extra_params": StringProperty(name="Extra Params", default="",
+                                       description='Op or backend params as JSON, e.g. {"look": "watercolour"}'),
         "output_folder": StringProperty(name="Output Folder", default="//framebridge/", subtype="DIR_PATH"),
         "placement": EnumProperty(name="Place Results", items=_PLACEMENT_ITEMS, default="SEQUENCER"),
         "joint_mapping": EnumProperty(name="Bone Mapping", items=_MAPPING_ITEMS, default="AUTO"),

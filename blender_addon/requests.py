@@ -9,6 +9,7 @@ maps take string keys only).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -17,7 +18,7 @@ from framebridge.protocol.errors import InvalidParams
 
 from .passes import CONDITIONS
 
-__all__ = ["ShotSettings", "parse_frames", "frame_range", "collapse_keyframes", "prompt_schedule", "build_params", "fit_to_op"]
+__all__ = ["ShotSettings", "parse_frames", "parse_extra_params", "frame_range", "collapse_keyframes", "prompt_schedule", "build_params", "fit_to_op"]
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?::\s*(\d+)\s*)?)?$")
 
@@ -80,6 +81,20 @@ class ShotSettings:
     conditions: dict[str, float] = field(default_factory=dict)  # condition -> weight
     temporal: bool = True
     temporal_strength: Any = 0.5
+    extra: dict[str, Any] = field(default_factory=dict)  # op or backend params the panel has no field for
+
+
+def parse_extra_params(text: str) -> dict[str, Any]:
+    """Extra op params from the panel's JSON text (empty text: none)."""
+    if not text.strip():
+        return {}
+    try:
+        extra = json.loads(text)
+    except ValueError as error:
+        raise InvalidParams(f"extra params are not valid JSON ({error})", fix='write them as {"name": value, ...}') from None
+    if not isinstance(extra, dict):
+        raise InvalidParams("extra params must be a JSON object of name -> value")
+    return extra
 
 
 def build_params(settings: ShotSettings) -> dict[str, Any]:
@@ -97,6 +112,7 @@ def build_params(settings: ShotSettings) -> dict[str, Any]:
     }
     if settings.temporal:
         params["temporal_strength"] = collapse_or_keep(settings.temporal_strength)
+    params.update(settings.extra)
     return params
 
 
@@ -110,7 +126,13 @@ def fit_to_op(params: dict[str, Any], description: Mapping[str, Any]) -> tuple[d
 
     Lets the same panel drive ``restyle``, ``extract`` or ``echo`` (for diagnostics):
     the server rejects unknown params, so the client sends only what the op takes.
+    A ``{name: weight}`` map goes to a param declared as a list as its names.
     """
     declared = description.get("params", {})
-    kept = {name: value for name, value in params.items() if name in declared}
+    kept = {}
+    for name, value in params.items():
+        if name not in declared:
+            continue
+        kind = str(declared[name].get("type", "")) if isinstance(declared[name], Mapping) else ""
+        kept[name] = list(value) if kind.startswith("list") and isinstance(value, Mapping) else value
     return kept, sorted(set(params) - set(kept))

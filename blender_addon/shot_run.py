@@ -25,7 +25,7 @@ from .comms import ConnectionSettings, Finished
 from .delivery import place
 from .passes import CONDITIONS
 from .placement import StagedSequence, plan_placement
-from .requests import ShotSettings, build_params, fit_to_op, frame_range, prompt_schedule
+from .requests import ShotSettings, build_params, fit_to_op, frame_range, parse_extra_params, prompt_schedule
 
 __all__ = ["ShotRun", "conditions_of", "mapping_resolver"]
 
@@ -55,23 +55,27 @@ def mapping_resolver(settings: Any) -> Callable[[bpy.types.Object], Any]:
 
 def _sample(scene: bpy.types.Scene) -> dict[str, Any]:
     settings = scene.framebridge
-    return {"strength": settings.strength, "seed": settings.seed, "temporal_strength": settings.temporal_strength}
+    # Blender floats are single precision; six decimals keep 0.3 from travelling as 0.30000001192092896.
+    return {"strength": round(settings.strength, 6), "seed": settings.seed, "temporal_strength": round(settings.temporal_strength, 6)}
 
 
 class ShotRun:
     """Capture -> stream -> publish -> place, for the restyle op (or any op) and for condition extraction."""
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, connection: ConnectionSettings, *,
-                 op: str | None = None, frames: list[int] | None = None, output_folder: str | None = None,
-                 placement: str | None = None):
+                 op: str | None = None, backend: str | None = None, frames: list[int] | None = None,
+                 output_folder: str | None = None, placement: str | None = None):
         settings = scene.framebridge
         self.scene = scene
         self.settings = settings
         self.op = op or settings.op
+        # The panel's backend belongs to the panel's op; another op runs on its own default unless told.
+        self.backend = backend if backend is not None else (settings.backend if self.op == settings.op else "")
         self.placement_kind = placement or settings.placement
         self.frames = frames or frame_range(scene.frame_start, scene.frame_end, scene.frame_step)
         self.output = Path(bpy.path.abspath(output_folder or settings.output_folder))
         self.conditions = conditions_of(settings)
+        self.extra_params = parse_extra_params(settings.extra_params)
         self.timings: dict[str, float] = {"connect": 0.0, "render": 0.0, "read": 0.0, "server": 0.0, "write": 0.0, "place": 0.0}
         self.stage = "connect"
         self.placed: Any = None
@@ -79,6 +83,9 @@ class ShotRun:
         self.finished: Finished | None = None
         self.keep_frame: int | None = None
         self.kept: dict[str, Any] = {}
+        self.requested_params: dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
+        self.dropped_params: list[str] = []
         self.runner: comms.JobRunner | None = None
         self.sequence: StagedSequence | None = None
         self.capture: Capture | None = None
@@ -95,6 +102,12 @@ class ShotRun:
         self.timings["connect"] = time.perf_counter() - started
         self.stage = "capture"
 
+    def time_report(self) -> dict[str, float]:
+        """Seconds per stage; ``server`` is the wait for results, apart from reading inputs and writing results."""
+        report = dict(self.timings)
+        report["server"] = max(0.0, report["server"] - report["read"] - report["write"])
+        return report
+
     @property
     def progress(self) -> float:
         """0..1: rendering is the first half, the server's results the second."""
@@ -108,7 +121,7 @@ class ShotRun:
         rendered = len(self.capture.captured) if self.capture else 0
         stored = len(self.sequence.frames) if self.sequence else 0
         if self.stage == "capture":
-            return f"FrameBridge: rendering frame {rendered + 1}/{len(self.frames)}"
+            return f"FrameBridge: rendering frame {min(rendered + 1, len(self.frames))}/{len(self.frames)}"
         return f"FrameBridge: {self.op} {stored}/{len(self.frames)} frames back"
 
     def advance(self, budget: float = 0.05) -> bool:
@@ -140,10 +153,11 @@ class ShotRun:
                 time.sleep(0.01)
 
     def _submit(self) -> None:
-        params, self.dropped_params = fit_to_op(build_params(self._shot_settings()), self.server.ops[self.op])
+        self.requested_params = build_params(self._shot_settings())
+        self.params, self.dropped_params = fit_to_op(self.requested_params, self.server.ops[self.op])
         self.sequence = StagedSequence(self.output, self._write)
         self.runner = comms.JobRunner(self.client, self.op, self.frames, self._read, self._store,
-                                      params=params, shot=self.capture.shot(), backend=self.settings.backend or None)
+                                      params=self.params, shot=self.capture.shot(), backend=self.backend or None)
         self.stage = "stream"
 
     def _shot_settings(self) -> ShotSettings:
@@ -152,7 +166,7 @@ class ShotRun:
         keys = {key.frame: key.prompt for key in settings.prompt_keys}
         return ShotSettings(
             op=self.op,
-            backend=settings.backend,
+            backend=self.backend,
             prompt=prompt_schedule(self.frames, settings.prompt, keys),
             negative_prompt=settings.negative_prompt,
             strength=samples.get("strength", settings.strength),
@@ -160,6 +174,7 @@ class ShotRun:
             conditions=self.conditions,
             temporal=settings.temporal,
             temporal_strength=samples.get("temporal_strength", settings.temporal_strength),
+            extra=self.extra_params,
         )
 
     def _read(self, number: int) -> dict:

@@ -3,7 +3,7 @@
 import pytest
 
 from framebridge.blender_addon.requests import (
-    ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_frames, prompt_schedule,
+    ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_extra_params, parse_frames, prompt_schedule,
 )
 from framebridge.protocol.errors import InvalidParams
 
@@ -47,3 +47,18 @@ def test_prompt_keys_hold_until_the_next_key():
     schedule = prompt_schedule([1, 2, 3, 4], "a city", {3: "a city at night", 4: "a city in snow"})
     assert schedule == {1: "a city", 2: "a city", 3: "a city at night", 4: "a city in snow"}
     assert build_params(ShotSettings(prompt=schedule))["prompt"] == {"1": "a city", "2": "a city", "3": "a city at night", "4": "a city in snow"}
+
+
+def test_condition_weights_go_to_a_list_param_as_names():
+    kept, _ = fit_to_op({"conditions": {"depth": 1.0, "pose": 0.5}}, {"params": {"conditions": {"type": "list[str]"}}})
+    assert kept == {"conditions": ["depth", "pose"]}
+    kept, _ = fit_to_op({"conditions": {"depth": 1.0}}, {"params": {"conditions": {"type": "dict[str, float]"}}})
+    assert kept == {"conditions": {"depth": 1.0}}
+
+
+def test_extra_params_are_json_objects_merged_last():
+    extra = parse_extra_params('{"look": "watercolour", "strength": 0.9}')
+    assert build_params(ShotSettings(strength=0.2, extra=extra))["strength"] == 0.9
+    assert parse_extra_params("  ") == {}
+    with pytest.raises(InvalidParams, match="JSON object"):
+        parse_extra_params("[1, 2]")
