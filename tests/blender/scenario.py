@@ -188,6 +188,17 @@ def scenario_cancel(arguments, report: dict) -> None:
         client.close()
 
 
+def scenario_extract(arguments, report: dict) -> None:
+    scene = build_scene()
+    enable_addon(arguments.extension)
+    configure(scene, "restyle", arguments.out)
+    scene.framebridge.use_segmentation = scene.framebridge.use_canny = True
+    result = bpy.ops.framebridge.extract_conditions(connection_file=arguments.connection_file, output_folder=arguments.out)
+    report["result"] = sorted(result)
+    report["images"] = {image.name: list(image.size) for image in bpy.data.images if image.name.startswith("FrameBridge ")}
+    report["after"] = user_settings(scene)
+
+
 def scenario_unreachable(arguments, report: dict) -> None:
     build_scene()
     enable_addon(arguments.extension)
@@ -232,7 +243,7 @@ def scenario_save(arguments, report: dict) -> None:
     report["before"] = user_settings(scene)
 
 
-SCENARIOS = {"restyle": scenario_restyle, "cancel": scenario_cancel, "unreachable": scenario_unreachable,
+SCENARIOS = {"restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "unreachable": scenario_unreachable,
              "joints": scenario_joints, "save": scenario_save}
 
 

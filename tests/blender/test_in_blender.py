@@ -182,3 +182,18 @@ def test_headless_command_reports_a_missing_server_in_one_line(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 1
     assert "framebridge: error: no connection file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_extract_conditions_come_back_as_images_with_the_pose_drawn(tmp_path, server):
+    from framebridge.protocol.exr import read_layers
+
+    out = tmp_path / "conditions"
+    report = run_scenario("extract", tmp_path, "--connection-file", str(server.connection_file), "--out", str(out))
+    assert report["result"] == ["FINISHED"]
+    names = {"FrameBridge control_depth", "FrameBridge control_normal", "FrameBridge control_pose",
+             "FrameBridge control_segmentation", "FrameBridge control_canny"}
+    assert {name: report["images"].get(name) for name in names} == {name: [WIDTH, HEIGHT] for name in names}
+    assert report["after"]["passes"]["use_pass_z"] is False
+    pose = read_layers(out / "frame_0001.exr")["control_pose"].max(axis=2)
+    # The rig's posed right wrist projects to (22.0, 11.8): the pose drawing has a joint dot there.
+    assert pose[12, 22] > 0.5 and pose[40:, :10].max() == 0.0
