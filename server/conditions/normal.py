@@ -34,22 +34,27 @@ def camera_rotation(camera_matrix: np.ndarray) -> np.ndarray:
     return rotation / lengths
 
 
-def normal_condition(normal: np.ndarray, camera_matrix: np.ndarray | None) -> np.ndarray:
-    """(H, W, 3) float32 normalbae colours from (H, W, 3) world normals and the frame's world-from-camera matrix.
+def normal_condition(normal: np.ndarray, camera_matrix: np.ndarray | None, dtype: str = "float32") -> np.ndarray:
+    """(H, W, 3) normalbae colours from (H, W, 3) world normals and the frame's world-from-camera matrix.
 
-    ``camera_matrix=None`` means the normals are already in camera space (Blender camera axes).
+    ``camera_matrix=None`` means the normals are already in camera space (Blender
+    camera axes). ``dtype`` is ``"float32"`` (0..1) or ``"uint8"``. Normals are
+    expected unit length, as renderers write them; they are not renormalised.
     """
-    height, width = normal.shape[:2]
-    flat = normal.reshape(-1, 3).astype(np.float32, copy=False)
-    # Row vectors: n_camera = R^T n_world, i.e. n_world @ R. The sign flip of x and the
-    # (n + 1) / 2 encoding are folded into the same 3x3 product and offset.
-    encode = np.diag(np.array([-0.5, 0.5, 0.5], dtype=np.float32))
-    rotation = np.eye(3, dtype=np.float32) if camera_matrix is None else camera_rotation(camera_matrix).astype(np.float32)
-    colours = flat @ (rotation @ encode)
-    lengths = np.sqrt(np.einsum("ij,ij->i", flat, flat))
-    valid = lengths > 1e-6
-    colours[valid] /= lengths[valid, None]
-    colours += 0.5
-    colours[~valid] = (0.5, 0.5, 1.0)
+    import cv2
+
+    rotation = np.eye(3) if camera_matrix is None else camera_rotation(camera_matrix)
+    # One affine map per pixel: colour = D R^T n + 1/2, with D = diag(-1/2, 1/2, 1/2) flipping x.
+    encode = np.diag([-0.5, 0.5, 0.5]) @ rotation.T
+    scale = 255.0 if dtype == "uint8" else 1.0
+    affine = np.hstack([encode * scale, np.full((3, 1), 0.5 * scale)]).astype(np.float32)
+    colours = cv2.transform(np.ascontiguousarray(normal, dtype=np.float32), affine)
+    if dtype == "uint8":
+        image = cv2.convertScaleAbs(colours)
+        # A zero normal encodes as mid-grey, which no unit normal can: make it face the camera.
+        background = cv2.inRange(image, (128, 128, 128), (128, 128, 128))
+        return cv2.add(image, (0, 0, 127, 0), dst=image, mask=background)
     np.clip(colours, 0.0, 1.0, out=colours)
-    return colours.reshape(height, width, 3)
+    background = cv2.inRange(normal.astype(np.float32, copy=False), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)) > 0
+    colours[background] = (0.5, 0.5, 1.0)
+    return colours

@@ -29,13 +29,20 @@ def segment_colours(ids: np.ndarray) -> np.ndarray:
 
 
 _LOOKUP = segment_colours(np.arange(_LOOKUP_SIZE))
+_LOOKUP_8BIT = np.ascontiguousarray(_LOOKUP[:256].reshape(256, 1, 3))
 
 
 def segmentation_condition(index: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 colours for an (H, W) id buffer (ids stored as floats, rounded)."""
-    ids = np.rint(index).astype(np.int64)
-    if ids.size and 0 <= ids.min() and ids.max() < _LOOKUP_SIZE:
-        return _LOOKUP[ids]
-    flat = ids.reshape(-1)
-    unique, inverse = np.unique(flat, return_inverse=True)
+    import cv2
+
+    ids = np.rint(index)
+    low, high, _, _ = cv2.minMaxLoc(ids.astype(np.float32, copy=False)) if ids.size else (0.0, 0.0, None, None)
+    if 0 <= low and high < 256:
+        small = ids.astype(np.uint8)
+        return cv2.LUT(cv2.merge([small, small, small]), _LOOKUP_8BIT)
+    if 0 <= low and high < _LOOKUP_SIZE:
+        return np.take(_LOOKUP, ids.astype(np.int32), axis=0)
+    # Wide ids (cryptomatte hashes): colour each distinct id once.
+    unique, inverse = np.unique(ids.astype(np.int64).reshape(-1), return_inverse=True)
     return segment_colours(unique.astype(np.uint32))[inverse].reshape(*ids.shape, 3)

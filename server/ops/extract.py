@@ -217,7 +217,7 @@ class ExtractOp(Op):
                 meta["depth_range"] = [plan.depth_range.near, plan.depth_range.far] if plan.depth_range else None
                 meta["depth_range_source"] = plan.depth_range_source
             elif condition == "normal":
-                image = normal_condition(_need(buffers, passes.NORMAL, condition), self._camera(plan, buffers))
+                image = normal_condition(_need(buffers, passes.NORMAL, condition), self._camera(plan, buffers), "uint8" if plan.output_dtype == "uint8" else "float32")
             elif condition == "segmentation":
                 image = segmentation_condition(_need(buffers, plan.index_buffer, condition))
             elif condition == "canny":
@@ -286,10 +286,14 @@ def _plate_size(buffers: Mapping[str, np.ndarray], plan: ExtractPlan) -> tuple[i
 
 
 def _as_dtype(image: np.ndarray, dtype: str) -> np.ndarray:
+    """A condition image (float 0..1 or uint8) in the requested output dtype."""
     if dtype == "uint8":
         if image.dtype == np.uint8:
             return image
-        return (image * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+        import cv2
+
+        # Saturating and rounding; condition images are already within 0..1.
+        return cv2.convertScaleAbs(image, alpha=255.0)
     if image.dtype == np.uint8:
         return (image * np.float32(1.0 / 255.0)).astype(dtype)
     return image.astype(dtype, copy=False)
