@@ -8,6 +8,7 @@ its ``body``. Unknown body fields are ignored so that minor versions can add the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class Body:
     def from_wire(cls, raw: Any) -> Body:
         if not isinstance(raw, dict):
             raise MalformedMessage(f"the body of a {cls.TYPE!r} message must be a map")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         values = {}
         for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
             if spec.name not in raw:
@@ -61,6 +62,11 @@ class Body:
                 raise MalformedMessage(f"field {spec.name!r} of a {cls.TYPE!r} message has the wrong type ({type(value).__name__})")
             values[spec.name] = value
         return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _matches(value: Any, hint: Any) -> bool:
