@@ -36,6 +36,7 @@ class FRAMEBRIDGE_PT_main(_RenderPanel, bpy.types.Panel):
         layout.prop(settings, "negative_prompt")
         layout.prop(settings, "strength")
         layout.prop(settings, "seed")
+        layout.prop(settings, "extra_params")
         row = layout.row()
         row.operator("framebridge.render_restyle", icon="RENDER_ANIMATION")
         row.operator("framebridge.extract_conditions", icon="IMAGE_DATA")
@@ -95,7 +96,6 @@ class FRAMEBRIDGE_PT_output(_RenderPanel, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         settings = context.scene.framebridge
         self.layout.use_property_split = True
-        self.layout.prop(settings, "extra_params")
         self.layout.prop(settings, "output_folder")
         self.layout.prop(settings, "placement")
 

@@ -76,6 +76,8 @@ class ShotRun:
         self.output = Path(bpy.path.abspath(output_folder or settings.output_folder))
         self.conditions = conditions_of(settings)
         self.extra_params = parse_extra_params(settings.extra_params)
+        if self.placement_kind != "NONE":
+            plan_placement(self.placement_kind, self.output, self.frames)  # refuses gaps before anything renders
         self.timings: dict[str, float] = {"connect": 0.0, "render": 0.0, "read": 0.0, "server": 0.0, "write": 0.0, "place": 0.0}
         self.stage = "connect"
         self.placed: Any = None
