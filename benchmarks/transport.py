@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from fixtures.server import start_server  # noqa: E402
+from framebridge.server.launch import spawn_server
 
 WIDTH, HEIGHT = 1920, 1080
 
@@ -105,7 +103,7 @@ def png_codec_round_trips(count: int) -> list[float]:
 
 def peak_server_memory(frames: int) -> int:
     with tempfile.TemporaryDirectory() as directory:
-        server = start_server(Path(directory))
+        server = spawn_server(Path(directory))
         try:
             array = frame("float16")
             with server.client() as client:
@@ -126,7 +124,7 @@ def main() -> None:
     png = statistics.median(png_codec_round_trips(args.frames))
     print(f"PNG 8-bit RGB codec work per round trip: {png * 1000:.1f} ms (24 bits/pixel)")
     with tempfile.TemporaryDirectory() as directory:
-        server = start_server(Path(directory))
+        server = spawn_server(Path(directory))
         try:
             with server.client() as client:
                 for dtype in ("float16", "float32"):

@@ -17,7 +17,7 @@ import pytest
 import xxhash
 import zmq
 
-from fixtures.server import start_server
+from framebridge.server.launch import spawn_server
 from framebridge.protocol import Client
 from framebridge.protocol.errors import (
     CreditExceeded,
@@ -260,7 +260,7 @@ def test_more_frames_in_flight_than_the_credit_window(server, raw, another_clien
 
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
-    running = start_server(tmp_path_factory.mktemp("small"), "--max-message-mb", "1", "--max-dimension", "64")
+    running = spawn_server(tmp_path_factory.mktemp("small"), "--max-message-mb", "1", "--max-dimension", "64")
     yield running
     running.stop()
 
@@ -377,7 +377,7 @@ def test_non_loopback_bind_is_refused_without_curve(tmp_path):
 
 
 def test_curve_encrypted_server_serves_a_client(tmp_path):
-    running = start_server(tmp_path, "--curve")
+    running = spawn_server(tmp_path, "--curve")
     try:
         assert running.connection.curve_public
         with running.client() as client:
