@@ -162,13 +162,6 @@ class JobRunner:
                 break
         return messages
 
-    def run(self, on_message: Callable[[Message], None] = lambda message: None) -> Finished:
-        """Block until the job ends (headless use), passing each message on."""
-        while self.finished is None:
-            for event in self.job.step(timeout=0.25):
-                on_message(self._convert(event))
-        return self.finished
-
     def cancel(self) -> None:
         """Stop the server job; the server answers with ``done`` in state ``cancelled``."""
         if self.finished is None:

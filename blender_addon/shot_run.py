@@ -21,7 +21,7 @@ from framebridge.protocol.exr import write_exr
 
 from . import comms, joints
 from .capture import Capture, render_size
-from .comms import ConnectionSettings, Finished
+from .comms import ConnectionSettings, Finished, Progressed
 from .delivery import place
 from .passes import CONDITIONS
 from .placement import StagedSequence, plan_placement
@@ -80,6 +80,7 @@ class ShotRun:
             plan_placement(self.placement_kind, self.output, self.frames)  # refuses gaps before anything renders
         self.timings: dict[str, float] = {"connect": 0.0, "render": 0.0, "read": 0.0, "server": 0.0, "write": 0.0, "place": 0.0}
         self.stage = "connect"
+        self.server_stage = ""
         self.placed: Any = None
         self.published: list[Path] = []
         self.finished: Finished | None = None
@@ -124,7 +125,8 @@ class ShotRun:
         stored = len(self.sequence.frames) if self.sequence else 0
         if self.stage == "capture":
             return f"FrameBridge: rendering frame {min(rendered + 1, len(self.frames))}/{len(self.frames)}"
-        return f"FrameBridge: {self.op} {stored}/{len(self.frames)} frames back"
+        stage = f" ({self.server_stage})" if self.server_stage else ""
+        return f"FrameBridge: {self.op} {stored}/{len(self.frames)} frames back{stage}"
 
     def advance(self, budget: float = 0.05) -> bool:
         """Do one step (render one frame, or poll the server for ``budget`` seconds); True once finished."""
@@ -139,7 +141,9 @@ class ShotRun:
         elif self.stage == "stream":
             started = time.perf_counter()
             for message in self.runner.poll(budget):
-                if isinstance(message, Finished):
+                if isinstance(message, Progressed):
+                    self.server_stage = message.stage
+                elif isinstance(message, Finished):
                     self._finish(message)
             self.timings["server"] += time.perf_counter() - started
         return self.stage == "done"
