@@ -91,6 +91,8 @@ def user_settings(scene: bpy.types.Scene) -> dict:
         "color_depth": settings.color_depth,
         "filepath": scene.render.filepath,
         "use_motion_blur": scene.render.use_motion_blur,
+        "use_single_layer": scene.render.use_single_layer,
+        "exr_codec": settings.exr_codec,
         "frame_current": scene.frame_current,
     }
 
