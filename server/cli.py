@@ -65,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--models-config", type=Path, default=None,
                         help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
 
+    demo = commands.add_parser("demo", help="render a Blender shot, restyle it on the CPU through a local server")
+    demo.add_argument("--out", default="demo-output", help="folder for renders, results and the contact sheet")
+    demo.add_argument("--frames", type=int, default=6)
+    demo.add_argument("--width", type=int, default=320)
+    demo.add_argument("--height", type=int, default=180)
+    demo.add_argument("--samples", type=int, default=16)
+    demo.add_argument("--prompt", default="oil painting, warm light")
+    demo.add_argument("--seed", type=int, default=7)
+
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models}[args.command](args)
+        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
@@ -139,3 +148,9 @@ def _models(args: argparse.Namespace) -> int:
     from .models import models_command
 
     return models_command(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import demo_command
+
+    return demo_command(args)

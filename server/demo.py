@@ -1,0 +1,164 @@
+"""`framebridge demo`: a real Blender shot, restyled through a local server, back as EXRs and a contact sheet.
+
+Stages: render (real Blender via the `bpy` module, Cycles on the CPU, every pass
+the ops use), serve (a `framebridge serve` child process on loopback), extract
+(ControlNet conditions from the passes), restyle (the CPU default backend with
+motion-vector temporal consistency), write (atomic EXR results) and the contact
+sheet (rows: render, depth, normal, segmentation, restyled).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from framebridge.protocol import exr, passes
+from framebridge.protocol.errors import FrameBridgeError
+
+from .colour import linear_to_display
+from .launch import spawn_server
+
+__all__ = ["DemoSettings", "DemoReport", "run_demo"]
+
+ROWS = (("render", "beauty"), ("depth", "control_depth"), ("normal", "control_normal"),
+        ("segmentation", "control_segmentation"), ("restyled", "beauty"))
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    out_dir: Path
+    frames: int = 6
+    width: int = 320
+    height: int = 180
+    samples: int = 16
+    prompt: str = "oil painting, warm light"
+    strength: float = 0.7
+    seed: int = 7
+    consistency: float = 0.8
+
+
+@dataclass
+class DemoReport:
+    stages: dict[str, float] = field(default_factory=dict)
+    rendered: list[Path] = field(default_factory=list)
+    restyled: list[Path] = field(default_factory=list)
+    contact_sheet: Path | None = None
+    failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+
+
+@contextmanager
+def _stage(report: DemoReport, name: str) -> Iterator[None]:
+    start = time.monotonic()
+    print(f"demo: {name}...", flush=True)
+    yield
+    report.stages[name] = time.monotonic() - start
+    print(f"demo: {name} took {report.stages[name]:.1f} s", flush=True)
+
+
+def run_demo(settings: DemoSettings) -> DemoReport:
+    out = settings.out_dir.resolve()
+    report = DemoReport()
+    render_dir, restyled_dir = out / "render", out / "restyled"
+    with _stage(report, "render"):
+        subprocess.run([sys.executable, "-m", "framebridge.blender_addon.demo_scene", "--out", str(render_dir),
+                        "--frames", str(settings.frames), "--width", str(settings.width), "--height", str(settings.height),
+                        "--samples", str(settings.samples)], check=True, stdout=subprocess.DEVNULL)
+        report.rendered = sorted(render_dir.glob("frame_*.exr"))
+    scene = json.loads((render_dir / "scene.json").read_text())
+    numbers = list(range(1, settings.frames + 1))
+
+    def source(number: int) -> dict[str, np.ndarray]:
+        buffers = exr.read_frame(render_dir / f"frame_{number:04d}.exr")
+        buffers[passes.CAMERA_MATRIX] = np.asarray(scene["frames"][str(number)]["camera_matrix"], dtype=np.float32)
+        return buffers
+
+    with _stage(report, "serve"):
+        server = spawn_server(out / "server")
+    try:
+        with server.client() as client:
+            with _stage(report, "extract"):
+                conditions = client.submit("extract", numbers, source,
+                                           params={"conditions": ["depth", "normal", "segmentation"]}).wait()
+            with _stage(report, "restyle"):
+                params = {"prompt": settings.prompt, "strength": settings.strength, "seed": settings.seed,
+                          "consistency": settings.consistency}
+                job = client.submit("restyle", numbers, source, params=params, shot={"fps": 24}, keep_results=False)
+                restyled: dict[int, np.ndarray] = {}
+                for event in job:
+                    if type(event).__name__ == "ResultEvent":
+                        restyled[event.frame] = np.array(event.buffers[passes.BEAUTY])
+                        report.restyled.append(exr.write_exr(restyled_dir / f"frame_{event.frame:04d}.exr",
+                                                             {passes.BEAUTY: restyled[event.frame]}))
+                report.failed.update(job.failed)
+    finally:
+        server.stop()
+    with _stage(report, "contact sheet"):
+        rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled}
+        for label, name in ROWS[1:4]:
+            rows[label] = {n: buffers[name] for n, buffers in conditions.results.items()}
+        report.contact_sheet = write_contact_sheet(out / "contact_sheet.png", numbers, rows)
+    return report
+
+
+def _to_display8(label: str, image: np.ndarray) -> np.ndarray:
+    """Any result buffer as 8-bit RGB for looking at: linear beauty is sRGB-encoded, conditions as they are."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    image = image[..., :3]
+    if image.dtype == np.uint8:
+        return image
+    values = image.astype(np.float32)
+    if label in ("render", "restyled"):
+        values = linear_to_display(values)
+    return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def write_contact_sheet(path: Path, numbers: list[int], rows: dict[str, dict[int, Any]], cell_width: int = 240) -> Path:
+    """A grid of frames (columns) by stage (rows), labelled, written atomically as PNG."""
+    import cv2
+
+    first = next(iter(rows["render"].values()))
+    cell_height = max(1, round(cell_width * first.shape[0] / first.shape[1]))
+    margin, header = 130, 28
+    sheet = np.full((header + len(ROWS) * (cell_height + 6), margin + len(numbers) * (cell_width + 6), 3), 24, np.uint8)
+    for column, number in enumerate(numbers):
+        x = margin + column * (cell_width + 6)
+        cv2.putText(sheet, f"frame {number}", (x + 4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+        for row, (label, _) in enumerate(ROWS):
+            y = header + row * (cell_height + 6)
+            if column == 0:
+                cv2.putText(sheet, label, (8, y + cell_height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (230, 230, 230), 1,
+                            cv2.LINE_AA)
+            image = rows.get(label, {}).get(number)
+            if image is None:
+                cv2.putText(sheet, "failed", (x + 8, y + cell_height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (80, 80, 255), 1)
+                continue
+            cell = cv2.resize(_to_display8(label, image), (cell_width, cell_height), interpolation=cv2.INTER_AREA)
+            sheet[y:y + cell_height, x:x + cell_width] = cell[..., ::-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp.png")
+    cv2.imwrite(str(temporary), sheet)
+    temporary.replace(path)
+    return path
+
+
+def demo_command(args: Any) -> int:
+    settings = DemoSettings(out_dir=Path(args.out), frames=args.frames, width=args.width, height=args.height,
+                            samples=args.samples, prompt=args.prompt, seed=args.seed)
+    report = run_demo(settings)
+    print(f"demo: rendered {len(report.rendered)} frames to {settings.out_dir / 'render'}")
+    print(f"demo: restyled {len(report.restyled)} frames to {settings.out_dir / 'restyled'}")
+    for number, error in sorted(report.failed.items()):
+        print(f"demo: frame {number} failed [{error.code}]: {error}")
+    print(f"demo: contact sheet {report.contact_sheet}")
+    print("demo: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stages.items()))
+    return 1 if report.failed or len(report.restyled) != settings.frames else 0
