@@ -2,9 +2,9 @@
 
 Each function takes canonical pass buffers (:mod:`framebridge.protocol.passes`) and
 returns an image at the same resolution, (H, W) for depth, canny and lineart and
-(H, W, 3) RGB for normal, segmentation and pose: float32 in 0..1 where the values
-are continuous (depth, normal, lineart), uint8 where they are drawn (canny,
-segmentation, pose). The estimators for
+(H, W, 3) RGB for normal, segmentation and pose: float32 in 0..1 for depth,
+float32 or uint8 for normal (its ``dtype``), uint8 for the drawn ones (canny,
+lineart, segmentation, pose). The estimators for
 plates without passes live in :mod:`.estimators` and load their models lazily.
 """
 
