@@ -37,7 +37,7 @@ from framebridge.protocol.errors import (
     UnknownOp,
     error_from_wire,
 )
-from framebridge.protocol.messages import REPLIES, ErrorReply, Ping
+from framebridge.protocol.messages import REPLIES, ErrorReply, Ping, StatusRequest
 from framebridge.protocol.wire import TAG, Codec, new_id
 
 
@@ -316,6 +316,41 @@ def test_disconnect_mid_job_then_reconnect_recovers_every_result(server):
     assert sorted(outcome.results) == frames
     for number in frames:
         assert outcome.results[number]["beauty"].tobytes() == source(number)["beauty"].tobytes()
+
+
+def test_results_spilled_to_disk_are_recovered_after_a_reconnect(tmp_path):
+    source = frame_source((64, 64, 4), "float32", seed=11)
+    with spawn_server(tmp_path, "--retain-mb", "0") as running, running.client() as client:
+        job = client.submit("echo", list(range(6)), source, params={"delay": 0.05})
+        while not job.received:
+            job.step(timeout=0.1)
+        client.reconnect()
+        time.sleep(0.5)
+        job.resume()
+        outcome = job.wait(timeout=30)
+    assert sorted(outcome.results) == list(range(6))
+    assert all(outcome.results[n]["beauty"].tobytes() == source(n)["beauty"].tobytes() for n in range(6))
+
+
+def test_requests_are_answered_while_an_op_runs(server):
+    with server.client() as client, server.client() as other:
+        job = client.submit("echo", [1, 2], frame_source((8, 8), "uint8"), params={"delay": 3.0})
+        job.step(timeout=0.2)
+        assert other.ping(timeout=2.5)["protocol_version"] == "1.0"
+        assert "echo" in other.capabilities(timeout=2.5)["ops"]
+        status = other.request(StatusRequest(), job=job.id, timeout=2.5).body
+        assert status.state == "running" and status.done == []
+        job.cancel()
+        assert job.wait(timeout=10).state == "cancelled"
+
+
+def test_callback_form_sees_every_event(server):
+    events = []
+    with server.client() as client:
+        outcome = client.submit("echo", [1, 2, 3], frame_source((4, 4), "uint8")).wait(on_event=events.append, timeout=10)
+    results = [event.frame for event in events if type(event).__name__ == "ResultEvent"]
+    assert sorted(results) == [1, 2, 3] == sorted(outcome.results)
+    assert type(events[-1]).__name__ == "DoneEvent" and events[-1].state == "completed"
 
 
 def test_a_new_client_can_attach_to_a_job_and_fetch_its_results(server):
