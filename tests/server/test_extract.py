@@ -146,6 +146,17 @@ def test_canny_and_lineart_come_at_the_plate_resolution(blender_render):
     assert result.buffers["control_canny"].max() == 255
 
 
+@pytest.mark.blender
+def test_conditions_written_to_exr_read_back_as_layers(blender_render, tmp_path):
+    from framebridge.protocol.exr import read_layers, write_exr
+
+    frames = blender_frames(blender_render)
+    result = run_extract({1: frames[1]}, {"conditions": ["depth", "normal", "segmentation"]})[1]
+    layers = read_layers(write_exr(tmp_path / "cond.exr", result.buffers, half=True))
+    for name, image in result.buffers.items():
+        np.testing.assert_allclose(layers[name], image / 255.0, atol=1e-3, err_msg=name)
+
+
 # --- pure conditions --------------------------------------------------------------
 
 
@@ -182,6 +193,53 @@ def test_pose_condition_through_the_op_uses_the_plate_size():
     assert result.buffers["control_pose"].shape == (30, 40, 3)
     alone = run_extract({1: {passes.POSE_JOINTS: joints}}, {"conditions": ["pose"]}, shot={"resolution": [20, 10]})[1]
     assert alone.buffers["control_pose"].shape == (10, 20, 3)
+
+
+def test_camera_space_normals_skip_the_camera_transform():
+    normal = np.zeros((2, 3, 3), np.float32)
+    normal[0] = (0.0, 0.0, 1.0)  # facing the camera
+    normal[1] = (-1.0, 0.0, 0.0)  # facing left
+    image = run_extract({1: {passes.NORMAL: normal}}, {"conditions": ["normal"], "normal_space": "camera"})[1].buffers["control_normal"]
+    assert image[0, 0].tolist() == [128, 128, 255]
+    assert image[1, 0].tolist() == [255, 128, 128]
+
+
+def test_zero_normals_get_the_facing_colour_in_both_dtypes():
+    normal = np.zeros((2, 2, 3), np.float32)
+    for dtype, facing in (("uint8", [128, 128, 255]), ("float32", [0.5, 0.5, 1.0])):
+        image = run_extract({1: {passes.NORMAL: normal}}, {"conditions": ["normal"], "normal_space": "camera", "output_dtype": dtype})[1]
+        assert image.buffers["control_normal"][1, 1].tolist() == facing
+
+
+def test_wide_ids_such_as_cryptomatte_hashes_get_stable_colours():
+    ids = np.array([[0, 5_000_000], [70_000, 5_000_000]], dtype=np.float32)
+    first = run_extract({1: {passes.OBJECT_INDEX: ids}}, {"conditions": ["segmentation"]})[1].buffers["control_segmentation"]
+    second = run_extract({1: {passes.OBJECT_INDEX: ids[::-1].copy()}}, {"conditions": ["segmentation"]})[1].buffers["control_segmentation"]
+    assert first[0, 1].tolist() == first[1, 1].tolist() == second[0, 1].tolist()
+    assert first[0, 0].tolist() == [0, 0, 0] and first[1, 0].tolist() != first[0, 1].tolist()
+
+
+def test_material_index_is_used_when_asked():
+    frame = {passes.OBJECT_INDEX: np.zeros((2, 2), np.float32), passes.MATERIAL_INDEX: np.full((2, 2), 3.0, np.float32)}
+    image = run_extract({1: frame}, {"conditions": ["segmentation"], "index_source": "material"})[1].buffers["control_segmentation"]
+    assert image[0, 0].tolist() == segment_colours(np.array([3]))[0].tolist()
+
+
+def test_lineart_draws_dark_strokes_white_and_flat_areas_black():
+    beauty = np.full((64, 64, 3), 0.8, np.float32)
+    beauty[:, 30:33] = 0.02
+    lines = run_extract({1: {passes.BEAUTY: beauty}}, {"conditions": ["lineart"]})[1].buffers["control_lineart"]
+    assert lines[:, 31].min() > 100 and lines[:, :20].max() == 0
+
+
+def test_canny_thresholds_decide_which_edges_survive():
+    beauty = np.zeros((32, 64, 3), np.float32)
+    beauty[:, 16:] = 0.02  # a faint step in the darks
+    beauty[:, 48:] = 1.0  # a strong step
+    faint = run_extract({1: {passes.BEAUTY: beauty}}, {"conditions": ["canny"], "canny_low": 10, "canny_high": 20})[1].buffers["control_canny"]
+    strict = run_extract({1: {passes.BEAUTY: beauty}}, {"conditions": ["canny"], "canny_low": 200, "canny_high": 400})[1].buffers["control_canny"]
+    assert faint[:, 14:19].max() == 255 and strict[:, 14:19].max() == 0
+    assert strict[:, 46:51].max() == 255
 
 
 def test_float_output_dtypes_are_unit_range():
