@@ -39,12 +39,18 @@ MOVER_FRONT = (0.0, -0.5, 0.0)
 PASS_INDEX = {"Near": 1, "Mover": 2, "Backdrop": 3}
 
 
-def build_scene(width: int = 96, height: int = 64, frames: int = 3, samples: int = 4) -> bpy.types.Scene:
-    """Replace the open file with the test scene; frames run from 1 to ``frames``."""
+def build_scene(width: int = 96, height: int = 64, frames: int = 3, samples: int = 4, cryptomatte: bool = True) -> bpy.types.Scene:
+    """Replace the open file with the test scene; frames run from 1 to ``frames``.
+
+    Passes: Combined, Depth, Normal, Vector, Object and Material Index, and with
+    ``cryptomatte`` the object and material Cryptomatte layers.
+    """
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.frame_start, scene.frame_end = 1, frames
     _setup_render(scene, width, height, samples)
+    scene.view_layers[0].use_pass_cryptomatte_object = cryptomatte
+    scene.view_layers[0].use_pass_cryptomatte_material = cryptomatte
     _add_camera(scene)
     _add_light(scene)
     _add_backdrop(scene)
@@ -204,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=96)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--no-cryptomatte", dest="cryptomatte", action="store_false", help="leave the Cryptomatte layers out")
     args = parser.parse_args(argv)
-    scene = build_scene(args.width, args.height, args.frames, args.samples)
+    scene = build_scene(args.width, args.height, args.frames, args.samples, args.cryptomatte)
     for path in render_frames(args.out, scene):
         print(path)
 

@@ -30,7 +30,7 @@ from .buffers import Limits
 from .channels import CRYPTOMATTE, BufferSource, find_buffers, split_channel
 from .errors import ExrError, FrameTooLarge
 
-__all__ = ["ExrInfo", "COMPRESSIONS", "read_info", "read_channels", "read_frame", "read_layers", "write_exr"]
+__all__ = ["ExrInfo", "COMPRESSIONS", "assemble_buffer", "read_info", "read_channels", "read_frame", "read_layers", "write_exr"]
 
 COMPRESSIONS = ("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab")
 _COMPONENT_ORDER = {name: rank for rank, name in enumerate(("r", "red", "g", "green", "b", "blue", "a", "alpha", "x", "y", "z", "w", "u", "v"))}
@@ -161,7 +161,8 @@ def _place(pixels: np.ndarray, data: tuple[int, int, int, int], display: tuple[i
     return out
 
 
-def _assemble(source: BufferSource, channels: Mapping[str, np.ndarray]) -> np.ndarray:
+def assemble_buffer(source: BufferSource, channels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One canonical buffer from the channel planes :func:`find_buffers` picked (signs applied, ids decoded)."""
     planes = [channels[name] for name in source.channels]
     if source.decode == CRYPTOMATTE:
         bits = np.ascontiguousarray(planes[0], dtype=np.float32).view(np.uint32)
@@ -177,7 +178,7 @@ def read_frame(path: str | os.PathLike[str], limits: Limits | None = None) -> di
     Layers that map to no canonical pass are left out; :func:`read_layers` has them.
     """
     channels = read_channels(path, limits)
-    return {name: np.ascontiguousarray(_assemble(source, channels)) for name, source in find_buffers(channels).items()}
+    return {name: np.ascontiguousarray(assemble_buffer(source, channels)) for name, source in find_buffers(channels).items()}
 
 
 def read_layers(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, np.ndarray]:

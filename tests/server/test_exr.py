@@ -231,3 +231,27 @@ def test_blender_depth_is_distance_along_the_camera_axis(blender_render):
     frame = read_frame(blender_render.path(1))
     backdrop = frame[passes.OBJECT_INDEX] == blender_render.scene["pass_index"]["Backdrop"]
     np.testing.assert_allclose(frame[passes.DEPTH][backdrop], 10.0, atol=1e-3)
+
+
+@pytest.mark.blender
+def test_blender_cryptomatte_ids_match_the_manifest_and_the_index_pass(blender_render):
+    import json
+
+    import OpenEXR
+
+    from framebridge.protocol.channels import find_buffers
+    from framebridge.protocol.exr import assemble_buffer
+
+    path = blender_render.path(2)
+    channels = read_channels(path)
+    crypto_only = {name: pixels for name, pixels in channels.items() if "Index" not in name}
+    source = find_buffers(crypto_only)[passes.OBJECT_INDEX]
+    assert source.channels == ("ViewLayer.CryptoObject00.r",)
+    ids = assemble_buffer(source, crypto_only)
+    header = OpenEXR.File(str(path), header_only=True).parts[0].header
+    manifest_key = next(key for key in header if key.startswith("cryptomatte/") and key.endswith("/manifest") and "CryptoObject" in header[key.replace("manifest", "name")])
+    manifest = json.loads(header[manifest_key])
+    pass_index = channels["ViewLayer.Object Index.X"]
+    for name, index in blender_render.scene["pass_index"].items():
+        expected = int(manifest[name], 16) & 0xFFFFFF
+        assert np.median(ids[pass_index == index]) == expected, name
