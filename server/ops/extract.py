@@ -50,6 +50,7 @@ from ..conditions import (
     segmentation_condition,
 )
 from ..conditions.edges import beauty_to_display8
+from ..conditions.normal import camera_rotation
 from ..conditions.estimators import ESTIMATOR_ROLES, check_estimator, load_estimator
 from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
 
@@ -179,12 +180,10 @@ class ExtractOp(Op):
         elif shot.get("depth_range") is not None:
             plan.depth_range, plan.depth_range_source = _depth_range(shot["depth_range"], "shot depth_range"), "shot"
         if shot.get("camera_matrix") is not None:
-            from ..conditions.normal import camera_rotation
-
-            plan.shot_camera = np.asarray(shot["camera_matrix"], dtype=np.float64) if _is_matrix(shot["camera_matrix"]) else None
-            if plan.shot_camera is None:
+            if not _is_matrix(shot["camera_matrix"]):
                 raise InvalidParams("shot camera_matrix must be a 4x4 list of rows (world-from-camera)")
-            camera_rotation(plan.shot_camera)
+            plan.shot_camera = np.asarray(shot["camera_matrix"], dtype=np.float64)
+            camera_rotation(plan.shot_camera)  # refuses non-finite or degenerate matrices now, not per frame
         resolution = shot.get("resolution")
         if resolution is not None:
             if not (isinstance(resolution, (list, tuple)) and len(resolution) == 2 and all(type(v) is int and v > 0 for v in resolution)):
