@@ -131,6 +131,17 @@ def test_truncated_exr_raises_exr_error(tmp_path):
         read_frame(cut)
 
 
+def test_corrupt_compressed_pixels_raise_exr_error(tmp_path):
+    path = write_exr(tmp_path / "whole.exr", _frame(64, 64), compression="zip")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    corrupt = tmp_path / "corrupt.exr"
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(ExrError, match="corrupt"):
+        read_frame(corrupt)
+
+
 def test_header_cut_short_raises_exr_error(tmp_path):
     path = write_exr(tmp_path / "whole.exr", _frame(8, 8))
     cut = tmp_path / "cut.exr"
