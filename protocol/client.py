@@ -319,6 +319,7 @@ class Job:
             self.progress = ProgressEvent(body.received, body.done, body.failed, body.total, body.stage, body.eta)
             return self.progress
         if isinstance(body, Done):
+            self.client._jobs.pop(self.id, None)
             self.state = body.state
             self.failed.update({int(n): error_from_wire(e) for n, e in body.failed.items()})
             self.error = error_from_wire(body.error) if body.error else None
