@@ -200,8 +200,12 @@ class DiffusersBackend(RestyleBackend):
                 return
             import torch
             from diffusers.utils import logging as diffusers_logging
+            from transformers.utils import logging as transformers_logging
 
-            diffusers_logging.set_verbosity_error()
+            # A long-lived server's log is no place for loading progress bars and per-load notices.
+            for library_logging in (diffusers_logging, transformers_logging):
+                library_logging.set_verbosity_error()
+                library_logging.disable_progress_bar()
             self._device = self._requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
             self._dtype = torch.float16 if self._device.startswith("cuda") else torch.float32
             self._dtype_argument = {_dtype_keyword(): self._dtype}
