@@ -201,6 +201,53 @@ def scenario_extract(arguments, report: dict) -> None:
     report["after"] = user_settings(scene)
 
 
+def scenario_modal(arguments, report: dict) -> None:
+    """The operator's modal handler, fed timer events and then Esc as Blender's event loop would (bpy has none)."""
+    from types import SimpleNamespace
+
+    scene = build_scene()
+    report["before"] = user_settings(scene)
+    addon = enable_addon(arguments.extension)
+    configure(scene, arguments.op, arguments.out)
+    scene.framebridge.extra_params = '{"delay": 0.3}' if arguments.op == "echo" else ""
+    operators = importlib.import_module(addon.__name__ + ".operators")
+    shot_operator = operators._ShotOperator
+
+    class Driver:
+        """Borrows the operator's methods; ``invoke`` would also add a modal handler, which needs a window."""
+
+        modal, _end, _done, _start, _output_folder = (shot_operator.modal, shot_operator._end, shot_operator._done,
+                                                      shot_operator._start, shot_operator._output_folder)
+        connection_file, frames, output_folder, op_name, placement = arguments.connection_file, "", "", "", None
+
+        def __init__(self):
+            self.reports = []
+
+        def report(self, kind, text):
+            self.reports.append([sorted(kind)[0], text])
+
+    window_manager = bpy.context.window_manager
+    for name, stop_after in (("completed", None), ("escaped", 1)):
+        driver = Driver()
+        driver._run = driver._start(bpy.context)
+        driver._timer = window_manager.event_timer_add(0.05, window=bpy.context.window)
+        window_manager.progress_begin(0, 100)
+        statuses, outcome = [], None
+        while outcome is None:
+            if stop_after is not None and driver._run.sequence and len(driver._run.sequence.frames) >= stop_after:
+                outcome = driver.modal(bpy.context, SimpleNamespace(type="ESC"))
+            else:
+                result = driver.modal(bpy.context, SimpleNamespace(type="TIMER"))
+                statuses.append(driver._run.status)
+                outcome = None if result == {"RUNNING_MODAL"} else result
+        report[name] = {"outcome": sorted(outcome), "reports": driver.reports, "statuses": sorted(set(statuses)),
+                        "files": sorted(p.name for p in Path(arguments.out).iterdir()) if Path(arguments.out).exists() else [],
+                        "after": user_settings(scene)}
+        if name == "completed":
+            for path in Path(arguments.out).glob("frame_*.exr"):
+                path.unlink()
+
+
 def scenario_unreachable(arguments, report: dict) -> None:
     build_scene()
     enable_addon(arguments.extension)
@@ -245,7 +292,7 @@ def scenario_save(arguments, report: dict) -> None:
     report["before"] = user_settings(scene)
 
 
-SCENARIOS = {"restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "unreachable": scenario_unreachable,
+SCENARIOS = {"restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "modal": scenario_modal, "unreachable": scenario_unreachable,
              "joints": scenario_joints, "save": scenario_save}
 
 

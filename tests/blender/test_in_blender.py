@@ -197,3 +197,16 @@ def test_extract_conditions_come_back_as_images_with_the_pose_drawn(tmp_path, se
     pose = read_layers(out / "frame_0001.exr")["control_pose"].max(axis=2)
     # The rig's posed right wrist projects to (22.0, 11.8): the pose drawing has a joint dot there.
     assert pose[12, 22] > 0.5 and pose[40:, :10].max() == 0.0
+
+
+def test_modal_operator_runs_on_timer_ticks_and_esc_cancels(tmp_path, server):
+    out = tmp_path / "results"
+    report = run_scenario("modal", tmp_path, "--op", "echo", "--connection-file", str(server.connection_file), "--out", str(out))
+    completed, escaped = report["completed"], report["escaped"]
+    assert completed["outcome"] == ["FINISHED"] and completed["reports"][0][0] == "INFO"
+    assert completed["files"] == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
+    assert "FrameBridge: rendering frame 3/3" in completed["statuses"]
+    assert escaped["outcome"] == ["CANCELLED"]
+    assert escaped["reports"] == [["WARNING", "FrameBridge echo cancelled; no result files were written"]]
+    assert escaped["files"] == []
+    assert completed["after"] == escaped["after"] == report["before"]
