@@ -45,10 +45,14 @@ def needed_passes(conditions: Iterable[str], temporal: bool) -> list[str]:
 def capture_settings(conditions: Iterable[str], temporal: bool, *, has_media_type: bool) -> dict[str, Any]:
     """Every setting a capture changes, in the order to apply it: passes on, float multilayer EXR output.
 
-    Cycles writes no Vector pass while motion blur is on, so temporal consistency
-    turns motion blur off for the capture.
+    The capture wants the render passes themselves: the compositor and the
+    sequencer are off (a placed result strip would otherwise replace the render,
+    and a compositor without an output writes no file). Cycles writes no Vector
+    pass while motion blur is on, so temporal consistency turns motion blur off.
     """
     settings: dict[str, Any] = {f"view_layer.{name}": True for name in needed_passes(conditions, temporal)}
+    settings["render.use_compositing"] = False
+    settings["render.use_sequencer"] = False
     if temporal:
         settings["render.use_motion_blur"] = False
     if has_media_type:

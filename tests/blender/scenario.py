@@ -61,6 +61,7 @@ def build_scene() -> bpy.types.Scene:
     settings.color_depth = "8"
     scene.render.filepath = "//user_renders/shot_"
     scene.render.use_motion_blur = True
+    scene.render.use_compositing = scene.render.use_sequencer = True  # Blender's defaults
     scene.frame_set(2)
     return scene
 
@@ -92,6 +93,8 @@ def user_settings(scene: bpy.types.Scene) -> dict:
         "filepath": scene.render.filepath,
         "use_motion_blur": scene.render.use_motion_blur,
         "use_single_layer": scene.render.use_single_layer,
+        "use_compositing": scene.render.use_compositing,
+        "use_sequencer": scene.render.use_sequencer,
         "exr_codec": settings.exr_codec,
         "frame_current": scene.frame_current,
     }
@@ -148,6 +151,10 @@ def scenario_restyle(arguments, report: dict) -> None:
                       "tree": scene.compositing_node_group.name}
     background = delivery.place(scene, placement.plan_placement("CAMERA_BACKGROUND", arguments.out, frames, name))
     report["background"] = {"image": bpy.path.abspath(background.image.filepath), "frame_start": background.image_user.frame_start}
+    # Again, now that a strip and a compositor node hold the results: the capture must still see the 3D render.
+    report["second_result"] = sorted(bpy.ops.framebridge.render_restyle(connection_file=arguments.connection_file))
+    strips = scene.sequence_editor.strips
+    report["strips_after_second"] = [strip.name for strip in strips]
     report["shot_run_module"] = shot_run.__name__
 
 

@@ -99,6 +99,12 @@ def test_results_are_placed_as_strip_node_and_background(restyled):
     assert report["background"]["image"] == str(out / "frame_0001.exr")
 
 
+def test_rerun_renders_the_scene_not_the_placed_results(restyled, restyle_op):
+    report, _ = restyled
+    assert report["second_result"] == ["FINISHED"]
+    assert report["strips_after_second"] == [f"FrameBridge {restyle_op}"]
+
+
 def test_users_pass_and_output_settings_come_back(restyled):
     report, _ = restyled
     assert report["after"] == report["before"]

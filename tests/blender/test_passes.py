@@ -22,6 +22,7 @@ def test_capture_output_is_float_multilayer_exr_with_media_type_first():
     keys = list(settings)
     assert keys.index("image_settings.media_type") < keys.index("image_settings.file_format")
     assert settings["render.use_motion_blur"] is False
+    assert settings["render.use_compositing"] is False and settings["render.use_sequencer"] is False
     assert settings["image_settings.color_depth"] == "32"
     assert "image_settings.media_type" not in capture_settings(["depth"], temporal=False, has_media_type=False)
 
