@@ -1,8 +1,10 @@
 """Transport: FrameBridge echo vs a bare pyzmq pair vs the codec work of an HTTP/PNG bridge.
 
-Run: python benchmarks/transport.py [--frames 30] [--memory-frames 100 1000]
+Run: python benchmarks/transport.py [--frames 30] [--rounds 3] [--memory-frames 100 1000]
 
-Every baseline is measured in the same run on the same machine:
+Every baseline is measured in the same run on the same machine, and the bare and server
+measurements alternate for ``--rounds`` rounds so load from other processes falls on both;
+each ratio is the median of the per-round ratios:
 - server: one 1920x1080 RGBA frame per job through `framebridge serve` (echo), submit to done,
   and a streamed 60-frame job (per-frame time = wall time / frames);
 - bare: the same bytes through a DEALER/ROUTER echo in another process, one frame in flight;
@@ -118,6 +120,7 @@ def peak_server_memory(frames: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/server measurement rounds")
     parser.add_argument("--memory-frames", type=int, nargs=2, default=[100, 1000])
     args = parser.parse_args()
 
@@ -129,16 +132,20 @@ def main() -> None:
             with server.client() as client:
                 for dtype in ("float16", "float32"):
                     array = frame(dtype)
-                    bare = statistics.median(bare_round_trips(array, args.frames))
-                    served = statistics.median(server_round_trips(client, array, args.frames))
-                    streamed = server_stream(client, array, 60)
+                    rounds = []
+                    for _ in range(args.rounds):
+                        bare = statistics.median(bare_round_trips(array, args.frames))
+                        served = statistics.median(server_round_trips(client, array, args.frames))
+                        streamed = server_stream(client, array, 60)
+                        rounds.append((bare, served, streamed, served / bare, streamed / bare))
+                    bare, served, streamed, served_ratio, streamed_ratio = (statistics.median(column) for column in zip(*rounds))
                     bits = array.dtype.itemsize * 8 * 4
                     print(f"{dtype} RGBA 1920x1080 ({array.nbytes / 1e6:.1f} MB, {bits} bits/pixel): "
                           f"server {served * 1000:.1f} ms/frame (one per job), streamed {streamed * 1000:.1f} ms/frame, "
-                          f"bare pyzmq {bare * 1000:.1f} ms")
-                    print(f"  server / bare pyzmq: {served / bare:.2f}x (goal <= 1.5x); "
-                          f"streamed / bare: {streamed / bare:.2f}x; PNG codec / server: {png / served:.1f}x "
-                          f"(goal >= 4x for float16) carrying {bits / 24:.1f}x the bits")
+                          f"bare pyzmq {bare * 1000:.1f} ms (medians of {args.rounds} rounds)")
+                    print(f"  server / bare pyzmq: {served_ratio:.2f}x (goal <= 1.5x; rounds: "
+                          f"{', '.join(f'{row[3]:.2f}' for row in rounds)}); streamed / bare: {streamed_ratio:.2f}x; "
+                          f"PNG codec / server: {png / served:.1f}x (goal >= 4x for float16) carrying {bits / 24:.1f}x the bits")
         finally:
             server.stop()
     small, large = (peak_server_memory(count) for count in args.memory_frames)
