@@ -5,8 +5,10 @@ Run: python benchmarks/transport.py [--frames 30] [--rounds 3] [--memory-frames 
 Every baseline is measured in the same run on the same machine, and the bare and server
 measurements alternate for ``--rounds`` rounds so load from other processes falls on both;
 each ratio is the median of the per-round ratios:
-- server: one 1920x1080 RGBA frame per job through `framebridge serve` (echo), submit to done,
-  and a streamed 60-frame job (per-frame time = wall time / frames);
+- server: one 1920x1080 RGBA frame per job through `framebridge serve` (echo), submit to done;
+  lockstep: one 60-frame job with one frame in flight (the next frame is sent when the
+  previous result arrives), the like-for-like match for bare's one frame in flight;
+  streamed: one 60-frame job under the credit window (per-frame time = wall time / frames);
 - bare: the same bytes through a DEALER/ROUTER echo in another process, one frame in flight;
 - png: what an HTTP/PNG bridge pays in codec work per round trip for the same image in 8-bit RGB
   (client encode, server decode + encode, client decode; OpenCV; HTTP itself not counted);
@@ -80,9 +82,10 @@ def server_round_trips(client, array: np.ndarray, count: int) -> list[float]:
     return times[2:]
 
 
-def server_stream(client, array: np.ndarray, count: int) -> float:
+def server_stream(client, array: np.ndarray, count: int, in_flight: int | None = None) -> float:
     start = time.perf_counter()
-    job = client.submit("echo", list(range(count)), lambda number: {"beauty": array}, keep_results=False)
+    job = client.submit("echo", list(range(count)), lambda number: {"beauty": array}, keep_results=False,
+                        in_flight=in_flight)
     results = sum(1 for event in job if type(event).__name__ == "ResultEvent")
     assert results == count
     return (time.perf_counter() - start) / count
@@ -136,15 +139,19 @@ def main() -> None:
                     for _ in range(args.rounds):
                         bare = statistics.median(bare_round_trips(array, args.frames))
                         served = statistics.median(server_round_trips(client, array, args.frames))
+                        lockstep = server_stream(client, array, 60, in_flight=1)
                         streamed = server_stream(client, array, 60)
-                        rounds.append((bare, served, streamed, served / bare, streamed / bare))
-                    bare, served, streamed, served_ratio, streamed_ratio = (statistics.median(column) for column in zip(*rounds))
+                        rounds.append((bare, served, lockstep, streamed, served / bare, lockstep / bare, streamed / bare))
+                    bare, served, lockstep, streamed, served_ratio, lockstep_ratio, streamed_ratio = (
+                        statistics.median(column) for column in zip(*rounds))
                     bits = array.dtype.itemsize * 8 * 4
                     print(f"{dtype} RGBA 1920x1080 ({array.nbytes / 1e6:.1f} MB, {bits} bits/pixel): "
-                          f"server {served * 1000:.1f} ms/frame (one per job), streamed {streamed * 1000:.1f} ms/frame, "
+                          f"server {served * 1000:.1f} ms/frame (one per job), lockstep {lockstep * 1000:.1f} ms/frame "
+                          f"(one job, one in flight), streamed {streamed * 1000:.1f} ms/frame, "
                           f"bare pyzmq {bare * 1000:.1f} ms (medians of {args.rounds} rounds)")
                     print(f"  server / bare pyzmq: {served_ratio:.2f}x (goal <= 1.5x; rounds: "
-                          f"{', '.join(f'{row[3]:.2f}' for row in rounds)}); streamed / bare: {streamed_ratio:.2f}x; "
+                          f"{', '.join(f'{row[4]:.2f}' for row in rounds)}); lockstep / bare: {lockstep_ratio:.2f}x; "
+                          f"streamed / bare: {streamed_ratio:.2f}x; "
                           f"PNG codec / server: {png / served:.1f}x (goal >= 4x for float16) carrying {bits / 24:.1f}x the bits")
         finally:
             server.stop()

@@ -18,7 +18,7 @@ import zmq
 
 from .buffers import Limits
 from .connection import ConnectionInfo, default_connection_path
-from .errors import FrameBridgeError, RequestTimeout, ServerUnreachable, error_from_wire
+from .errors import FrameBridgeError, InvalidParams, RequestTimeout, ServerUnreachable, error_from_wire
 from .messages import (
     REPLIES,
     Ack,
@@ -151,13 +151,20 @@ class Client:
 
     def submit(self, op: str, frames: list[int], source: FrameSource, *, params: dict[str, Any] | None = None,
                shot: dict[str, Any] | None = None, backend: str | None = None, job_id: str | None = None,
-               keep_results: bool = True) -> Job:
-        """Open a job; frames are read from ``source`` lazily, as the credit window allows."""
+               keep_results: bool = True, in_flight: int | None = None) -> Job:
+        """Open a job; frames are read from ``source`` lazily, as the credit window allows.
+
+        ``in_flight`` caps the frames sent but not yet answered (a result or a
+        failure), e.g. 1 for lockstep; None sends as far ahead as the credit allows.
+        """
+        if in_flight is not None and in_flight < 1:
+            raise InvalidParams(f"in_flight must be at least 1 or None, got {in_flight}")
         job_id = job_id or new_id()
         submit = Submit(op=op, frames=[int(n) for n in frames], params=params or {}, shot=shot or {}, backend=backend)
         accepted = self.request(submit, job=job_id).body
         assert isinstance(accepted, Accepted)
-        job = Job(self, job_id, op, list(submit.frames), source, accepted.credit, accepted.backend, keep_results)
+        job = Job(self, job_id, op, list(submit.frames), source, accepted.credit, accepted.backend, keep_results,
+                  in_flight)
         self._jobs[job_id] = job
         return job
 
@@ -212,13 +219,14 @@ class Job:
     """A running job: sends its frames under the credit window, collects its results."""
 
     def __init__(self, client: Client, job_id: str, op: str, frames: list[int], source: FrameSource | None,
-                 credit: int, backend: str, keep_results: bool):
+                 credit: int, backend: str, keep_results: bool, in_flight: int | None = None):
         self.client = client
         self.id = job_id
         self.op = op
         self.frames = frames
         self.backend = backend
         self.keep_results = keep_results
+        self.in_flight = in_flight
         self.state = "running"
         self.results: dict[int, dict[str, np.ndarray]] = {}
         self.received: set[int] = set()
@@ -294,13 +302,19 @@ class Job:
         self._asked_status = False
 
     def _send_frames(self) -> None:
-        while self._unsent and self._sent < self._credit and not self.finished:
+        while self._unsent and self._sent < self._credit and not self.finished and self._may_send_ahead():
             number = self._unsent.popleft()
             source = self._source
             buffers = source(number) if callable(source) else source[number]
             self.client.send(FrameIn(frame=number), job=self.id,
                              buffers=[(name, array, number) for name, array in buffers.items()])
             self._sent += 1
+
+    def _may_send_ahead(self) -> bool:
+        if self.in_flight is None:
+            return True
+        answered = len(self.received) + (self.progress.failed if self.progress else 0)
+        return self._sent - answered < self.in_flight
 
     def _handle(self, envelope: Envelope) -> Event | None:
         self._last_message = time.monotonic()
