@@ -135,16 +135,28 @@ def _add_light(scene: bpy.types.Scene) -> None:
     scene.collection.objects.link(light)
 
 
-def _material(name: str, colour: tuple[float, float, float], index: int) -> bpy.types.Material:
+def _material(name: str, colour: tuple[float, float, float], index: int, checker: bool = False) -> bpy.types.Material:
+    """A Principled BSDF of ``colour`` (Cycles renders the node tree; ``diffuse_color`` is only the viewport's)."""
     material = bpy.data.materials.new(name)
     material.diffuse_color = (*colour, 1.0)
     material.pass_index = index
+    if material.node_tree is None:
+        material.use_nodes = True
+    nodes = material.node_tree.nodes
+    shader = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
+    shader.inputs["Base Color"].default_value = (*colour, 1.0)
+    if checker:
+        texture = nodes.new("ShaderNodeTexChecker")
+        texture.inputs["Scale"].default_value = 6.0
+        texture.inputs["Color1"].default_value = (*colour, 1.0)
+        texture.inputs["Color2"].default_value = (*(channel * 0.55 for channel in colour), 1.0)
+        material.node_tree.links.new(texture.outputs["Color"], shader.inputs["Base Color"])
     return material
 
 
-def _link(scene: bpy.types.Scene, obj: bpy.types.Object, colour: tuple[float, float, float]) -> None:
+def _link(scene: bpy.types.Scene, obj: bpy.types.Object, colour: tuple[float, float, float], checker: bool = False) -> None:
     obj.pass_index = PASS_INDEX[obj.name]
-    obj.data.materials.append(_material(obj.name, colour, PASS_INDEX[obj.name]))
+    obj.data.materials.append(_material(obj.name, colour, PASS_INDEX[obj.name], checker))
     scene.collection.objects.link(obj)
 
 
@@ -165,7 +177,7 @@ def _add_backdrop(scene: bpy.types.Scene) -> None:
     backdrop = _mesh_object("Backdrop", lambda geometry: bmesh.ops.create_grid(geometry, x_segments=1, y_segments=1, size=10.0))
     # The grid faces +Z; a quarter turn about X makes it face -Y, towards the camera.
     backdrop.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    _link(scene, backdrop, (0.6, 0.6, 0.6))
+    _link(scene, backdrop, (0.75, 0.62, 0.4), checker=True)
 
 
 def _add_near_sphere(scene: bpy.types.Scene) -> None:
@@ -182,7 +194,7 @@ def _add_mover(scene: bpy.types.Scene, frames: int) -> None:
     import bmesh
 
     cube = _mesh_object("Mover", lambda geometry: bmesh.ops.create_cube(geometry, size=1.0))
-    _link(scene, cube, (0.2, 0.3, 0.8))
+    _link(scene, cube, (0.15, 0.35, 0.9))
     bpy.context.preferences.edit.keyframe_new_interpolation_type = "LINEAR"
     # Keys one frame beyond each end, so the Vector pass sees motion on both sides of every frame.
     for number in range(0, frames + 2):

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--width", type=int, default=320)
     demo.add_argument("--height", type=int, default=180)
     demo.add_argument("--samples", type=int, default=16)
-    demo.add_argument("--prompt", default="oil painting, warm light")
+    demo.add_argument("--prompt", default="cartoon, bold ink lines")
     demo.add_argument("--seed", type=int, default=7)
 
     args = parser.parse_args(argv)

@@ -39,10 +39,10 @@ class DemoSettings:
     width: int = 320
     height: int = 180
     samples: int = 16
-    prompt: str = "oil painting, warm light"
+    prompt: str = "cartoon, bold ink lines"
     strength: float = 0.7
     seed: int = 7
-    consistency: float = 0.8
+    temporal_strength: float = 0.8
 
 
 @dataclass
@@ -89,7 +89,7 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                                            params={"conditions": ["depth", "normal", "segmentation"]}).wait()
             with _stage(report, "restyle"):
                 params = {"prompt": settings.prompt, "strength": settings.strength, "seed": settings.seed,
-                          "consistency": settings.consistency}
+                          "temporal": True, "temporal_strength": settings.temporal_strength}
                 job = client.submit("restyle", numbers, source, params=params, shot={"fps": 24}, keep_results=False)
                 restyled: dict[int, np.ndarray] = {}
                 for event in job:

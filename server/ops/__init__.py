@@ -5,11 +5,12 @@ from __future__ import annotations
 from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .echo import EchoOp
 from .extract import ExtractOp
+from .restyle import RestyleOp
 
 __all__ = ["FrameFailure", "InputFrame", "JobContext", "Op", "OutputFrame", "default_ops"]
 
 
 def default_ops() -> dict[str, Op]:
     """Every op this server build offers, keyed by name."""
-    ops: list[Op] = [EchoOp(), ExtractOp()]
+    ops: list[Op] = [EchoOp(), ExtractOp(), RestyleOp()]
     return {op.name: op for op in ops}

@@ -200,11 +200,12 @@ class ExtractOp(Op):
         estimators = {name: load_estimator(name, folder) for name, folder in plan.estimator_folders.items()}
         for frame in frames:
             try:
-                yield OutputFrame(frame.number, *self._extract(plan, frame.buffers, estimators))
+                yield OutputFrame(frame.number, *self.extract_frame(plan, frame.buffers, estimators))
             except FrameBridgeError as error:
                 yield FrameFailure(frame.number, error)
 
-    def _extract(self, plan: ExtractPlan, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def extract_frame(self, plan: ExtractPlan, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """One frame's condition images by output name, and what the result meta reports (other ops reuse this)."""
         size = _plate_size(buffers, plan)
         outputs: dict[str, np.ndarray] = {}
         meta: dict[str, Any] = {}

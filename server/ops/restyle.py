@@ -1,0 +1,379 @@
+"""``restyle``: a frame range restyled by prompt, consistent from frame to frame, reproducible, cached.
+
+Per frame, in submit order: the scene-linear ``beauty`` is encoded to display sRGB;
+with ``temporal`` on, the previous restyled frame is warped into this one along the
+render's ``motion_backward`` (optical flow when the frame has none), trusted only
+where the motion is consistent both ways and the depth agrees, and blended into
+the starting image with ``temporal_strength``; the backend restyles it (the CPU
+backend's output is blended again the same way, since a filter has no memory of its
+own); the result goes back to scene-linear with the input alpha untouched.
+
+Params: ``prompt``, ``negative_prompt``, ``strength`` (0..1), ``seed`` and
+``temporal_strength`` (0..1) take one value or keyframes ``{"<frame>": value}``
+(numbers interpolate linearly, text and seeds hold); ``guidance_scale``, ``steps``;
+``conditions`` ``{name: weight}`` (depth, normal, segmentation, canny, lineart, pose)
+for ControlNet backends, taken from a ``control_<name>`` buffer the client sent or
+computed from the frame's passes as the ``extract`` op does; ``temporal`` (bool);
+``cache`` (bool); any other param belongs to the backend (``look``, ``palette`` for
+``cpu``; ``family``, ``mode``, ``loras``, ... for ``diffusers``).
+
+Seeds: frame n uses ``frame_seed(seed at n, n)``, so a frame's noise never depends
+on which frames were submitted with it.
+
+Cache rule: a frame's result is stored under a key made of the op version, the
+backend and its version (which covers model files), the frame's params, the
+digests of all of the frame's input buffers and, with ``temporal`` on, the digest
+of the previous frame's restyled result and of the previous frame's motion and depth
+(they decide what is warped in). Re-submitting an unchanged shot is served entirely
+from the cache. Changing frame k's input recomputes frame k; with ``temporal`` off,
+nothing else; with it on, frame k+1 is recomputed if frame k's result changed, and
+so on down the shot, so exactly the frames whose inputs or warped-in previous result
+changed are recomputed, never the frames before k. A frame that fails breaks the
+chain: the next frame starts fresh, as the first frame does. In AnimateDiff mode a
+window is one unit: every frame's key covers every input frame of the job.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import cv2
+import numpy as np
+import xxhash
+
+from framebridge.protocol import passes
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, ModelError, NonFiniteValues, ShapeMismatch
+
+from ..colour import display_to_linear, linear_to_display
+from ..restyle.backend import RestyleBackend, StyleRequest
+from ..restyle.cache import ResultCache, cache_key, default_cache_dir
+from ..restyle.cpu import CpuBackend
+from ..restyle.schedule import Keyframed, frame_seed
+from ..restyle.temporal import appearance_weight, blend, consistency_mask, estimate_flow, warp
+from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
+from .extract import CONDITIONS, ExtractOp, output_name
+
+__all__ = ["RestyleOp", "RestylePlan"]
+
+OP_VERSION = "restyle-1"
+_GENERAL: dict[str, Any] = {
+    "prompt": {"type": "str | keyframes", "default": ""},
+    "negative_prompt": {"type": "str | keyframes", "default": ""},
+    "strength": {"type": "float | keyframes", "default": 0.6, "min": 0.0, "max": 1.0},
+    "seed": {"type": "int | keyframes", "default": 0},
+    "guidance_scale": {"type": "float", "default": 7.0, "min": 0.0, "max": 50.0},
+    "steps": {"type": "int", "default": 20, "min": 1, "max": 200},
+    "conditions": {"type": "dict[str, float] | list[str]", "default": {}, "allowed": list(CONDITIONS)},
+    "temporal": {"type": "bool", "default": True},
+    "temporal_strength": {"type": "float | keyframes", "default": 0.8, "min": 0.0, "max": 1.0},
+    "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0},
+    "cache": {"type": "bool", "default": True},
+}
+
+
+def _load_diffusers() -> RestyleBackend:
+    try:
+        module = importlib.import_module("framebridge.server.backends.diffusers_backend")
+    except ImportError as error:
+        raise ModelError(f"the diffusers backend cannot be imported ({error})",
+                         fix="install the model extras: pip install 'framebridge[models]'") from None
+    return module.DiffusersBackend()
+
+
+BACKENDS: dict[str, Callable[[], RestyleBackend]] = {"cpu": CpuBackend, "diffusers": _load_diffusers}
+
+
+@dataclass
+class RestylePlan:
+    backend: RestyleBackend
+    prompt: Keyframed
+    negative_prompt: Keyframed
+    strength: Keyframed
+    seed: Keyframed
+    temporal_strength: Keyframed
+    guidance_scale: float
+    steps: int
+    conditions: dict[str, float]
+    temporal: bool
+    depth_tolerance: float
+    options: dict[str, Any]
+    cache: ResultCache | None
+    extract: Any = None
+    window_mode: bool = False
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Previous:
+    """What the next frame needs of the one before it."""
+
+    display_in: np.ndarray
+    display_out: np.ndarray
+    forward: np.ndarray | None
+    depth: np.ndarray | None
+    digest: str
+
+
+def _digest(array: np.ndarray) -> str:
+    array = np.ascontiguousarray(array)
+    return f"{array.dtype.str}{list(array.shape)}{xxhash.xxh3_128_hexdigest(memoryview(array).cast('B'))}"
+
+
+class RestyleOp(Op):
+    name = "restyle"
+    summary = "Video-to-video restyling by prompt, temporally consistent along render motion vectors, cached per frame."
+
+    def __init__(self, backends: Mapping[str, Callable[[], RestyleBackend]] | None = None, cache_dir: Path | None = None):
+        self._factories = dict(backends or BACKENDS)
+        self._backends: dict[str, RestyleBackend] = {}
+        self._cache_dir = cache_dir
+        self._extract = ExtractOp()
+
+    def _backend(self, name: str) -> RestyleBackend:
+        if name not in self._factories:
+            raise InvalidParams(f"restyle has no backend {name!r}", details={"allowed": sorted(self._factories)})
+        if name not in self._backends:
+            self._backends[name] = self._factories[name]()
+        return self._backends[name]
+
+    def describe(self) -> dict[str, Any]:
+        backends = {}
+        for name in self._factories:
+            try:
+                backends[name] = self._backend(name).describe()
+            except FrameBridgeError as error:
+                backends[name] = {"available": False, "error": str(error)}
+        return {"summary": self.summary, "params": dict(_GENERAL), "inputs": [passes.BEAUTY],
+                "optional_inputs": [passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, "control_<condition>"],
+                "outputs": [passes.BEAUTY], "backends": backends, "default_backend": "cpu"}
+
+    def backend_name(self, plan: RestylePlan) -> str:
+        return plan.backend.name
+
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> RestylePlan:
+        chosen = self._backend(backend or "cpu")
+        declared = chosen.describe().get("params", {})
+        options = {name: value for name, value in params.items() if name not in _GENERAL}
+        unknown = sorted(set(options) - set(declared))
+        if unknown:
+            raise InvalidParams(f"unknown restyle params {unknown} for the {chosen.name} backend",
+                                details={"allowed": sorted(set(_GENERAL) | set(declared))})
+        check_options = getattr(chosen, "check_options", None)
+        if check_options:
+            check_options(options)
+        number = (int, float)
+        plan = RestylePlan(
+            backend=chosen,
+            prompt=Keyframed.parse("prompt", params.get("prompt", ""), str, frames, interpolate=False),
+            negative_prompt=Keyframed.parse("negative_prompt", params.get("negative_prompt", ""), str, frames, interpolate=False),
+            strength=Keyframed.parse("strength", params.get("strength", 0.6), number, frames, interpolate=True, low=0.0, high=1.0),
+            seed=Keyframed.parse("seed", params.get("seed", 0), int, frames, interpolate=False, low=0, high=2**63 - 1),
+            temporal_strength=Keyframed.parse("temporal_strength", params.get("temporal_strength", 0.8), number, frames,
+                                              interpolate=True, low=0.0, high=1.0),
+            guidance_scale=float(_scalar(params, "guidance_scale", number, 7.0, 0.0, 50.0)),
+            steps=int(_scalar(params, "steps", int, 20, 1, 200)),
+            conditions=_conditions(params.get("conditions", {})),
+            temporal=bool(_scalar(params, "temporal", bool, True)),
+            depth_tolerance=float(_scalar(params, "depth_tolerance", number, 0.05, 0.0, 10.0)),
+            options=options,
+            cache=ResultCache(self._cache_dir or default_cache_dir(), self.name) if _scalar(params, "cache", bool, True) else None,
+            window_mode=options.get("mode") == "animatediff",
+        )
+        check_conditions = getattr(chosen, "check_conditions", None)
+        if plan.conditions and check_conditions:
+            check_conditions(sorted(plan.conditions), options)
+        if plan.conditions and "conditions" not in chosen.describe().get("ignores", []):
+            plan.extract = self._extract.prepare({"conditions": sorted(plan.conditions), "output_dtype": "float32"},
+                                                 shot, frames, "builtin")
+        plan.fingerprint = {
+            "op": OP_VERSION, "backend": chosen.name, "backend_version": chosen.version,
+            "guidance_scale": plan.guidance_scale, "steps": plan.steps, "conditions": plan.conditions,
+            "temporal": plan.temporal, "depth_tolerance": plan.depth_tolerance, "options": options,
+        }
+        return plan
+
+    def run(self, plan: RestylePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
+        context.report_stage(f"loading {plan.backend.name}")
+        plan.backend.load()
+        context.report_stage("restyling")
+        if plan.window_mode:
+            yield from self._run_window(plan, list(frames))
+            return
+        previous: _Previous | None = None
+        for frame in frames:
+            try:
+                output, previous = self._frame(plan, frame, previous if plan.temporal else None)
+                yield output
+            except FrameBridgeError as error:
+                previous = None
+                yield FrameFailure(frame.number, error)
+
+    def _request(self, plan: RestylePlan, frame: InputFrame, image: np.ndarray) -> StyleRequest:
+        number = frame.number
+        return StyleRequest(
+            number=number, image=image, conditions=self._conditions(plan, frame), prompt=plan.prompt.at(number),
+            negative_prompt=plan.negative_prompt.at(number), strength=float(plan.strength.at(number)),
+            seed=frame_seed(plan.seed.at(number), number), guidance_scale=plan.guidance_scale, steps=plan.steps,
+            condition_weights=dict(plan.conditions), options=dict(plan.options),
+        )
+
+    def _key(self, plan: RestylePlan, frame: InputFrame, extra: dict[str, Any]) -> str:
+        number = frame.number
+        return cache_key({
+            **plan.fingerprint, "frame": number, "prompt": plan.prompt.at(number),
+            "negative_prompt": plan.negative_prompt.at(number), "strength": plan.strength.at(number),
+            "seed": plan.seed.at(number), "temporal_strength": plan.temporal_strength.at(number),
+            "inputs": {name: _digest(array) for name, array in sorted(frame.buffers.items())}, **extra,
+        })
+
+    def _frame(self, plan: RestylePlan, frame: InputFrame, previous: _Previous | None) -> tuple[OutputFrame, _Previous]:
+        beauty = _beauty(frame)
+        display_in = linear_to_display(beauty[..., :3])
+        chain = {}
+        if previous is not None:
+            chain = {"previous_result": previous.digest,
+                     "previous_motion": None if previous.forward is None else _digest(previous.forward),
+                     "previous_depth": None if previous.depth is None else _digest(previous.depth)}
+        key = self._key(plan, frame, chain)
+        meta: dict[str, Any] = {"seed": frame_seed(plan.seed.at(frame.number), frame.number), "key": key[:16]}
+        cached = plan.cache.get(key) if plan.cache else None
+        if cached is not None and cached.get("display", np.empty(0)).shape == display_in.shape:
+            display_out = cached["display"]
+            meta["cache"] = "hit"
+        else:
+            start, warped, weight = display_in, None, None
+            if previous is not None:
+                warped, weight, motion_meta = self._warp_previous(plan, frame, display_in, previous)
+                start = blend(display_in, warped, weight)
+                meta.update(motion_meta)
+            display_out = self._restyle(plan, [self._request(plan, frame, start)], display_in.shape)[0]
+            if warped is not None and plan.backend.fuses_output:
+                display_out = blend(display_out, warped, weight)
+            if plan.cache:
+                plan.cache.put(key, {"display": display_out})
+            meta["cache"] = "miss" if plan.cache else "off"
+        state = _Previous(display_in, display_out, frame.buffers.get(passes.MOTION_FORWARD),
+                          frame.buffers.get(passes.DEPTH), _digest(display_out))
+        return OutputFrame(frame.number, {passes.BEAUTY: _to_beauty(display_out, beauty)}, meta), state
+
+    def _warp_previous(self, plan: RestylePlan, frame: InputFrame, display_in: np.ndarray,
+                       previous: _Previous) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        backward = frame.buffers.get(passes.MOTION_BACKWARD)
+        forward = previous.forward
+        source = "render"
+        if backward is None or backward.shape[:2] != display_in.shape[:2]:
+            backward, forward = estimate_flow(display_in, previous.display_in)
+            source = "optical_flow"
+        backward = np.asarray(backward, dtype=np.float32)
+        depth = frame.buffers.get(passes.DEPTH)
+        valid = consistency_mask(backward, forward, depth=depth, previous_depth=previous.depth,
+                                 depth_tolerance=plan.depth_tolerance)
+        valid *= appearance_weight(display_in, warp(previous.display_in, backward))
+        # Shrunk by 3 pixels, since a restyled pixel depends on its neighbours (an ink line drawn along an edge
+        # that has moved away must not be carried on), then feathered so blended and fresh areas meet without a seam.
+        valid = cv2.GaussianBlur(cv2.erode(valid, np.ones((7, 7), np.uint8)), (5, 5), 0)
+        weight = valid * np.float32(plan.temporal_strength.at(frame.number))
+        warped = warp(previous.display_out, backward)
+        return warped, weight, {"motion": source, "coverage": round(float(valid.mean()), 4)}
+
+    def _conditions(self, plan: RestylePlan, frame: InputFrame) -> dict[str, np.ndarray]:
+        if plan.extract is None:
+            return {}
+        sent = {name: frame.buffers[output_name(name)] for name in plan.conditions if output_name(name) in frame.buffers}
+        missing = {name: None for name in plan.conditions if name not in sent}
+        if missing:
+            computed, _ = self._extract.extract_frame(plan.extract, frame.buffers, {})
+            sent.update({name: computed[output_name(name)] for name in missing})
+        return {name: _condition_rgb(image) for name, image in sent.items()}
+
+    def _restyle(self, plan: RestylePlan, requests: list[StyleRequest], shape: tuple[int, ...]) -> list[np.ndarray]:
+        outputs = plan.backend.run(requests)
+        if len(outputs) != len(requests) or any(np.shape(output) != shape for output in outputs):
+            raise ModelError(f"the {plan.backend.name} backend returned {len(outputs)} images of shapes "
+                             f"{[np.shape(o) for o in outputs]} for {len(requests)} frames of {shape}")
+        return [np.clip(np.asarray(output, dtype=np.float32), 0.0, 1.0) for output in outputs]
+
+    def _run_window(self, plan: RestylePlan, frames: list[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
+        """AnimateDiff mode: the whole job is one window, restyled together and cached as one unit."""
+        usable, beauties = [], {}
+        for frame in frames:
+            try:
+                beauties[frame.number] = _beauty(frame)
+                usable.append(frame)
+            except FrameBridgeError as error:
+                yield FrameFailure(frame.number, error)
+        shot = sorted(self._key(plan, frame, {}) for frame in usable)
+        keys = {frame.number: self._key(plan, frame, {"window": shot}) for frame in usable}
+        cached = {number: plan.cache.get(key) if plan.cache else None for number, key in keys.items()}
+        if usable and all(entry is not None for entry in cached.values()):
+            displays = {number: entry["display"] for number, entry in cached.items()}
+            state = "hit"
+        else:
+            requests = [self._request(plan, frame, linear_to_display(beauties[frame.number][..., :3])) for frame in usable]
+            shape = requests[0].image.shape if requests else ()
+            displays = dict(zip((frame.number for frame in usable), self._restyle(plan, requests, shape)))
+            for number, display in displays.items():
+                if plan.cache:
+                    plan.cache.put(keys[number], {"display": display})
+            state = "miss" if plan.cache else "off"
+        for frame in usable:
+            yield OutputFrame(frame.number, {passes.BEAUTY: _to_beauty(displays[frame.number], beauties[frame.number])},
+                              {"cache": state, "seed": frame_seed(plan.seed.at(frame.number), frame.number)})
+
+
+def _scalar(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any,
+            low: float | None = None, high: float | None = None) -> Any:
+    value = params.get(name, default)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise InvalidParams(f"{name} must be {' or '.join(k.__name__ for k in kinds)}", details={"param": name})
+    if low is not None and not low <= value <= high:
+        raise InvalidParams(f"{name} must be within {low}..{high}, got {value}", details={"param": name})
+    return value
+
+
+def _conditions(value: Any) -> dict[str, float]:
+    if isinstance(value, list):
+        value = {name: 1.0 for name in value}
+    if not isinstance(value, dict) or not all(isinstance(name, str) for name in value):
+        raise InvalidParams("conditions must be {name: weight} or a list of names", details={"allowed": list(CONDITIONS)})
+    unknown = sorted(set(value) - set(CONDITIONS))
+    if unknown:
+        raise InvalidParams(f"unknown conditions {unknown}", details={"allowed": list(CONDITIONS)})
+    for name, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 2.0:
+            raise InvalidParams(f"condition weight for {name!r} must be a number within 0..2", details={"param": "conditions"})
+    return {name: float(weight) for name, weight in value.items()}
+
+
+def _beauty(frame: InputFrame) -> np.ndarray:
+    beauty = frame.buffers.get(passes.BEAUTY)
+    if beauty is None:
+        raise MissingInput(f"frame {frame.number} has no beauty buffer (it has {sorted(frame.buffers) or 'none'})",
+                           fix="send the rendered image as the 'beauty' buffer", details={"buffer": passes.BEAUTY})
+    if beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
+        raise ShapeMismatch(f"beauty must be (H, W, 3) or (H, W, 4), got {list(beauty.shape)}")
+    beauty = beauty.astype(np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
+    if not np.isfinite(beauty).all():
+        raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite pixels",
+                              fix="clamp or fix the render before sending", details={"buffer": passes.BEAUTY})
+    return beauty
+
+
+def _to_beauty(display_out: np.ndarray, beauty: np.ndarray) -> np.ndarray:
+    """Scene-linear RGB from the display result, with the input's alpha untouched."""
+    linear = display_to_linear(display_out)
+    if beauty.shape[2] == 4:
+        linear = np.concatenate([linear, beauty[..., 3:4]], axis=2)
+    return np.ascontiguousarray(linear, dtype=np.float32)
+
+
+def _condition_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])

@@ -1,0 +1,68 @@
+"""A content-addressed, on-disk cache of restyled frames.
+
+A key is the SHA-256 of everything a frame's result depends on (see
+:func:`cache_key`); an entry is one ``.npz`` file (no pickle) written atomically.
+A missing, truncated or corrupt entry is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["ResultCache", "cache_key", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """``$FRAMEBRIDGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/framebridge`` (``~/.cache/framebridge``)."""
+    explicit = os.environ.get("FRAMEBRIDGE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "framebridge"
+
+
+def cache_key(parts: Mapping[str, Any]) -> str:
+    """A stable key for JSON-able parts (sorted keys, so order never matters)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ResultCache:
+    """Arrays by key under ``root/<op>/<key[:2]>/<key>.npz``."""
+
+    def __init__(self, root: Path, op: str):
+        self.folder = Path(root) / op
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self._path(key)
+        try:
+            with np.load(path, allow_pickle=False) as entry:
+                return {name: entry[name] for name in entry.files}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".npz")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                np.savez(handle, **{name: np.ascontiguousarray(array) for name, array in arrays.items()})
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,245 @@
+"""The CPU default restyle backend: OpenCV stylisation that needs no model weights.
+
+Each look smooths and abstracts colour at a reduced working scale (where edge-
+preserving filters are cheap), brings the result back to full resolution with a
+guided filter steered by the full-resolution frame (so edges stay sharp), and
+draws lines with an extended difference of Gaussians (XDoG) at full resolution.
+
+Looks (``look`` param, or chosen from prompt keywords when ``look`` is ``auto``):
+- ``toon``: flat cel shading (bilateral smoothing, soft luminance quantisation) with ink lines;
+  prompt words cartoon, toon, anime, comic, cel, manga.
+- ``paint``: oil-paint abstraction (Kuwahara filter, richer saturation) with soft contours;
+  prompt words paint, painting, painted, oil, impressionist, brush, gouache, watercolor, watercolour.
+- ``sketch``: pencil drawing on paper (tonal bands, XDoG lines, pencil grain from the seed);
+  prompt words sketch, pencil, drawing, charcoal, ink, graphite, hatching.
+``auto`` with no keyword is ``toon``. ``palette`` snaps colours to a named palette or a list of
+``#rrggbb`` colours. ``strength`` mixes from the input frame (0) to the full look (1). Only
+``sketch`` uses randomness, and only from the request seed, so equal requests give equal bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from framebridge.protocol.errors import InvalidParams
+
+from .backend import RestyleBackend, StyleRequest
+
+__all__ = ["CpuBackend", "LOOKS", "PALETTES", "look_for_prompt", "parse_palette"]
+
+LOOKS = ("auto", "toon", "paint", "sketch")
+
+LOOK_KEYWORDS = {
+    "toon": ("cartoon", "toon", "anime", "comic", "cel", "manga"),
+    "paint": ("paint", "painting", "painted", "oil", "impressionist", "brush", "gouache", "watercolor", "watercolour"),
+    "sketch": ("sketch", "pencil", "drawing", "charcoal", "ink", "graphite", "hatching"),
+}
+
+PALETTES = {
+    "none": (),
+    "noir": ("#0b0b0f", "#3a3a40", "#8a8a90", "#e8e6e0"),
+    "sepia": ("#2b1d0e", "#6b4a2b", "#a97c50", "#dcc29a", "#f4e9d4"),
+    "pastel": ("#f7c5cc", "#f9e2ae", "#bde0c6", "#a8d8ea", "#cdb4db", "#fdfcfa", "#6d6875"),
+    "gameboy": ("#0f380f", "#306230", "#8bac0f", "#9bbc0f"),
+    "sunset": ("#1b1039", "#5c2a6e", "#b33f62", "#f3722c", "#f9c74f", "#fff3d6"),
+    "teal_orange": ("#0d1b2a", "#1b4965", "#5fa8d3", "#cae9ff", "#f4a261", "#e76f51", "#fdf0d5"),
+}
+
+WORK_LONG_SIDE = 480  # the working scale for the expensive filters; 1080p works at a quarter
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def look_for_prompt(prompt: str) -> str:
+    """The look a prompt's keywords ask for (first keyword in the prompt wins), ``toon`` if none."""
+    words = re.findall(r"[a-z]+", prompt.lower())
+    for word in words:
+        for look, keywords in LOOK_KEYWORDS.items():
+            if word in keywords:
+                return look
+    return "toon"
+
+
+def parse_palette(value: Any) -> tuple[tuple[float, float, float], ...]:
+    """A palette name or a list of ``#rrggbb`` strings as RGB floats in 0..1; raises InvalidParams."""
+    if isinstance(value, str):
+        if value not in PALETTES:
+            raise InvalidParams(f"unknown palette {value!r}", details={"allowed": sorted(PALETTES) + ["a list of '#rrggbb' colours"]})
+        colours = PALETTES[value]
+    elif isinstance(value, (list, tuple)) and 2 <= len(value) <= 64:
+        colours = value
+    else:
+        raise InvalidParams("palette must be a palette name or a list of 2..64 '#rrggbb' colours", details={"allowed": sorted(PALETTES)})
+    parsed = []
+    for colour in colours:
+        if not isinstance(colour, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+            raise InvalidParams(f"palette colour {colour!r} is not '#rrggbb'")
+        parsed.append(tuple(int(colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)))
+    return tuple(parsed)
+
+
+def _box(image: np.ndarray, radius: int) -> np.ndarray:
+    return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    return cv2.transform(image, LUMA.reshape(1, 3))
+
+
+def guided_upsample(low: np.ndarray, guide: np.ndarray, radius: int = 2, eps: float = 1e-3) -> np.ndarray:
+    """Bring a low-resolution result to the guide's size, snapping its edges to the guide's (fast guided filter)."""
+    height, width = guide.shape[:2]
+    guide_low = cv2.resize(guide, (low.shape[1], low.shape[0]), interpolation=cv2.INTER_AREA)
+    mean_guide = _box(guide_low, radius)
+    variance = _box(guide_low * guide_low, radius) - mean_guide * mean_guide
+    mean_low = _box(low, radius)
+    covariance = _box(low * guide_low[..., None], radius) - mean_low * mean_guide[..., None]
+    slope = covariance / (variance[..., None] + eps)
+    offset = mean_low - slope * mean_guide[..., None]
+    slope = cv2.resize(_box(slope, radius), (width, height), interpolation=cv2.INTER_LINEAR)
+    offset = cv2.resize(_box(offset, radius), (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.add(cv2.multiply(slope, cv2.merge([guide, guide, guide])), offset)
+
+
+def xdog_lines(gray: np.ndarray, sigma: float, sharpness: float = 60.0, threshold: float = 0.004) -> np.ndarray:
+    """Ink coverage in 0..1 from an extended difference of Gaussians: dark where a dark line belongs."""
+    narrow = cv2.GaussianBlur(gray, (0, 0), sigma)
+    wide = cv2.GaussianBlur(gray, (0, 0), sigma * 1.6)
+    response = cv2.subtract(wide, narrow)
+    return np.clip((response - threshold) * sharpness, 0.0, 1.0)
+
+
+def soft_quantise(values: np.ndarray, levels: int, softness: float = 0.08) -> np.ndarray:
+    """Snap 0..1 values to ``levels`` bands with smooth (tanh) steps, so bands do not flicker."""
+    scaled = values * (levels - 1)
+    nearest = np.floor(scaled + 0.5)
+    return (nearest + 0.5 * np.tanh((scaled - nearest) / softness) / np.tanh(0.5 / softness)) / (levels - 1)
+
+
+def kuwahara(image: np.ndarray, radius: int) -> np.ndarray:
+    """Classic four-quadrant Kuwahara filter: each pixel takes the mean of its least varied quadrant."""
+    gray = _luma(image)
+    size = radius + 1
+    kernel = (size, size)
+    means, variances = [], []
+    for anchor in ((radius, radius), (0, radius), (radius, 0), (0, 0)):
+        mean = cv2.boxFilter(image, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REFLECT)
+        mean_gray = cv2.boxFilter(gray, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REFLECT)
+        mean_square = cv2.boxFilter(gray * gray, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REFLECT)
+        means.append(mean)
+        variances.append(mean_square - mean_gray * mean_gray)
+    choice = np.argmin(np.stack(variances), axis=0)
+    return np.take_along_axis(np.stack(means), choice[None, ..., None], axis=0)[0]
+
+
+def snap_to_palette(image: np.ndarray, palette: tuple[tuple[float, float, float], ...], sharpness: float = 40.0) -> np.ndarray:
+    """Replace colours by a soft nearest-palette-colour mix (softmax over distance) to keep it stable in time."""
+    colours = np.asarray(palette, dtype=np.float32)
+    distances = ((image[..., None, :] - colours) ** 2).sum(axis=-1)
+    weights = np.exp(-sharpness * (distances - distances.min(axis=-1, keepdims=True)))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return (weights @ colours).astype(np.float32)
+
+
+def _saturate(image: np.ndarray, amount: float) -> np.ndarray:
+    gray = _luma(image)[..., None]
+    return np.clip(gray + (image - gray) * amount, 0.0, 1.0)
+
+
+class CpuBackend(RestyleBackend):
+    """Stylises frames with OpenCV on the CPU; no weights, always available."""
+
+    name: ClassVar[str] = "cpu"
+    fuses_output: ClassVar[bool] = True
+    VERSION = "cpu-1"
+
+    @property
+    def version(self) -> str:
+        return self.VERSION
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.VERSION,
+            "summary": "OpenCV stylisation (toon, paint, sketch); no weights",
+            "params": {
+                "look": {"type": "str", "default": "auto", "choices": list(LOOKS),
+                         "doc": "auto picks from prompt keywords: " + "; ".join(f"{look}: {', '.join(words)}" for look, words in LOOK_KEYWORDS.items())},
+                "palette": {"type": "str | list[str]", "default": "none", "choices": sorted(PALETTES),
+                            "doc": "a palette name or a list of '#rrggbb' colours"},
+            },
+            "uses": {"strength": "mix from the input (0) to the full look (1)", "seed": "pencil grain of the sketch look",
+                     "prompt": "keywords choose the look when look is auto"},
+            "ignores": ["negative_prompt", "guidance_scale", "steps", "conditions"],
+            "models": [],
+        }
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Validate this backend's own params up front; raises InvalidParams naming what is allowed."""
+        look = options.get("look", "auto")
+        if look not in LOOKS:
+            raise InvalidParams(f"unknown look {look!r}", details={"allowed": list(LOOKS)})
+        parse_palette(options.get("palette", "none"))
+
+    def load(self) -> None:
+        """Nothing to load: OpenCV is imported with the module."""
+
+    def run(self, window: list[StyleRequest]) -> list[np.ndarray]:
+        return [self.stylise(request) for request in window]
+
+    def stylise(self, request: StyleRequest) -> np.ndarray:
+        """One request's restyled image, (H, W, 3) float32 in 0..1 at the input's size."""
+        image = np.ascontiguousarray(request.image, dtype=np.float32)
+        look = request.options.get("look", "auto")
+        if look == "auto":
+            look = look_for_prompt(request.prompt)
+        palette = parse_palette(request.options.get("palette", "none"))
+        height, width = image.shape[:2]
+        scale = min(1.0, WORK_LONG_SIDE / max(height, width))
+        work_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(image, work_size, interpolation=cv2.INTER_AREA)
+        gray = _luma(image)
+        if look == "toon":
+            styled = self._toon(small, gray, palette, scale)
+        elif look == "paint":
+            styled = self._paint(small, gray, palette, scale)
+        else:
+            styled = self._sketch(small, gray, palette, request.seed)
+        return np.clip(image + (styled - image) * np.float32(request.strength), 0.0, 1.0).astype(np.float32)
+
+    def _toon(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
+        smooth = small
+        for _ in range(3):
+            smooth = cv2.bilateralFilter(smooth, 5, 0.12, 3)
+        if palette:
+            flat = snap_to_palette(smooth, palette)
+        else:
+            luma = _luma(smooth)[..., None]
+            banded = soft_quantise(luma, 6)
+            flat = _saturate(smooth * (banded / np.maximum(luma, 1e-3)), 1.25)
+        colour = guided_upsample(flat, gray)
+        ink = xdog_lines(gray, sigma=1.2)
+        return np.clip(colour * (1.0 - 0.9 * ink)[..., None], 0.0, 1.0)
+
+    def _paint(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
+        painted = kuwahara(cv2.bilateralFilter(small, 5, 0.08, 3), 3)
+        painted = kuwahara(painted, 2)
+        painted = snap_to_palette(painted, palette, sharpness=20.0) if palette else _saturate(painted, 1.35)
+        colour = guided_upsample(painted, gray, radius=1, eps=4e-3)
+        contour = xdog_lines(gray, sigma=1.6, sharpness=25.0, threshold=0.006)
+        return np.clip(colour * (1.0 - 0.45 * contour)[..., None], 0.0, 1.0)
+
+    def _sketch(self, small: np.ndarray, gray: np.ndarray, palette, seed: int) -> np.ndarray:
+        height, width = gray.shape
+        tone = soft_quantise(cv2.GaussianBlur(_luma(small), (0, 0), 1.5), 4, softness=0.12)
+        tone = cv2.resize(tone, (width, height), interpolation=cv2.INTER_LINEAR)
+        generator = np.random.default_rng(seed)
+        grain = generator.random((height // 2 + 1, width // 2 + 1), dtype=np.float32)
+        grain = cv2.resize(cv2.blur(grain, (9, 1)), (width, height), interpolation=cv2.INTER_LINEAR)
+        shading = np.clip(tone + (grain - 0.5) * 0.35 * (1.0 - tone), 0.0, 1.0)
+        lines = xdog_lines(gray, sigma=1.0, sharpness=80.0)
+        value = shading * (1.0 - 0.85 * lines)
+        paper, ink = (np.asarray(palette[-1]), np.asarray(palette[0])) if palette else (np.array([0.97, 0.95, 0.9]), np.array([0.12, 0.12, 0.15]))
+        return (ink + (paper - ink) * value[..., None]).astype(np.float32)

@@ -1,0 +1,90 @@
+"""Temporal consistency: warp the previous restyled frame into the current one.
+
+Motion comes from the render (``motion_backward`` of the current frame: pixels to
+where each pixel was in the previous frame, x right, y down) or, when a frame has
+none, from OpenCV DIS optical flow between the two beauty images. A pixel is
+trusted only if the motion is consistent both ways (Rerender-A-Video / FRESCO's
+test ``|b + f(p + b)|^2 > 0.01 (|b|^2 + |f(p + b)|^2) + 0.5`` marks it occluded),
+lands inside the previous frame, and, where both frames have depth, sees the same
+surface (relative depth change under ``depth_tolerance``). Render motion knows
+nothing of moving shadows, reflections or lighting, so a pixel whose input also
+changed in appearance (the current frame against the warped previous input) is
+faded out too: :func:`appearance_weight`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["Motion", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend"]
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Where the current frame's pixels were in the previous frame, and how much to trust each."""
+
+    backward: np.ndarray  # (H, W, 2) float32 pixels to the previous frame
+    valid: np.ndarray  # (H, W) float32 in 0..1: 1 where the warped previous frame can be trusted
+    source: str  # "render" or "optical_flow"
+
+
+def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    height, width = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return xs + flow[..., 0], ys + flow[..., 1]
+
+
+def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """The previous frame's ``image`` moved to the current frame along ``backward`` motion."""
+    map_x, map_y = _sample_grid(backward)
+    return cv2.remap(np.ascontiguousarray(image), map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistency_mask(backward: np.ndarray, previous_forward: np.ndarray | None, *, depth: np.ndarray | None = None,
+                     previous_depth: np.ndarray | None = None, depth_tolerance: float = 0.05) -> np.ndarray:
+    """1 where the previous frame's pixel is visible and the same surface, else 0, as float32."""
+    height, width = backward.shape[:2]
+    map_x, map_y = _sample_grid(backward)
+    valid = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    if previous_forward is not None:
+        forward_here = cv2.remap(np.ascontiguousarray(previous_forward, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        round_trip = ((backward + forward_here) ** 2).sum(axis=-1)
+        magnitude = (backward ** 2).sum(axis=-1) + (forward_here ** 2).sum(axis=-1)
+        valid &= round_trip <= 0.01 * magnitude + 0.5
+    if depth is not None and previous_depth is not None:
+        previous_here = cv2.remap(np.ascontiguousarray(previous_depth, dtype=np.float32), map_x, map_y, cv2.INTER_NEAREST,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        valid &= np.abs(previous_here - depth) <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
+    return valid.astype(np.float32)
+
+
+def appearance_weight(current: np.ndarray, warped_previous: np.ndarray, low: float = 0.03, high: float = 0.1) -> np.ndarray:
+    """1 where the input looks the same as the warped previous input, 0 where it changed by ``high`` or more.
+
+    The largest channel difference in display values, ramped linearly between ``low`` and ``high``.
+    """
+    difference = np.abs(current - warped_previous).max(axis=-1)
+    return np.clip((high - difference) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _gray8(display_rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.round(np.clip(display_rgb, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def estimate_flow(current_display: np.ndarray, previous_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(backward, previous_forward) optical flow with OpenCV DIS, for frames that came without motion vectors."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    current, previous = _gray8(current_display), _gray8(previous_display)
+    backward = dis.calc(current, previous, None)
+    previous_forward = dis.calc(previous, current, None)
+    return backward, previous_forward
+
+
+def blend(current: np.ndarray, warped_previous: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``current`` moved towards ``warped_previous`` by a per-pixel ``weight`` in 0..1."""
+    weight = weight[..., None].astype(np.float32)
+    return (current + (warped_previous - current) * weight).astype(np.float32)
