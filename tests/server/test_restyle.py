@@ -1,0 +1,245 @@
+"""The restyle op: CPU default, temporal consistency, reproducibility, the cache rule, typed errors."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from framebridge.protocol import passes
+from framebridge.protocol.errors import InvalidParams, MissingInput, ModelNotFound, NonFiniteValues
+from framebridge.server.colour import display_to_linear, linear_to_display
+from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext, OutputFrame
+from framebridge.server.ops.restyle import RestyleOp
+from framebridge.server.restyle.backend import RestyleBackend, StyleRequest
+from framebridge.server.restyle.cpu import CpuBackend
+from framebridge.server.restyle.schedule import Keyframed, frame_seed
+
+SIZE = (48, 64)
+
+
+def texture(seed: int = 0, size=SIZE) -> np.ndarray:
+    """A smooth random colour texture in display values, so optical flow and stylisation have something to see."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.random((size[0] // 4, size[1] // 4, 3), dtype=np.float32)
+    return np.clip(cv2.resize(noise, (size[1], size[0]), interpolation=cv2.INTER_CUBIC), 0.05, 0.95)
+
+
+def shot(frames=(1, 2, 3), shift=3, with_motion=True) -> dict[int, dict[str, np.ndarray]]:
+    """A texture sliding right by ``shift`` pixels a frame, with the motion a renderer would give."""
+    base = texture(1, (SIZE[0], SIZE[1] + shift * len(frames)))
+    result = {}
+    for index, number in enumerate(frames):
+        start = shift * (len(frames) - 1 - index)
+        display = base[:, start:start + SIZE[1]]
+        beauty = np.concatenate([display_to_linear(display), np.full((*SIZE, 1), 0.5, np.float32)], axis=2)
+        buffers = {passes.BEAUTY: beauty}
+        if with_motion:
+            buffers[passes.MOTION_BACKWARD] = np.tile(np.array([-shift, 0], np.float32), (*SIZE, 1))
+            buffers[passes.MOTION_FORWARD] = np.tile(np.array([shift, 0], np.float32), (*SIZE, 1))
+        result[number] = buffers
+    return result
+
+
+def run(op: RestyleOp, frames: dict[int, dict], params: dict[str, Any], backend: str = "cpu") -> dict[int, OutputFrame | FrameFailure]:
+    numbers = sorted(frames)
+    plan = op.prepare(dict(params), {}, numbers, backend)
+    context = JobContext(job_id="test", frames=numbers, shot={}, cancelled=lambda: False)
+    return {item.number: item for item in op.run(plan, (InputFrame(n, frames[n]) for n in numbers), context)}
+
+
+class Recording(RestyleBackend):
+    """A test backend: returns a fixed image per frame and records what it was asked."""
+
+    name: ClassVar[str] = "recording"
+    outputs: dict[int, np.ndarray] = {}
+
+    def __init__(self):
+        self.requests: list[StyleRequest] = []
+
+    @property
+    def version(self) -> str:
+        return "recording-1"
+
+    def describe(self) -> dict[str, Any]:
+        return {"params": {}, "ignores": ["conditions"]}
+
+    def load(self) -> None:
+        pass
+
+    def run(self, window: list[StyleRequest]) -> list[np.ndarray]:
+        self.requests.extend(window)
+        return [self.outputs.get(request.number, request.image) for request in window]
+
+
+@pytest.fixture
+def op(tmp_path):
+    return RestyleOp(cache_dir=tmp_path / "cache")
+
+
+def test_cpu_default_restyles_at_the_plate_size_keeping_alpha(op):
+    frames = shot()
+    results = run(op, frames, {"prompt": "cartoon", "strength": 1.0, "cache": False})
+    for number, result in results.items():
+        beauty = result.buffers[passes.BEAUTY]
+        assert beauty.shape == (*SIZE, 4) and beauty.dtype == np.float32
+        np.testing.assert_array_equal(beauty[..., 3], frames[number][passes.BEAUTY][..., 3])
+        change = np.abs(linear_to_display(beauty[..., :3]) - linear_to_display(frames[number][passes.BEAUTY][..., :3]))
+        assert change.mean() > 0.02, "the look must visibly change the frame"
+
+
+def test_strength_zero_returns_the_input():
+    request = StyleRequest(number=1, image=texture(), conditions={}, prompt="paint", negative_prompt="", strength=0.0,
+                           seed=1, guidance_scale=7.0, steps=20)
+    np.testing.assert_allclose(CpuBackend().run([request])[0], texture(), atol=1e-6)
+
+
+def test_the_warped_previous_result_enters_the_next_frames_start(tmp_path):
+    Recording.outputs = {1: np.full((*SIZE, 3), 0.2, np.float32)}
+    Recording.outputs[1][:, ::8] = 0.9  # vertical stripes the warp must move
+    op = RestyleOp(backends={"recording": Recording}, cache_dir=tmp_path)
+    frames = shot(shift=3)
+    run(op, frames, {"temporal_strength": 1.0, "cache": False}, backend="recording")
+    start = op._backends["recording"].requests[1].image
+    expected = np.roll(Recording.outputs[1], 3, axis=1)  # the content moved 3 pixels right
+    interior = np.s_[6:-6, 12:-6]
+    np.testing.assert_allclose(start[interior], expected[interior], atol=1e-5)
+    first_input = linear_to_display(frames[2][passes.BEAUTY][..., :3])
+    assert np.abs(start[interior] - first_input[interior]).mean() > 0.1, "the start is not just the input"
+
+
+def test_without_temporal_the_start_is_the_frame_itself(tmp_path):
+    Recording.outputs = {1: np.zeros((*SIZE, 3), np.float32)}
+    op = RestyleOp(backends={"recording": Recording}, cache_dir=tmp_path)
+    frames = shot()
+    run(op, frames, {"temporal": False, "cache": False}, backend="recording")
+    for request in op._backends["recording"].requests:
+        np.testing.assert_allclose(request.image, linear_to_display(frames[request.number][passes.BEAUTY][..., :3]), atol=1e-6)
+
+
+def test_occluded_pixels_are_not_blended(tmp_path):
+    """Where motion is inconsistent both ways the previous result must not leak in."""
+    Recording.outputs = {1: np.ones((*SIZE, 3), np.float32)}
+    op = RestyleOp(backends={"recording": Recording}, cache_dir=tmp_path)
+    frames = shot(shift=0)
+    frames[1][passes.MOTION_FORWARD] = frames[1][passes.MOTION_FORWARD].copy()
+    frames[1][passes.MOTION_FORWARD][:, :32] = (20.0, 0.0)  # the left half claims to move away
+    run(op, frames, {"temporal_strength": 1.0, "cache": False}, backend="recording")
+    start = op._backends["recording"].requests[1].image
+    current = linear_to_display(frames[2][passes.BEAUTY][..., :3])
+    np.testing.assert_allclose(start[:, :20], current[:, :20], atol=1e-6)
+    np.testing.assert_allclose(start[8:-8, 44:-8], 1.0, atol=1e-5)
+
+
+def test_frames_without_motion_vectors_use_optical_flow(op):
+    results = run(op, shot(with_motion=False), {"cache": False})
+    assert results[2].meta["motion"] == "optical_flow" and results[2].meta["coverage"] > 0.5
+    assert run(op, shot(), {"cache": False})[2].meta["motion"] == "render"
+
+
+def test_same_inputs_and_seed_give_identical_bytes(op):
+    params = {"prompt": "pencil sketch", "seed": 42, "cache": False}
+    first, second = run(op, shot(), params), run(RestyleOp(cache_dir=None), shot(), params)
+    for number in first:
+        assert first[number].buffers[passes.BEAUTY].tobytes() == second[number].buffers[passes.BEAUTY].tobytes()
+    other_seed = run(op, shot(), {**params, "seed": 43})
+    assert other_seed[2].buffers[passes.BEAUTY].tobytes() != first[2].buffers[passes.BEAUTY].tobytes()
+
+
+def test_resubmitting_an_unchanged_shot_is_served_from_the_cache(op):
+    first = run(op, shot(), {"prompt": "toon"})
+    again = run(op, shot(), {"prompt": "toon"})
+    assert [r.meta["cache"] for r in first.values()] == ["miss"] * 3
+    assert [r.meta["cache"] for r in again.values()] == ["hit"] * 3
+    for number in first:
+        assert first[number].buffers[passes.BEAUTY].tobytes() == again[number].buffers[passes.BEAUTY].tobytes()
+
+
+@pytest.mark.parametrize("temporal, recomputed", [(True, [2, 3]), (False, [2])])
+def test_editing_frame_two_of_three_recomputes_what_the_rule_says(op, temporal, recomputed):
+    params = {"prompt": "toon", "temporal": temporal}
+    run(op, shot(), params)
+    edited = shot()
+    edited[2][passes.BEAUTY] = edited[2][passes.BEAUTY].copy()
+    edited[2][passes.BEAUTY][10:20, 10:20, :3] = 0.9
+    again = run(op, edited, params)
+    assert [n for n, r in again.items() if r.meta["cache"] == "miss"] == recomputed
+    assert [n for n, r in again.items() if r.meta["cache"] == "hit"] == [n for n in (1, 2, 3) if n not in recomputed]
+
+
+def test_a_corrupt_cache_entry_is_a_miss(op, tmp_path):
+    run(op, shot(), {"prompt": "toon"})
+    for entry in (tmp_path / "cache").rglob("*.npz"):
+        entry.write_bytes(b"not an npz")
+    again = run(op, shot(), {"prompt": "toon"})
+    assert [r.meta["cache"] for r in again.values()] == ["miss"] * 3
+
+
+def test_keyframes_interpolate_numbers_and_hold_text():
+    strength = Keyframed.parse("strength", {"1": 0.2, "5": 0.6}, (int, float), [1, 2, 3, 4, 5], interpolate=True, low=0, high=1)
+    assert [round(strength.at(n), 3) for n in (1, 2, 3, 5)] == [0.2, 0.3, 0.4, 0.6]
+    prompt = Keyframed.parse("prompt", {"3": "snow", "1": "rain"}, str, [1, 2, 3, 4], interpolate=False)
+    assert [prompt.at(n) for n in (1, 2, 3, 4)] == ["rain", "rain", "snow", "snow"]
+
+
+def test_keyframed_params_reach_the_backend_per_frame(tmp_path):
+    Recording.outputs = {}
+    op = RestyleOp(backends={"recording": Recording}, cache_dir=tmp_path)
+    run(op, shot(), {"prompt": {"1": "day", "3": "night"}, "strength": {"1": 0.2, "3": 0.6}, "seed": 9, "cache": False},
+        backend="recording")
+    requests = op._backends["recording"].requests
+    assert [r.prompt for r in requests] == ["day", "day", "night"]
+    assert [round(r.strength, 3) for r in requests] == [0.2, 0.4, 0.6]
+    assert [r.seed for r in requests] == [frame_seed(9, n) for n in (1, 2, 3)]
+    assert frame_seed(9, 2) == frame_seed(9, 2) != frame_seed(9, 3)
+
+
+@pytest.mark.parametrize("params, backend, message", [
+    ({"strength": 1.5}, "cpu", "strength"),
+    ({"strength": {"1": 0.3, "9": 0.5}}, "cpu", "outside the submitted frames"),
+    ({"prompt": {"0": "before"}}, "cpu", "outside the submitted frames"),
+    ({"conditions": {"x-ray": 1.0}}, "cpu", "unknown conditions"),
+    ({"look": "cubist"}, "cpu", "unknown look"),
+    ({"colour": "red"}, "cpu", "unknown restyle params"),
+    ({"steps": 2.5}, "cpu", "steps"),
+    ({"temporal": "yes"}, "cpu", "temporal"),
+    ({}, "dreams", "no backend"),
+])
+def test_bad_params_are_refused_before_any_frame(op, params, backend, message):
+    with pytest.raises(InvalidParams, match=message):
+        op.prepare(params, {}, [1, 2, 3], backend)
+
+
+def test_a_missing_model_directory_is_named(tmp_path, monkeypatch):
+    config = tmp_path / "models.toml"
+    config.write_text(f'[restyle.sd15]\nbase = "{tmp_path / "no-such-model"}"\n')
+    monkeypatch.setenv("FRAMEBRIDGE_MODELS", str(config))
+    with pytest.raises(ModelNotFound) as caught:
+        RestyleOp(cache_dir=tmp_path).prepare({"prompt": "x"}, {}, [1], "diffusers")
+    assert "no-such-model" in str(caught.value) and caught.value.fix
+
+
+def test_bad_frames_fail_alone_and_the_rest_are_restyled(op):
+    frames = shot(frames=(1, 2, 3, 4))
+    del frames[2][passes.BEAUTY]
+    frames[3][passes.BEAUTY] = frames[3][passes.BEAUTY].copy()
+    frames[3][passes.BEAUTY][0, 0, 0] = np.nan
+    results = run(op, frames, {"cache": False})
+    assert isinstance(results[2], FrameFailure) and isinstance(results[2].error, MissingInput)
+    assert isinstance(results[3], FrameFailure) and isinstance(results[3].error, NonFiniteValues)
+    assert isinstance(results[1], OutputFrame) and isinstance(results[4], OutputFrame)
+    assert "motion" not in results[4].meta, "a failed frame breaks the temporal chain"
+
+
+def test_restyle_through_a_real_server_streams_every_frame(server):
+    frames = shot(frames=(1001, 1002, 1003))
+    with server.client() as client:
+        outcome = client.submit("restyle", sorted(frames), frames, params={"prompt": "cartoon", "seed": 5}).wait(timeout=120)
+        again = client.submit("restyle", sorted(frames), frames, params={"prompt": "cartoon", "seed": 5}).wait(timeout=120)
+    assert outcome.state == "completed" and sorted(outcome.results) == [1001, 1002, 1003]
+    for number in frames:
+        assert outcome.results[number][passes.BEAUTY].shape == (*SIZE, 4)
+        assert outcome.results[number][passes.BEAUTY].tobytes() == again.results[number][passes.BEAUTY].tobytes()
