@@ -140,13 +140,15 @@ class RestyleOp(Op):
         return self._backends[name]
 
     def describe(self) -> dict[str, Any]:
-        backends = {}
+        backends, params = {}, dict(_GENERAL)
         for name in self._factories:
             try:
                 backends[name] = self._backend(name).describe()
             except FrameBridgeError as error:
                 backends[name] = {"available": False, "error": str(error)}
-        return {"summary": self.summary, "params": dict(_GENERAL), "inputs": [passes.BEAUTY],
+            for param, spec in backends[name].get("params", {}).items():
+                params.setdefault(param, {**spec, "backends": []})["backends"].append(name)
+        return {"summary": self.summary, "params": params, "inputs": [passes.BEAUTY],
                 "optional_inputs": [passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, "control_<condition>"],
                 "outputs": [passes.BEAUTY], "backends": backends, "default_backend": "cpu"}
 
