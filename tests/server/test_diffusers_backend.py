@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 
 from fixtures.models import LORA_NAME, TinyModels
+from fixtures.server import start_server
 from framebridge.protocol.errors import InvalidParams, ModelNotFound
 from framebridge.server.backends.diffusers_backend import DiffusersBackend, window_spans
+from framebridge.server.colour import display_to_linear, linear_to_display
 from framebridge.server.models import load_config
 from framebridge.server.restyle import StyleRequest
+from framebridge.server.restyle.schedule import frame_seed
 
 pytestmark = pytest.mark.diffusers
 
@@ -190,3 +193,78 @@ def test_animatediff_mode_refuses_a_window_with_mixed_prompts(backend: Diffusers
     window = [request(0, options=options), request(1, prompt="another prompt", options=options)]
     with pytest.raises(InvalidParams, match="frame 1 differs from frame 0"):
         backend.run(window)
+
+
+@pytest.fixture(scope="module")
+def diffusers_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory):
+    """A real `framebridge serve` whose models config is the tiny models' TOML."""
+    folder = tmp_path_factory.mktemp("diffusers-server")
+    running = start_server(folder, env={"FRAMEBRIDGE_MODELS": str(tiny_models.config_file),
+                                        "FRAMEBRIDGE_CACHE_DIR": str(folder / "cache")})
+    yield running
+    running.stop()
+
+
+def shot_frames(numbers: list[int], size: int = 64) -> dict[int, dict[str, np.ndarray]]:
+    """Scene-linear RGBA beauty plus the depth and canny condition images a client sends after `extract`."""
+    frames = {}
+    for number in numbers:
+        sent = request(number, size, size)
+        beauty = np.concatenate([display_to_linear(sent.image), np.full((size, size, 1), 0.5, np.float32)], axis=2)
+        frames[number] = {"beauty": beauty, "control_depth": sent.conditions["depth"], "control_canny": sent.conditions["canny"]}
+    return frames
+
+
+RESTYLE_PARAMS = {"prompt": "a watercolour street", "negative_prompt": "blurry", "strength": 0.6, "seed": 42, "steps": 4,
+                  "guidance_scale": 5.0, "conditions": {"depth": 1.0, "canny": 0.5}, "temporal": False, "cache": False}
+
+
+def test_restyle_op_through_a_server_matches_the_backend_in_process_bit_for_bit(
+    diffusers_server, backend: DiffusersBackend
+) -> None:
+    frames = shot_frames([1, 2, 3])
+    with diffusers_server.client() as client:
+        outcome = client.submit("restyle", [1, 2, 3], frames, params=RESTYLE_PARAMS, backend="diffusers").wait(timeout=300)
+        again = client.submit("restyle", [1, 2, 3], frames, params=RESTYLE_PARAMS, backend="diffusers").wait(timeout=300)
+    assert outcome.state == "completed" and not outcome.failed and sorted(outcome.results) == [1, 2, 3]
+    for number, buffers in frames.items():
+        result = outcome.results[number]["beauty"]
+        assert result.shape == (64, 64, 4) and result.dtype == np.float32
+        assert np.array_equal(result[..., 3], buffers["beauty"][..., 3])
+        assert result.tobytes() == again.results[number]["beauty"].tobytes()
+        expected = backend.run([StyleRequest(
+            number=number, image=linear_to_display(buffers["beauty"][..., :3]),
+            conditions={"depth": buffers["control_depth"], "canny": buffers["control_canny"]},
+            prompt=RESTYLE_PARAMS["prompt"], negative_prompt=RESTYLE_PARAMS["negative_prompt"], strength=0.6,
+            seed=frame_seed(42, number), guidance_scale=5.0, steps=4, condition_weights=RESTYLE_PARAMS["conditions"],
+        )])[0]
+        assert result[..., :3].tobytes() == display_to_linear(expected).tobytes()
+
+
+def test_restyle_op_with_temporal_blending_and_cache_replays_identical_bytes(diffusers_server) -> None:
+    frames = shot_frames([1, 2, 3])
+    params = {**RESTYLE_PARAMS, "temporal": True, "cache": True, "seed": 43}
+    with diffusers_server.client() as client:
+        first = client.submit("restyle", [1, 2, 3], frames, params=params, backend="diffusers").wait(timeout=300)
+        replay = list(client.submit("restyle", [1, 2, 3], frames, params=params, backend="diffusers"))
+    results = {event.frame: event for event in replay if type(event).__name__ == "ResultEvent"}
+    assert sorted(results) == [1, 2, 3] and all(event.meta["cache"] == "hit" for event in results.values())
+    for number in (1, 2, 3):
+        assert results[number].buffers["beauty"].tobytes() == first.results[number]["beauty"].tobytes()
+
+
+def test_restyle_op_refuses_a_condition_without_a_controlnet_before_any_frame(diffusers_server) -> None:
+    with diffusers_server.client() as client:
+        with pytest.raises(InvalidParams) as caught:
+            client.submit("restyle", [1], shot_frames([1]), params={**RESTYLE_PARAMS, "conditions": {"normal": 1.0}},
+                          backend="diffusers")
+    assert "normal" in caught.value.message and caught.value.details["allowed"] == ["canny", "depth"]
+
+
+def test_restyle_op_runs_animatediff_windows_through_a_server(diffusers_server) -> None:
+    numbers = [1, 2, 3, 4, 5]
+    params = {**RESTYLE_PARAMS, "mode": "animatediff", "window": 3, "overlap": 1}
+    with diffusers_server.client() as client:
+        outcome = client.submit("restyle", numbers, shot_frames(numbers, 48), params=params, backend="diffusers").wait(timeout=300)
+    assert outcome.state == "completed" and not outcome.failed
+    assert [outcome.results[number]["beauty"].shape for number in numbers] == [(48, 48, 4)] * 5
