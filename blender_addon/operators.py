@@ -87,7 +87,7 @@ class _ShotOperator:
 
     def _done(self, context: bpy.types.Context, run: ShotRun) -> None:
         where = f", placed as {run.placement_kind.lower().replace('_', ' ')}" if run.placed is not None else ""
-        self.report({"INFO"}, f"FrameBridge {run.op}: {len(run.published)} frames in {run.output}{where}")
+        self.report({"INFO"}, f"FrameBridge {run.op} ({run.runner.job.backend}): {len(run.published)} frames in {run.output}{where}")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         run = None

@@ -34,7 +34,7 @@ def run_scenario(name: str, tmp_path: Path, *arguments: str, env: dict[str, str]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env={**os.environ, **(env or {})})
     assert result.returncode == 0, f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return json.loads(report.read_text())
+    return {**json.loads(report.read_text()), "stdout": result.stdout}
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,12 @@ def test_extension_zip_holds_manifest_and_wheels(extension_zip):
     assert not any(name.startswith("wheels/numpy") for name in wheels)
 
 
-def test_render_restyle_writes_three_frames_at_render_size(restyled):
+def test_render_restyle_writes_three_frames_at_render_size(restyled, restyle_op):
     report, out = restyled
     assert report["addon_module"] == "bl_ext.user_default.framebridge"
     assert report["result"] == ["FINISHED"]
+    backend = "cpu" if restyle_op == "restyle" else "builtin"
+    assert f"Info: FrameBridge {restyle_op} ({backend}): 3 frames in {out}, placed as sequencer" in report["stdout"]
     assert sorted(path.name for path in out.iterdir()) == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
     for number in (1, 2, 3):
         beauty = read_frame(out / f"frame_{number:04d}.exr")["beauty"]
