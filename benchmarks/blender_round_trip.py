@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--op", default="restyle")
+    parser.add_argument("--extra-params", default='{"cache": false}',
+                        help="op params as JSON (default: the restyle result cache off, so the op really runs)")
     arguments = parser.parse_args()
 
     import bpy
@@ -43,6 +45,7 @@ def main() -> None:
     scene.frame_end = arguments.frames
     blender_addon.register()
     scenario.configure(scene, arguments.op, str(folder / "results"))
+    scene.framebridge.extra_params = arguments.extra_params
 
     layer = scene.view_layers[0]
     for flag in ("use_pass_z", "use_pass_normal", "use_pass_vector"):
