@@ -92,7 +92,6 @@ class ShotRun:
         self.runner: comms.JobRunner | None = None
         self.sequence: StagedSequence | None = None
         self.capture: Capture | None = None
-        self.client = None
         started = time.perf_counter()
         self.client = comms.connect(connection)
         try:
