@@ -11,13 +11,12 @@ import ipaddress
 import json
 import os
 import secrets
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConnectionFileError, InsecureBind
+from .files import atomic_path
 
 __all__ = ["DEFAULT_ADDRESS", "ConnectionInfo", "default_connection_path", "is_loopback", "load_or_create"]
 
@@ -87,15 +86,8 @@ class ConnectionInfo:
         """Write atomically with mode 0600 (the directory 0700 when created)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".connection-", suffix=".tmp")
-        try:
-            os.fchmod(descriptor, stat.S_IRUSR | stat.S_IWUSR)
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump(self.to_json(), handle, indent=2)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        with atomic_path(path, private=True) as temporary:
+            temporary.write_text(json.dumps(self.to_json(), indent=2))
         return path
 
 

@@ -18,7 +18,6 @@ uint16 buffers are stored as half floats in 0..1.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +28,7 @@ from . import passes
 from .buffers import Limits
 from .channels import CRYPTOMATTE, BufferSource, find_buffers, split_channel
 from .errors import ExrError, FrameTooLarge
+from .files import atomic_path
 
 __all__ = ["ExrInfo", "COMPRESSIONS", "assemble_buffer", "read_info", "read_channels", "read_frame", "read_layers", "write_exr"]
 
@@ -269,20 +269,14 @@ def write_exr(
             for index, (channel, sign) in enumerate(zip(names, signs))
         }
         groups.append((name, channels))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
     try:
-        if multipart:
-            parts = [OpenEXR.Part({**attributes, "name": name}, channels) for name, channels in groups]
-            exr = OpenEXR.File(parts)
-        else:
-            exr = OpenEXR.File(attributes, {channel: pixels for _, channels in groups for channel, pixels in channels.items()})
-        exr.write(temp)
-        os.replace(temp, path)
+        with atomic_path(path) as temporary:
+            if multipart:
+                parts = [OpenEXR.Part({**attributes, "name": name}, channels) for name, channels in groups]
+                exr = OpenEXR.File(parts)
+            else:
+                exr = OpenEXR.File(attributes, {channel: pixels for _, channels in groups for channel, pixels in channels.items()})
+            exr.write(str(temporary))
     except Exception as error:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(error, ExrError):
-            raise
         raise ExrError(f"{path}: could not write EXR ({error})") from error
     return path

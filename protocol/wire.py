@@ -34,7 +34,7 @@ from .errors import (
     UnknownMessageType,
     VersionMismatch,
 )
-from .messages import REPLIES, REQUESTS, Body, ErrorReply
+from .messages import REQUESTS, Body, ErrorReply
 from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
 
 __all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]

@@ -21,7 +21,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from framebridge.protocol import exr, passes
-from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.errors import FrameBridgeError, MediaError
+from framebridge.protocol.files import atomic_path
 
 from .colour import linear_to_display
 from .launch import spawn_server
@@ -144,10 +145,9 @@ def write_contact_sheet(path: Path, numbers: list[int], rows: dict[str, dict[int
                 continue
             cell = cv2.resize(_to_display8(label, image), (cell_width, cell_height), interpolation=cv2.INTER_AREA)
             sheet[y:y + cell_height, x:x + cell_width] = cell[..., ::-1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    cv2.imwrite(str(temporary), sheet)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), sheet):
+            raise MediaError(f"could not write {path}")
     return path
 
 

@@ -7,7 +7,6 @@ the server's memory growing with the length of the shot.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from framebridge.protocol.buffers import ALLOWED_DTYPES, BufferDescriptor
+from framebridge.protocol.files import atomic_path
 
 __all__ = ["StoredResult", "ResultStore"]
 
@@ -89,10 +89,8 @@ class ResultStore:
     def _spill(self, stored: StoredResult) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         for index, (descriptor, array) in enumerate(stored.described):
-            path = self._path(stored.frame, index)
-            temporary = path.with_suffix(".tmp")
-            np.ascontiguousarray(array).tofile(temporary)
-            os.replace(temporary, path)
+            with atomic_path(self._path(stored.frame, index)) as temporary:
+                np.ascontiguousarray(array).tofile(temporary)
             stored.described[index] = (descriptor, None)
         stored.spilled = True
         self._in_memory -= stored.nbytes

@@ -8,9 +8,7 @@ Results go to EXR (every buffer as a layer) or to image files (one buffer each;
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from framebridge.protocol import exr, passes
 from framebridge.protocol.errors import InvalidParams, MediaError
+from framebridge.protocol.files import atomic_path
 
 from .colour import display_to_linear, linear_to_display
 
@@ -119,14 +118,7 @@ def _write_image(path: Path, name: str, array: np.ndarray) -> Path:
         array = np.round(np.clip(pixels, 0.0, 1.0) * 65535.0).astype(np.uint16)
     if array.ndim == 3:
         array = array[..., [2, 1, 0, 3][: array.shape[2]]] if array.shape[2] in (3, 4) else array
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(descriptor)
-    try:
-        if not cv2.imwrite(temporary, np.ascontiguousarray(array)):
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), np.ascontiguousarray(array)):
             raise MediaError(f"could not write {path}")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from framebridge.protocol.files import atomic_path
 
 __all__ = ["ResultCache", "cache_key", "default_cache_dir"]
 
@@ -56,13 +57,5 @@ class ResultCache:
             return None
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".npz")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                np.savez(handle, **{name: np.ascontiguousarray(array) for name, array in arrays.items()})
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(self._path(key)) as temporary:
+            np.savez(temporary, **{name: np.ascontiguousarray(array) for name, array in arrays.items()})
