@@ -86,3 +86,17 @@ def test_command_line_run_reports_and_exits_nonzero_on_failures(tmp_path):
     assert result.returncode == 1
     assert "1/2 frames" in result.stdout and "frame 2 failed [bad_media]" in result.stderr
     assert (tmp_path / "o/f_0001.exr").exists() and not (tmp_path / "o/f_0002.exr").exists()
+
+
+def test_an_interrupted_restyle_run_resumes_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAMEBRIDGE_CACHE_DIR", str(tmp_path / "cache"))
+    write_plates(tmp_path, frames=(1, 2, 3, 4))
+    arguments = ("restyle", str(tmp_path / "plate_####.exr"), str(tmp_path / "out/r_####.exr"))
+    first = run_sequence(*arguments, params={"prompt": "toon", "seed": 3})
+    written = {number: exr.read_frame(paths[0])["beauty"] for number, paths in first.written.items()}
+    for number in (3, 4):  # as if the run had been killed after frame 2
+        (tmp_path / f"out/r_{number:04d}.exr").unlink()
+    resumed = run_sequence(*arguments, params={"prompt": "toon", "seed": 3})
+    assert [resumed.meta[n]["cache"] for n in (1, 2, 3, 4)] == ["hit"] * 4
+    for number, beauty in written.items():
+        np.testing.assert_array_equal(exr.read_frame(tmp_path / f"out/r_{number:04d}.exr")["beauty"], beauty)
