@@ -1,0 +1,1 @@
+"""Pure logic of the Nuke plugin; importable and testable without Nuke."""

@@ -1,0 +1,224 @@
+"""Op params from the FrameBridge node's knob values, frame lists and keyframes.
+
+Animated knobs are sampled by the host layer on every frame of the range (so
+Nuke's own curves and expressions are honoured) and handed here as
+``{frame: value}``; a value that never changes travels as a plain scalar, one that
+does as the op's keyframes ``{"frame": value}`` (string keys: the wire's msgpack
+maps take string keys only).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from framebridge.protocol.errors import InvalidParams
+
+__all__ = [
+    "OPS",
+    "CONDITIONS",
+    "LOOKS",
+    "PALETTES",
+    "RANGE_MODES",
+    "NORMAL_SPACES",
+    "BridgeSettings",
+    "parse_frames",
+    "frame_range",
+    "choose_frames",
+    "collapse_keyframes",
+    "conditions_from_knobs",
+    "parse_extra_params",
+    "settings_from_knobs",
+    "build_params",
+    "fit_to_op",
+    "knob_states",
+]
+
+OPS = ("restyle", "extract", "echo")
+CONDITIONS = ("depth", "normal", "segmentation", "canny", "lineart", "pose")
+LOOKS = ("auto", "toon", "paint", "sketch")
+PALETTES = ("none", "gameboy", "noir", "pastel", "sepia", "sunset", "teal_orange")
+RANGE_MODES = ("input", "custom")
+NORMAL_SPACES = ("camera", "world")
+
+_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:[:x]\s*(\d+)\s*)?)?$")
+
+
+def frame_range(start: int, end: int, step: int = 1) -> list[int]:
+    """Inclusive frame numbers from ``start`` to ``end``, as a Nuke frame range means them."""
+    if step < 1:
+        raise InvalidParams(f"frame step must be 1 or more, got {step}")
+    if end < start:
+        raise InvalidParams(f"frame range ends ({end}) before it starts ({start})")
+    return list(range(start, end + 1, step))
+
+
+def parse_frames(text: str) -> list[int]:
+    """``"1-3,7,10-20x5"`` -> ``[1, 2, 3, 7, 10, 15, 20]``: Nuke's range syntax (``:n`` works too)."""
+    frames: list[int] = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        match = _RANGE.match(part)
+        if not match:
+            raise InvalidParams(f"frame range {text!r} is not like '1-3', '7' or '10-20x5'")
+        first, last, step = match.groups()
+        frames.extend(frame_range(int(first), int(last if last is not None else first), int(step or 1)))
+    if not frames:
+        raise InvalidParams("the frame range is empty", fix="write frames like '1001-1100' or '1,5,9'")
+    return list(dict.fromkeys(frames))
+
+
+def choose_frames(mode: str, input_first: int, input_last: int, custom: str) -> list[int]:
+    """The frames to send: the input node's range, or the custom range text."""
+    if mode == "input":
+        return frame_range(int(input_first), int(input_last))
+    if mode == "custom":
+        return parse_frames(custom)
+    raise InvalidParams(f"unknown frame range mode {mode!r}", details={"allowed": list(RANGE_MODES)})
+
+
+def collapse_keyframes(samples: Mapping[int, Any]) -> Any:
+    """A scalar when every sampled frame has the same value, else ``{"frame": value}``."""
+    values = list(samples.values())
+    if not values:
+        raise InvalidParams("no frames were sampled")
+    if all(value == values[0] for value in values):
+        return values[0]
+    return {str(frame): value for frame, value in sorted(samples.items(), key=lambda item: int(item[0]))}
+
+
+def _collapse(value: Any, kind: type) -> Any:
+    """Per-frame samples collapsed, each value cast to ``kind`` (Nuke returns floats for every number)."""
+    if isinstance(value, Mapping):
+        return collapse_keyframes({int(frame): kind(sample) for frame, sample in value.items()})
+    return kind(value)
+
+
+def conditions_from_knobs(values: Mapping[str, Any]) -> dict[str, float]:
+    """``{condition: weight}`` for each ``cond_<name>`` checkbox that is on (weight from ``cond_<name>_weight``)."""
+    chosen = {}
+    for name in CONDITIONS:
+        if values.get(f"cond_{name}"):
+            chosen[name] = float(values.get(f"cond_{name}_weight", 1.0))
+    return chosen
+
+
+def parse_extra_params(text: str) -> dict[str, Any]:
+    """Extra op params from the node's JSON text (empty text: none)."""
+    if not text.strip():
+        return {}
+    try:
+        extra = json.loads(text)
+    except ValueError as error:
+        raise InvalidParams(f"extra params are not valid JSON ({error})", fix='write them as {"name": value, ...}') from None
+    if not isinstance(extra, dict):
+        raise InvalidParams("extra params must be a JSON object of name -> value")
+    return extra
+
+
+@dataclass
+class BridgeSettings:
+    """What one FrameBridge node asks for; numbers may be per-frame samples ``{frame: value}``."""
+
+    op: str = "restyle"
+    backend: str = "cpu"
+    prompt: str = ""
+    negative_prompt: str = ""
+    strength: Any = 0.6
+    seed: Any = 0
+    temporal: bool = True
+    temporal_strength: Any = 0.8
+    conditions: dict[str, float] = field(default_factory=dict)
+    look: str = "auto"
+    palette: str = "none"
+    normal_space: str = "camera"
+    depth_is_inverse: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def settings_from_knobs(values: Mapping[str, Any]) -> BridgeSettings:
+    """The node's knob values (animated ones already sampled) as settings, checked."""
+    op = str(values.get("op", "restyle"))
+    if op not in OPS:
+        raise InvalidParams(f"unknown op {op!r}", details={"allowed": list(OPS)})
+    for name, allowed in (("look", LOOKS), ("palette", PALETTES), ("normal_space", NORMAL_SPACES)):
+        if name in values and values[name] not in allowed:
+            raise InvalidParams(f"{name} {values[name]!r} is not one of {', '.join(allowed)}")
+    return BridgeSettings(
+        op=op,
+        backend=str(values.get("backend", "")).strip(),
+        prompt=str(values.get("prompt", "")),
+        negative_prompt=str(values.get("negative_prompt", "")),
+        strength=_collapse(values.get("strength", 0.6), float),
+        seed=_collapse(values.get("seed", 0), lambda value: int(round(float(value)))),
+        temporal=bool(values.get("temporal", True)),
+        temporal_strength=_collapse(values.get("temporal_strength", 0.8), float),
+        conditions=conditions_from_knobs(values),
+        look=str(values.get("look", "auto")),
+        palette=str(values.get("palette", "none")),
+        normal_space=str(values.get("normal_space", "camera")),
+        depth_is_inverse=bool(values.get("depth_is_inverse", False)),
+        extra=parse_extra_params(str(values.get("extra_params", ""))),
+    )
+
+
+def build_params(settings: BridgeSettings) -> dict[str, Any]:
+    """The op's params: everything the op takes from the node, then the extra JSON params on top."""
+    if settings.op == "restyle":
+        params: dict[str, Any] = {
+            "prompt": settings.prompt,
+            "negative_prompt": settings.negative_prompt,
+            "strength": settings.strength,
+            "seed": settings.seed,
+            "conditions": dict(settings.conditions),
+            "temporal": settings.temporal,
+        }
+        if settings.temporal:
+            params["temporal_strength"] = settings.temporal_strength
+        if settings.backend in ("", "cpu"):
+            params["look"] = settings.look
+            params["palette"] = settings.palette
+    elif settings.op == "extract":
+        if not settings.conditions:
+            raise InvalidParams("extract needs at least one condition", details={"allowed": list(CONDITIONS)},
+                                fix="tick the conditions to extract on the FrameBridge node")
+        params = {"conditions": sorted(settings.conditions), "normal_space": settings.normal_space}
+    else:
+        params = {}
+    params.update(settings.extra)
+    return params
+
+
+def fit_to_op(params: dict[str, Any], description: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Keep only the params the op declares in its capabilities; return them and the names left out.
+
+    The server rejects unknown params, so the node sends only what the op takes.
+    """
+    declared = description.get("params", {})
+    kept = {name: value for name, value in params.items() if name in declared}
+    return kept, sorted(set(params) - set(kept))
+
+
+def knob_states(values: Mapping[str, Any]) -> dict[str, bool]:
+    """Which of the node's knobs are enabled for its current values (others are greyed out)."""
+    op = values.get("op", "restyle")
+    restyle = op == "restyle"
+    states = {
+        "prompt": restyle,
+        "negative_prompt": restyle,
+        "strength": restyle,
+        "seed": restyle,
+        "temporal": restyle,
+        "temporal_strength": restyle and bool(values.get("temporal", True)),
+        "look": restyle,
+        "palette": restyle,
+        "normal_space": op == "extract",
+        "frames": values.get("range_mode", "input") == "custom",
+    }
+    for name in CONDITIONS:
+        states[f"cond_{name}"] = op != "echo"
+        states[f"cond_{name}_weight"] = restyle and bool(values.get(f"cond_{name}"))
+    return states

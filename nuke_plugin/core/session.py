@@ -1,0 +1,203 @@
+"""Drive one job with the client: frames from captured EXRs, results staged then published.
+
+The only module that talks to the server. It never touches Nuke: the host layer
+hands it a frame source, a progress callback and a cancel check, and gets back a
+:class:`SessionResult` (or a typed :class:`~framebridge.protocol.errors.FrameBridgeError`
+with a message and, where there is one, a fix). Cancel stops the server job and
+removes everything staged; a job with failed frames publishes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from framebridge.protocol import PROTOCOL_VERSION
+from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
+from framebridge.protocol.errors import (
+    ConnectionFailure,
+    FrameBridgeError,
+    FrameFailed,
+    JobCancelled,
+    ServerUnreachable,
+    UnknownOp,
+    VersionMismatch,
+)
+
+from .paths import StagedSequence, read_knobs
+
+__all__ = [
+    "ConnectionSettings",
+    "ServerInfo",
+    "SessionResult",
+    "connect",
+    "check_server",
+    "inverse_depth_to_distance",
+    "capture_source",
+    "run_session",
+]
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where the server is: a connection file (the default place when empty) and an optional address override."""
+
+    connection_file: str = ""
+    address: str = ""
+    timeout: float = 5.0
+    job_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What Test Connection shows: versions, ops and their backends, and the ping time."""
+
+    address: str
+    server_version: str
+    protocol_version: str
+    ops: dict[str, Any]
+    round_trip: float
+
+    def summary(self) -> str:
+        ops = ", ".join(f"{name} [{', '.join(map(str, spec.get('backends', [])))}]" for name, spec in sorted(self.ops.items()))
+        return (f"FrameBridge {self.server_version} (protocol {self.protocol_version}) at {self.address}, "
+                f"{self.round_trip * 1000:.1f} ms; ops: {ops}")
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """How a job ended; ``paths`` and ``read`` are set only when every frame was published."""
+
+    state: str
+    frames: tuple[int, ...] = ()
+    paths: tuple[Path, ...] = ()
+    failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    error: FrameBridgeError | None = None
+    read: dict[str, object] | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "completed" and not self.failed and self.error is None
+
+    def raise_for_failure(self) -> None:
+        """Raise the typed error of a job that did not publish: cancelled, failed frames (named), or failed."""
+        if self.succeeded:
+            return
+        if self.state == "cancelled":
+            raise JobCancelled("the job was cancelled; no result files were written")
+        if self.failed:
+            lines = "; ".join(f"frame {number}: {error}" for number, error in sorted(self.failed.items()))
+            raise FrameFailed(f"{len(self.failed)} frame(s) failed, so no results were published: {lines}",
+                              details={"frames": sorted(self.failed)})
+        raise self.error or FrameBridgeError(f"the job ended in state {self.state!r}; no results were published")
+
+
+def connect(settings: ConnectionSettings) -> Client:
+    """A client for the configured server; a missing or bad connection file is a :class:`ConnectionFileError`."""
+    return Client(settings.connection_file or None, address=settings.address or None, timeout=settings.timeout,
+                  job_timeout=settings.job_timeout)
+
+
+def check_server(client: Client, required_op: str | None = None) -> ServerInfo:
+    """Ping the server and read its capabilities; refuse another protocol major or a missing op."""
+    try:
+        pong = client.ping()
+        capabilities = client.capabilities()
+    except ConnectionFailure as error:
+        raise ServerUnreachable(
+            f"no FrameBridge server answers at {client.connection.address}",
+            fix="start one with `framebridge serve`, and check the FrameBridge node's connection file / address",
+        ) from error
+    ours, theirs = PROTOCOL_VERSION.split(".")[0], str(pong["protocol_version"]).split(".")[0]
+    if ours != theirs:
+        raise VersionMismatch(
+            f"the server speaks protocol {pong['protocol_version']}, this plugin speaks {PROTOCOL_VERSION}",
+            fix=f"install the same major version of FrameBridge in Nuke as the server's ({pong['server_version']})",
+        )
+    ops = dict(capabilities.get("ops", {}))
+    if required_op and required_op not in ops:
+        raise UnknownOp(f"the server at {client.connection.address} has no op {required_op!r}",
+                        fix=f"choose one of {', '.join(sorted(ops))}, or update the server")
+    return ServerInfo(client.connection.address, str(pong["server_version"]), str(pong["protocol_version"]), ops,
+                      float(pong["round_trip"]))
+
+
+def inverse_depth_to_distance(depth: np.ndarray, far: float = 1e10) -> np.ndarray:
+    """Nuke's ScanlineRender writes depth as 1/z; canonical depth is the distance (0 -> ``far``, background)."""
+    depth = np.asarray(depth, dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        return np.where(depth > 0, 1.0 / np.maximum(depth, np.finfo(np.float32).tiny), np.float32(far)).astype(np.float32)
+
+
+def capture_source(path_of: Callable[[int], os.PathLike[str] | str], buffers: Iterable[str], *,
+                   depth_is_inverse: bool = False) -> Callable[[int], dict[str, np.ndarray]]:
+    """A frame source reading the captured EXR of a frame and keeping ``buffers`` (those it holds)."""
+    from framebridge.protocol.exr import read_frame
+
+    wanted = tuple(buffers)
+
+    def source(number: int) -> dict[str, np.ndarray]:
+        frame = read_frame(path_of(number))
+        kept = {name: frame[name] for name in wanted if name in frame}
+        if depth_is_inverse and "depth" in kept:
+            kept["depth"] = inverse_depth_to_distance(kept["depth"])
+        return kept
+
+    return source
+
+
+def _write_exr(path: Path, buffers: Mapping[str, np.ndarray]) -> None:
+    from framebridge.protocol.exr import write_exr
+
+    write_exr(path, buffers)
+
+
+def run_session(client: Client, op: str, frames: list[int], source: Callable[[int], Mapping[str, np.ndarray]], *,
+                output_folder: str | os.PathLike[str], params: dict[str, Any], shot: dict[str, Any] | None = None,
+                backend: str | None = None, progress: Progress = lambda done, total, stage: None,
+                cancelled: Callable[[], bool] = lambda: False, poll: float = 0.1) -> SessionResult:
+    """Submit ``frames``, stage every result as ``frame_####.exr``, publish only if all came back.
+
+    ``progress(done, total, stage)`` is called on each event; ``cancelled()`` is
+    checked between polls, and when true the server job is cancelled.
+    """
+    staged = StagedSequence(output_folder, _write_exr)
+    total = len(frames)
+    try:
+        job = client.submit(op, frames, source, params=params, shot=shot or {}, backend=backend or None,
+                            keep_results=False)
+        done_event: DoneEvent | None = None
+        stored = 0
+        while done_event is None:
+            if cancelled():
+                job.cancel()
+                staged.discard()
+                return SessionResult("cancelled")
+            for event in job.step(timeout=poll):
+                if isinstance(event, ResultEvent):
+                    staged.add(event.frame, event.buffers)
+                    stored += 1
+                    progress(stored, total, "result")
+                elif isinstance(event, ProgressEvent):
+                    progress(stored, total, event.stage)
+                elif isinstance(event, DoneEvent):
+                    done_event = event
+    except BaseException:
+        staged.discard()
+        raise
+    missing = sorted(set(frames) - set(staged.frames) - set(done_event.failed))
+    if done_event.state != "completed" or done_event.failed or done_event.error or missing:
+        staged.discard()
+        error = done_event.error
+        if error is None and missing:
+            error = FrameFailed(f"the server ended the job without results for frames {missing}", details={"frames": missing})
+        return SessionResult(done_event.state if not missing else "incomplete", failed=dict(done_event.failed), error=error)
+    paths = staged.publish()
+    progress(total, total, "published")
+    return SessionResult("completed", tuple(sorted(frames)), tuple(paths), read=read_knobs(output_folder, frames, op))
