@@ -19,8 +19,10 @@ a Hugging Face id that is already in the local cache (looked up with
     depth = "depth-anything/Depth-Anything-V2-Small-hf"
 
 A role is the dotted key of one entry (``restyle.sd15.controlnets.depth``,
-``loras.ink``). The file is found at ``--models-config``, else ``$FRAMEBRIDGE_MODELS``,
-else ``$XDG_CONFIG_HOME/framebridge/models.toml``.
+``loras.ink``). A value is a Hugging Face id when it reads ``owner/name`` and no such
+folder exists next to the file; anything else is a path (absolute, ``~/...``, or
+relative to the file). The file is found at ``--models-config``, else
+``$FRAMEBRIDGE_MODELS``, else ``$XDG_CONFIG_HOME/framebridge/models.toml``.
 """
 
 from __future__ import annotations
