@@ -139,3 +139,9 @@ def test_models_command_prints_each_role_and_fails_when_one_is_missing(
     write_config(tmp_path, '[restyle.sd15]\nbase = "./sd15"\n[restyle.animatediff]\nmotion_adapter = "./adapter"\n')
     assert models_command(types.SimpleNamespace(models_config=str(path))) == 1
     assert "fix: restyle.animatediff.motion_adapter" in capsys.readouterr().out
+
+
+def test_owner_name_value_is_a_folder_when_one_exists_next_to_the_config(tmp_path: Path, hub_cache: Path) -> None:
+    local = make_pipeline_folder(tmp_path / "studio" / "sd15-house-style")
+    config = load_config(write_config(tmp_path, '[restyle.sd15]\nbase = "studio/sd15-house-style"\n'))
+    assert resolve("restyle.sd15.base", config) == local
