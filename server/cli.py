@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--retain-mb", type=int, default=1024,
                        help="memory for results not yet acknowledged before they spill to disk, in MiB")
     serve.add_argument("--input-timeout", type=float, default=600.0, help="seconds a job waits for its next frame")
+    serve.add_argument("--models-config", type=Path, default=None,
+                       help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
+    serve.add_argument("--cache-dir", type=Path, default=None,
+                       help="restyle result cache (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
     serve.add_argument("--log-level", default="INFO")
 
     ping = commands.add_parser("ping", help="check that a server answers, and print its versions")
@@ -86,6 +90,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import Server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The backends read these when they load; the flags win over the environment.
+    if args.models_config:
+        os.environ["FRAMEBRIDGE_MODELS"] = str(args.models_config.resolve())
+    if args.cache_dir:
+        os.environ["FRAMEBRIDGE_CACHE_DIR"] = str(args.cache_dir.resolve())
     connection_file = args.connection_file or default_connection_path()
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,

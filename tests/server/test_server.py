@@ -451,3 +451,15 @@ def test_client_session_survives_its_own_bad_request(server):
         assert client.request(Ping()).type == "pong"
         assert client.submit("echo", [1], {1: {"x": np.zeros(3, np.float32)}}).wait(timeout=10).state == "completed"
 
+
+
+def test_serve_flags_choose_the_models_config_and_the_cache(tmp_path):
+    config = tmp_path / "models.toml"
+    config.write_text("[loras]\n")
+    with spawn_server(tmp_path / "srv", "--models-config", str(config), "--cache-dir", str(tmp_path / "cache")) as running:
+        with running.client() as client:
+            backends = client.capabilities()["ops"]["restyle"]["backends"]
+            assert backends["diffusers"]["config"] == str(config)
+            frames = {1: {"beauty": np.full((8, 8, 3), 0.5, np.float32)}}
+            assert client.submit("restyle", [1], frames).wait(timeout=60).state == "completed"
+    assert list((tmp_path / "cache").rglob("*.npz"))
