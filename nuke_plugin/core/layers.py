@@ -22,6 +22,7 @@ __all__ = [
     "LayerPlan",
     "layers_of",
     "plan_layers",
+    "available_conditions",
     "remove_knobs",
     "write_knobs",
 ]
@@ -110,6 +111,12 @@ def plan_layers(op: str, conditions: Iterable[str], temporal: bool, channels: It
     buffers = tuple(dict.fromkeys(wanted))
     layers = tuple(dict.fromkeys(_find(buffer, available) for buffer in buffers))
     return LayerPlan(buffers, layers)  # type: ignore[arg-type]
+
+
+def available_conditions(channels: Iterable[str]) -> list[str]:
+    """The conditions a node's layers can make (canny and lineart from rgba), in :data:`CONDITION_INPUTS` order."""
+    available = {layer.lower(): layer for layer in layers_of(channels)}
+    return [condition for condition, buffers in CONDITION_INPUTS.items() if any(_find(buffer, available) for buffer in buffers)]
 
 
 def remove_knobs(layers: Iterable[str]) -> dict[str, object] | None:

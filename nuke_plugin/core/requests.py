@@ -32,7 +32,6 @@ __all__ = [
     "parse_extra_params",
     "settings_from_knobs",
     "build_params",
-    "fit_to_op",
     "knob_states",
 ]
 
@@ -190,16 +189,6 @@ def build_params(settings: BridgeSettings) -> dict[str, Any]:
         params = {}
     params.update(settings.extra)
     return params
-
-
-def fit_to_op(params: dict[str, Any], description: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Keep only the params the op declares in its capabilities; return them and the names left out.
-
-    The server rejects unknown params, so the node sends only what the op takes.
-    """
-    declared = description.get("params", {})
-    kept = {name: value for name, value in params.items() if name in declared}
-    return kept, sorted(set(params) - set(kept))
 
 
 def knob_states(values: Mapping[str, Any]) -> dict[str, bool]:

@@ -1,0 +1,75 @@
+"""The FrameBridge node's knobs, as data: the host layer builds them, reads them and greys them out.
+
+Each :class:`KnobSpec` names a knob, its kind (mapped to a Nuke knob class in
+:mod:`..host.nodes`), label, default and choices. ``animated`` knobs are sampled per
+frame and travel as keyframes when they change over the range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .requests import CONDITIONS, LOOKS, NORMAL_SPACES, OPS, PALETTES, RANGE_MODES
+
+__all__ = ["KnobSpec", "MARKER", "BRIDGE_KNOBS", "VALUE_KNOBS", "ANIMATED_KNOBS", "SEND_COMMAND", "TEST_COMMAND"]
+
+MARKER = "framebridge"  # a knob every FrameBridge node has; how the plugin recognises one
+
+SEND_COMMAND = "from framebridge.nuke_plugin.host import entry; entry.send_node(nuke.thisNode())"
+TEST_COMMAND = "from framebridge.nuke_plugin.host import entry; entry.test_connection(nuke.thisNode())"
+
+
+@dataclass(frozen=True)
+class KnobSpec:
+    """One knob: ``kind`` is tab, text, enum, string, multiline, double, int, bool, file or button."""
+
+    kind: str
+    name: str
+    label: str = ""
+    default: object = None
+    choices: tuple[str, ...] = ()
+    tooltip: str = ""
+    animated: bool = False
+    new_line: bool = True
+
+
+def _conditions() -> list[KnobSpec]:
+    specs = []
+    for name in CONDITIONS:
+        specs.append(KnobSpec("bool", f"cond_{name}", name, False, tooltip=f"send or extract the {name} condition"))
+        specs.append(KnobSpec("double", f"cond_{name}_weight", "weight", 1.0, new_line=False,
+                              tooltip="ControlNet weight (0..2) for restyle backends that use conditions"))
+    return specs
+
+
+BRIDGE_KNOBS: tuple[KnobSpec, ...] = (
+    KnobSpec("tab", "framebridge_tab", "FrameBridge"),
+    KnobSpec("text", MARKER, "", "FrameBridge"),
+    KnobSpec("enum", "op", "op", "restyle", OPS, "restyle: video-to-video; extract: ControlNet conditions; echo: diagnostics"),
+    KnobSpec("string", "backend", "backend", "cpu", tooltip="empty: the op's default backend"),
+    KnobSpec("multiline", "prompt", "prompt", ""),
+    KnobSpec("multiline", "negative_prompt", "negative prompt", ""),
+    KnobSpec("double", "strength", "strength", 0.6, tooltip="0: the input, 1: the full look; animatable", animated=True),
+    KnobSpec("int", "seed", "seed", 0, tooltip="animatable", animated=True),
+    KnobSpec("bool", "temporal", "temporal", True, tooltip="carry the previous result along the motion vectors"),
+    KnobSpec("double", "temporal_strength", "temporal strength", 0.8, animated=True, new_line=False),
+    KnobSpec("enum", "look", "look (cpu)", "auto", LOOKS),
+    KnobSpec("enum", "palette", "palette (cpu)", "none", PALETTES, new_line=False),
+    KnobSpec("text", "conditions_label", "conditions", ""),
+    *_conditions(),
+    KnobSpec("enum", "normal_space", "normals are in", "camera", NORMAL_SPACES,
+             tooltip="world-space normals need the camera, which this node does not send"),
+    KnobSpec("bool", "depth_is_inverse", "depth is 1/z (ScanlineRender)", False),
+    KnobSpec("enum", "range_mode", "frame range", "input", RANGE_MODES),
+    KnobSpec("string", "frames", "frames", "1-10", tooltip="e.g. 1001-1100, 1,5,9 or 1-100x10", new_line=False),
+    KnobSpec("file", "output_folder", "output folder", "", tooltip="empty: framebridge/<node>_<op> next to the script"),
+    KnobSpec("multiline", "extra_params", "extra params (JSON)", ""),
+    KnobSpec("button", "send", "Send", SEND_COMMAND),
+    KnobSpec("button", "test_connection", "Test Connection", TEST_COMMAND, new_line=False),
+    KnobSpec("tab", "server_tab", "Server"),
+    KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
+    KnobSpec("string", "address", "address override", "", tooltip="e.g. tcp://127.0.0.1:5555 (the key still comes from the file)"),
+)
+
+VALUE_KNOBS: tuple[str, ...] = tuple(spec.name for spec in BRIDGE_KNOBS if spec.kind not in ("tab", "text", "button"))
+ANIMATED_KNOBS: tuple[str, ...] = tuple(spec.name for spec in BRIDGE_KNOBS if spec.animated)
