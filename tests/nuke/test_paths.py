@@ -1,0 +1,110 @@
+"""Capture and result paths, staged publication, the Read node's knob values and the job plan."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framebridge.nuke_plugin.core.job import contiguous_runs, default_output_folder, plan_job
+from framebridge.nuke_plugin.core.paths import (
+    CaptureFolder,
+    StagedSequence,
+    beside,
+    existing_frames,
+    frame_filename,
+    nuke_path,
+    read_knobs,
+)
+from framebridge.protocol.errors import InvalidParams, MissingInput
+
+
+def write_bytes(path, buffers):
+    path.write_bytes(buffers["beauty"].tobytes())
+
+
+def test_frame_files_are_padded_to_four_digits_like_nukes_hashes():
+    assert frame_filename(7) == "frame_0007.exr"
+    assert frame_filename(12345) == "frame_12345.exr"
+
+
+def test_nuke_paths_use_forward_slashes():
+    assert nuke_path(r"C:\shots\sh010\frame_####.exr") == "C:/shots/sh010/frame_####.exr"
+
+
+def test_capture_folder_names_the_write_pattern_and_each_frame(tmp_path):
+    capture = CaptureFolder(tmp_path)
+    assert capture.pattern.endswith("/capture.####.exr")
+    assert capture.path(1001).name == "capture.1001.exr"
+    assert capture.path(3).parent == capture.folder
+    capture.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_published_sequence_appears_all_at_once(tmp_path):
+    sequence = StagedSequence(tmp_path / "out", write_bytes)
+    for number in (1001, 1002):
+        sequence.add(number, {"beauty": np.zeros((2, 2), np.float32)})
+        assert existing_frames(tmp_path / "out") == []
+    sequence.publish()
+    assert existing_frames(tmp_path / "out") == [1001, 1002]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["frame_1001.exr", "frame_1002.exr"]
+
+
+def test_discarded_sequence_leaves_nothing(tmp_path):
+    sequence = StagedSequence(tmp_path, write_bytes)
+    sequence.add(1, {"beauty": np.zeros((2, 2), np.float32)})
+    sequence.discard()
+    assert list(tmp_path.iterdir()) == []
+    assert existing_frames(tmp_path / "missing") == []
+
+
+def test_read_knobs_cover_the_published_range(tmp_path):
+    knobs = read_knobs(tmp_path, [1003, 1001, 1002], "restyle")
+    assert knobs == {
+        "file": f"{tmp_path.resolve().as_posix()}/frame_####.exr", "first": 1001, "last": 1003, "origfirst": 1001,
+        "origlast": 1003, "colorspace": "linear", "raw": False, "on_error": "error", "label": "FrameBridge restyle",
+    }
+    assert read_knobs(tmp_path, [5], "extract")["raw"] is True
+
+
+def test_read_knobs_refuse_gaps_and_nothing(tmp_path):
+    with pytest.raises(InvalidParams, match="not contiguous"):
+        read_knobs(tmp_path, [1, 3], "restyle")
+    with pytest.raises(InvalidParams, match="no result frames"):
+        read_knobs(tmp_path, [], "restyle")
+
+
+def test_results_are_placed_right_of_the_source():
+    assert beside(100, 50) == (220, 50)
+    assert beside(0, 0, width=120, gap=10) == (130, 0)
+
+
+def test_contiguous_runs_split_a_frame_list():
+    assert contiguous_runs([9, 1, 2, 3, 7, 10, 2]) == [(1, 3), (7, 7), (9, 10)]
+    assert contiguous_runs([]) == []
+
+
+def test_default_output_folder_sits_next_to_the_script_or_in_home(tmp_path):
+    assert default_output_folder("/shows/a/sh010_comp_v003.nk", "FrameBridge1", "restyle") == str(
+        Path("/shows/a/framebridge/FrameBridge1_restyle"))
+    assert default_output_folder("", "FrameBridge2", "extract", home=tmp_path) == str(tmp_path / "framebridge" / "FrameBridge2_extract")
+
+
+def test_plan_job_gathers_frames_params_shot_layers_and_connection(tmp_path):
+    values = {"op": "restyle", "prompt": "toon", "strength": {1001: 0.2, 1002: 0.4}, "range_mode": "input",
+              "output_folder": " ", "connection_file": str(tmp_path / "c.json"), "address": " tcp://127.0.0.1:5555 "}
+    request = plan_job(values, input_first=1001, input_last=1002, channels=["rgba.red", "rgba.green", "rgba.blue", "depth.Z"],
+                       fps=25, width=64, height=32, script_path=str(tmp_path / "comp.nk"), node_name="FrameBridge1")
+    assert request.frames == (1001, 1002)
+    assert request.params["strength"] == {"1001": 0.2, "1002": 0.4}
+    assert request.shot == {"fps": 25.0, "resolution": [64, 32], "frame_range": [1001, 1002]}
+    assert request.layers.layers == ("rgba", "depth")
+    assert request.output_folder == str(tmp_path / "framebridge" / "FrameBridge1_restyle")
+    assert request.connection.connection_file == str(tmp_path / "c.json")
+    assert request.connection.address == "tcp://127.0.0.1:5555"
+    custom = plan_job({"op": "extract", "cond_depth": True, "range_mode": "custom", "frames": "3-4", "output_folder": "/o"},
+                      input_first=1, input_last=9, channels=["depth.Z"], fps=24, width=8, height=8)
+    assert custom.frames == (3, 4) and custom.output_folder == "/o" and custom.layers.buffers == ("depth",)
+    with pytest.raises(MissingInput):
+        plan_job({"op": "extract", "cond_normal": True}, input_first=1, input_last=1, channels=["rgba.red"], fps=24,
+                 width=8, height=8)
