@@ -123,7 +123,7 @@ class BridgeSettings:
     """What one FrameBridge node asks for; numbers may be per-frame samples ``{frame: value}``."""
 
     op: str = "restyle"
-    backend: str = "cpu"
+    backend: str = ""  # empty: the op's default (restyle: cpu)
     prompt: str = ""
     negative_prompt: str = ""
     strength: Any = 0.6

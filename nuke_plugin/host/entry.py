@@ -143,6 +143,15 @@ def _prepare(node: Any, overrides: Mapping[str, Any] | None = None) -> tuple[Job
     return request, source
 
 
+def _check(request: JobRequest) -> None:
+    """Fail before rendering anything when the server is unreachable or lacks the op."""
+    client = connect(request.connection)
+    try:
+        check_server(client, request.op)
+    finally:
+        client.close()
+
+
 def _capture(request: JobRequest, source: Any) -> CaptureFolder:
     capture = CaptureFolder()
     try:
@@ -159,7 +168,6 @@ def _run(request: JobRequest, capture: CaptureFolder, progress: Callable[[int, i
     try:
         client = connect(request.connection)
         try:
-            check_server(client, request.op)
             source = capture_source(capture.path, request.layers.buffers, depth_is_inverse=request.settings.depth_is_inverse)
             return run_session(client, request.op, list(request.frames), source, output_folder=request.output_folder,
                                params=request.params, shot=request.shot, backend=request.backend or None,
@@ -189,6 +197,7 @@ def send_node(node: Any) -> None:
     """Button/menu: capture the node's input, stream it to the server, place the result as a Read node."""
     try:
         request, source = _prepare(node)
+        _check(request)
         capture = _capture(request, source)
     except FrameBridgeError as error:
         _report(error)
@@ -258,6 +267,7 @@ def run_node(node_name: str, op: str | None = None, first: int | None = None, la
         end = int(last if last is not None else source.lastFrame())
         overrides.update(range_mode="custom", frames=f"{start}-{end}")
     request, source = _prepare(node, overrides)
+    _check(request)
     capture = _capture(request, source)
     result = _run(request, capture, _print_progress, lambda: False)
     result.raise_for_failure()

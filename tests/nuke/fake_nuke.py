@@ -394,7 +394,7 @@ def delete(node: Node) -> None:
 
 
 _root = Node("Root", "root")
-_nodes.pop("root")
+
 _root._knobs.update({"fps": Double_Knob("fps"), "name": File_Knob("name")})
 _root["fps"].setValue(24.0)
 
