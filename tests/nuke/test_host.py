@@ -318,3 +318,68 @@ def test_an_unreachable_server_fails_before_anything_is_rendered(nuke, tmp_path)
                            address="tcp://127.0.0.1:9")
     assert "framebridge serve" in caught.value.fix
     assert nuke.executed == [] and not (tmp_path / "out").exists()
+
+
+def test_an_unknown_knob_kind_is_an_error(nuke):
+    from framebridge.nuke_plugin.core.knobs import KnobSpec
+    from framebridge.nuke_plugin.host import nodes
+    from framebridge.protocol.errors import FrameBridgeError
+
+    with pytest.raises(FrameBridgeError, match="unknown knob kind 'slider'"):
+        nodes.make_knob(KnobSpec("slider", "amount"))
+
+
+def test_headless_send_button_prints_progress_and_places_a_read(nuke, server, tmp_path, capsys):
+    from framebridge.nuke_plugin.host import entry, nodes
+
+    node = nodes.create_bridge_node("echo", plate(nuke, frames=(1, 2)))
+    node["connection_file"].setValue(str(server.connection_file))
+    node["output_folder"].setValue(str(tmp_path / "out"))
+    entry.send_node(node)
+    output = capsys.readouterr().out
+    assert "FrameBridge: published 2/2" in output and "2 frames written" in output
+    assert len(nuke.allNodes("Read")) == 2 and nuke.messages == []
+    node["extra_params"].setValue('{"fail": [1]}')
+    entry.send_node(node)
+    assert "frame 1:" in capsys.readouterr().err
+
+
+def test_a_cancelled_render_sends_nothing_and_removes_the_capture(nuke, server, tmp_path, monkeypatch):
+    from framebridge.nuke_plugin.core import paths
+    from framebridge.nuke_plugin.host import entry, nodes
+
+    def cancelled(*args):
+        raise RuntimeError("Cancelled")
+
+    monkeypatch.setattr(nuke, "execute", cancelled)
+    monkeypatch.setattr(paths.tempfile, "tempdir", str(tmp_path))
+    nuke.GUI = True
+    node = nodes.create_bridge_node("echo", plate(nuke))
+    node["connection_file"].setValue(str(server.connection_file))
+    entry.send_node(node)
+    assert "rendering the input stopped (Cancelled); nothing was sent" in nuke.messages[-1]
+    assert list(tmp_path.iterdir()) == [] and nuke.deleted == ["Write1", "Remove1"]
+
+
+def test_an_error_while_streaming_becomes_a_message(nuke, server, tmp_path, monkeypatch, capsys):
+    from framebridge.nuke_plugin.host import entry, nodes
+    from framebridge.protocol.errors import ServerUnreachable
+
+    def lost(*args, **kwargs):
+        raise ServerUnreachable("the server went away")
+
+    nuke.GUI = True
+    node = nodes.create_bridge_node("echo", plate(nuke))
+    node["connection_file"].setValue(str(server.connection_file))
+    node["output_folder"].setValue(str(tmp_path / "out"))
+    monkeypatch.setattr(entry, "run_session", lost)
+    entry.send_node(node)
+    for thread in threading.enumerate():
+        if thread.name == "FrameBridge":
+            thread.join(60)
+    assert nuke.messages[-1] == "FrameBridge: the server went away"
+    assert len(nuke.allNodes("Read")) == 1
+    nuke.GUI = False
+    entry.send_node(node)
+    assert "FrameBridge: the server went away" in capsys.readouterr().err
+    assert len(nuke.allNodes("Read")) == 1 and not (tmp_path / "out").exists()

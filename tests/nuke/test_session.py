@@ -183,3 +183,59 @@ def test_address_override_keeps_the_files_key(server, tmp_path):
         assert check_server(client).address == address
     finally:
         client.close()
+
+
+class StubConnection:
+    address = "tcp://127.0.0.1:1"
+
+
+class StubClient:
+    """Just enough of a client to reach the outcomes a healthy server never sends."""
+
+    connection = StubConnection()
+
+    def __init__(self, protocol="1.0", events=()):
+        self.protocol = protocol
+        self.events = list(events)
+
+    def ping(self):
+        return {"protocol_version": self.protocol, "server_version": "9.0.0", "round_trip": 0.001}
+
+    def capabilities(self):
+        return {"ops": {"echo": {"backends": ["builtin"], "params": {}}}}
+
+    def submit(self, *args, **kwargs):
+        return self
+
+    def step(self, timeout=0.0):
+        return [self.events.pop(0)] if self.events else []
+
+
+def test_another_protocol_major_is_refused_with_a_fix():
+    from framebridge.protocol.errors import VersionMismatch
+
+    with pytest.raises(VersionMismatch, match="protocol 2.0") as caught:
+        check_server(StubClient(protocol="2.0"))
+    assert "9.0.0" in caught.value.fix
+    assert check_server(StubClient()).summary().startswith("FrameBridge 9.0.0 (protocol 1.0)")
+
+
+def test_a_job_that_ends_without_every_result_publishes_nothing(tmp_path):
+    from framebridge.protocol.client import DoneEvent
+
+    result = run_session(StubClient(events=[DoneEvent("completed", [1, 2], {}, None)]), "echo", [1, 2], lambda n: {},
+                         output_folder=tmp_path / "out", params={})
+    assert result.state == "incomplete" and not result.succeeded
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(FrameFailed, match=r"without results for frames \[1, 2\]"):
+        result.raise_for_failure()
+
+
+def test_a_failed_job_raises_its_own_error():
+    from framebridge.nuke_plugin.core.session import SessionResult
+    from framebridge.protocol.errors import FrameBridgeError, InvalidParams
+
+    with pytest.raises(InvalidParams, match="bad strength"):
+        SessionResult("failed", error=InvalidParams("bad strength")).raise_for_failure()
+    with pytest.raises(FrameBridgeError, match="state 'failed'"):
+        SessionResult("failed").raise_for_failure()
