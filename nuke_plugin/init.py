@@ -1,8 +1,9 @@
 """FrameBridge: Nuke runs this at start-up, with or without a GUI (``nuke -t``).
 
-It only makes the framebridge package importable (from a ``site-packages``
-folder next to this file, if there is one) and registers callbacks; the UI is in
-menu.py.
+It only makes the framebridge package importable (from a ``site-packages`` folder
+holding it next to this file, if there is one) and registers callbacks; the UI is
+in menu.py. The folder is found on ``nuke.pluginPath()`` rather than through
+``__file__``, which start-up scripts cannot rely on.
 """
 
 import os
@@ -10,9 +11,11 @@ import site
 
 import nuke
 
-_BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site-packages")
-if os.path.isdir(_BUNDLED):
-    site.addsitedir(_BUNDLED)
+for _folder in nuke.pluginPath():
+    _bundled = os.path.join(_folder, "site-packages")
+    if os.path.isdir(os.path.join(_bundled, "framebridge")):
+        site.addsitedir(_bundled)
+        break
 
 from framebridge.nuke_plugin.host import entry  # noqa: E402  (needs the site folder above)
 

@@ -304,4 +304,5 @@ def on_knob_changed() -> None:
         apply_knob_states(node)
 
 
-_STATE_KNOBS = frozenset(("op", "temporal", "range_mode", *(f"cond_{name}" for name in CONDITIONS)))
+# "showPanel" is the dummy knob Nuke passes when the control panel opens.
+_STATE_KNOBS = frozenset(("showPanel", "op", "temporal", "range_mode", *(f"cond_{name}" for name in CONDITIONS)))

@@ -365,6 +365,13 @@ def make_image_node(name: str, frames: dict[int, dict[str, np.ndarray]]) -> Node
 # ---- functions ---------------------------------------------------------------------------------
 
 
+plugin_path: list[str] = []
+
+
+def pluginPath() -> list[str]:
+    return list(plugin_path)
+
+
 def toNode(name: str) -> Node | None:
     return _nodes.get(name)
 

@@ -278,21 +278,23 @@ def test_callbacks_keep_knob_states_current(nuke):
     assert node["temporal_strength"].enabled()
     entry.on_create()
     assert not node["temporal_strength"].enabled()
+    node["temporal"].setValue(True)
+    nuke._this_knob = nuke.Knob("showPanel")
+    entry.on_knob_changed()
+    assert node["temporal_strength"].enabled()
 
 
 def test_init_registers_callbacks_and_adds_a_bundled_site_folder(nuke, monkeypatch, tmp_path):
     added = []
     monkeypatch.setattr("site.addsitedir", added.append)
+    nuke.plugin_path[:] = [str(tmp_path / "other"), str(tmp_path / "plugin")]
     runpy.run_path(str(PLUGIN / "init.py"))
     assert [nodeClass for _, nodeClass in nuke.callbacks["onCreate"]] == ["Group"]
     assert nuke.callbacks["knobChanged"][0][0].__name__ == "on_knob_changed"
     assert added == [] and nuke.menus == {}
-    (PLUGIN / "site-packages").mkdir()
-    try:
-        runpy.run_path(str(PLUGIN / "init.py"))
-    finally:
-        (PLUGIN / "site-packages").rmdir()
-    assert added == [str(PLUGIN / "site-packages")]
+    (tmp_path / "plugin" / "site-packages" / "framebridge").mkdir(parents=True)
+    runpy.run_path(str(PLUGIN / "init.py"))
+    assert added == [str(tmp_path / "plugin" / "site-packages")]
 
 
 def test_menu_builds_only_with_a_gui(nuke):
