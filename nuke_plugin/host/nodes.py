@@ -2,7 +2,7 @@
 
 Only calls documented in Nuke's Python API: ``nuke.nodes.<Class>()``,
 ``node[name].setValue``/``value``/``isAnimated``/``valueAt``/``setEnabled``,
-``node.addKnob``, ``node.channels()``, ``nuke.execute(node, first, last, 1)``,
+``node.addKnob``, ``node.setName(name, uncollide=True)``, ``node.channels()``, ``nuke.execute(node, first, last, 1)``,
 ``nuke.delete``, ``node.setXYpos``.
 """
 
@@ -73,7 +73,8 @@ def make_knob(spec: KnobSpec) -> Any:
 
 def create_bridge_node(op: str = "restyle", input_node: Any = None) -> Any:
     """A FrameBridge node: a Group passing its input through, with the FrameBridge knobs."""
-    group = nuke.nodes.Group(name="FrameBridge1")
+    group = nuke.nodes.Group()
+    group.setName("FrameBridge1", uncollide=True)
     group.begin()
     try:
         nuke.nodes.Output(inputs=[nuke.nodes.Input(name="Source")])

@@ -243,6 +243,13 @@ class Node:
     def name(self) -> str:
         return self._name
 
+    def setName(self, name: str, uncollide: bool = True, updateExpressions: bool = False) -> None:
+        _nodes.pop(self._name, None)
+        if name in _nodes and not uncollide:
+            raise ValueError(f"name {name!r} is already in use")
+        self._name = _unique_name(name)
+        _nodes[self._name] = self
+
     def knob(self, name: str) -> Knob | None:
         return self._knobs.get(name)
 
