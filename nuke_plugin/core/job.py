@@ -11,7 +11,7 @@ from .layers import LayerPlan, plan_layers
 from .requests import BridgeSettings, build_params, choose_frames, settings_from_knobs
 from .session import ConnectionSettings
 
-__all__ = ["JobRequest", "default_output_folder", "plan_job", "contiguous_runs"]
+__all__ = ["JobRequest", "connection_settings", "default_output_folder", "plan_job", "contiguous_runs"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class JobRequest:
     output_folder: str
     connection: ConnectionSettings
     settings: BridgeSettings = field(repr=False, default_factory=BridgeSettings)
+
+
+def connection_settings(values: Mapping[str, Any]) -> ConnectionSettings:
+    """The server a node points at: its connection file (empty: the default one) and address override."""
+    return ConnectionSettings(str(values.get("connection_file", "")).strip(), str(values.get("address", "")).strip())
 
 
 def default_output_folder(script_path: str, node_name: str, op: str, home: str | os.PathLike[str] | None = None) -> str:
@@ -61,6 +66,6 @@ def plan_job(values: Mapping[str, Any], *, input_first: int, input_last: int, ch
         shot={"fps": float(fps), "resolution": [int(width), int(height)], "frame_range": [frames[0], frames[-1]]},
         layers=layers,
         output_folder=output,
-        connection=ConnectionSettings(str(values.get("connection_file", "")).strip(), str(values.get("address", "")).strip()),
+        connection=connection_settings(values),
         settings=settings,
     )

@@ -17,11 +17,11 @@ import nuke
 
 from framebridge.protocol.errors import FrameBridgeError, JobCancelled, MissingInput
 
-from ..core.job import JobRequest, plan_job
+from ..core.job import JobRequest, connection_settings, plan_job
 from ..core.layers import available_conditions
 from ..core.paths import CaptureFolder
 from ..core.requests import CONDITIONS, choose_frames
-from ..core.session import ConnectionSettings, SessionResult, capture_source, check_server, connect, run_session
+from ..core.session import SessionResult, capture_source, check_server, connect, run_session
 from .nodes import (
     apply_knob_states,
     create_bridge_node,
@@ -113,9 +113,7 @@ def extract_selected() -> None:
 def test_connection(node: Any = None) -> None:
     """Ping the server the node (or the default connection file) points at and show what it offers."""
     try:
-        values = knob_values(node) if node is not None else {}
-        settings = ConnectionSettings(str(values.get("connection_file", "")).strip(), str(values.get("address", "")).strip())
-        client = connect(settings)
+        client = connect(connection_settings(knob_values(node) if node is not None else {}))
         try:
             _notify(check_server(client).summary())
         finally:
@@ -236,6 +234,9 @@ def _stream_with_progress(request: JobRequest, capture: CaptureFolder) -> Sessio
         return _run(request, capture, progress, task.isCancelled)
     except FrameBridgeError as error:
         return error
+    except OSError as error:  # a full disk or a folder without write permission, seen from the thread
+        return FrameBridgeError(f"could not read the capture or write the results ({error})",
+                                fix="check the output folder's free space and permissions")
 
 
 def _print_progress(done: int, total: int, stage: str) -> None:

@@ -385,3 +385,20 @@ def test_an_error_while_streaming_becomes_a_message(nuke, server, tmp_path, monk
     entry.send_node(node)
     assert "FrameBridge: the server went away" in capsys.readouterr().err
     assert len(nuke.allNodes("Read")) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_disk_error_in_the_background_thread_becomes_a_message(nuke, server, tmp_path, monkeypatch):
+    from framebridge.nuke_plugin.host import entry, nodes
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    nuke.GUI = True
+    node = nodes.create_bridge_node("echo", plate(nuke))
+    node["connection_file"].setValue(str(server.connection_file))
+    monkeypatch.setattr(entry, "run_session", full)
+    entry.send_node(node)
+    for thread in threading.enumerate():
+        if thread.name == "FrameBridge":
+            thread.join(60)
+    assert "No space left on device" in nuke.messages[-1] and "free space" in nuke.messages[-1]
