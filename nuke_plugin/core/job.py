@@ -30,8 +30,9 @@ class JobRequest:
 
 
 def connection_settings(values: Mapping[str, Any]) -> ConnectionSettings:
-    """The server a node points at: its connection file (empty: the default one) and address override."""
-    return ConnectionSettings(str(values.get("connection_file", "")).strip(), str(values.get("address", "")).strip())
+    """The server a node points at: its connection file (empty: the default one), address override and timeout."""
+    return ConnectionSettings(str(values.get("connection_file", "")).strip(), str(values.get("address", "")).strip(),
+                              timeout=float(values.get("timeout", ConnectionSettings.timeout)))
 
 
 def default_output_folder(script_path: str, node_name: str, op: str, home: str | os.PathLike[str] | None = None) -> str:

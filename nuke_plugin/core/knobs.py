@@ -70,6 +70,7 @@ BRIDGE_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("tab", "server_tab", "Server"),
     KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
     KnobSpec("string", "address", "address override", "", tooltip="e.g. tcp://127.0.0.1:5555 (the key still comes from the file)"),
+    KnobSpec("double", "timeout", "reply timeout (s)", 5.0, tooltip="how long to wait for the server to answer a request"),
 )
 
 VALUE_KNOBS: tuple[str, ...] = tuple(spec.name for spec in BRIDGE_KNOBS if spec.kind not in ("tab", "text", "button"))

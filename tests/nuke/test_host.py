@@ -317,7 +317,7 @@ def test_an_unreachable_server_fails_before_anything_is_rendered(nuke, tmp_path)
     plate(nuke, "Read1")
     with pytest.raises(ServerUnreachable, match="no FrameBridge server answers") as caught:
         entry.restyle_node("Read1", output_folder=str(tmp_path / "out"), connection_file=str(tmp_path / "dead.json"),
-                           address="tcp://127.0.0.1:9")
+                           address="tcp://127.0.0.1:9", timeout=0.3)
     assert "framebridge serve" in caught.value.fix
     assert nuke.executed == [] and not (tmp_path / "out").exists()
 

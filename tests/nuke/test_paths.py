@@ -101,7 +101,7 @@ def test_plan_job_gathers_frames_params_shot_layers_and_connection(tmp_path):
     assert request.layers.layers == ("rgba", "depth")
     assert request.output_folder == str(tmp_path / "framebridge" / "FrameBridge1_restyle")
     assert request.connection.connection_file == str(tmp_path / "c.json")
-    assert request.connection.address == "tcp://127.0.0.1:5555"
+    assert request.connection.address == "tcp://127.0.0.1:5555" and request.connection.timeout == 5.0
     custom = plan_job({"op": "extract", "cond_depth": True, "range_mode": "custom", "frames": "3-4", "output_folder": "/o"},
                       input_first=1, input_last=9, channels=["depth.Z"], fps=24, width=8, height=8)
     assert custom.frames == (3, 4) and custom.output_folder == "/o" and custom.layers.buffers == ("depth",)
