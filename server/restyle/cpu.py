@@ -217,9 +217,9 @@ class CpuBackend(RestyleBackend):
             flat = snap_to_palette(smooth, palette)
         else:
             luma = _luma(smooth)[..., None]
-            banded = soft_quantise(luma, 6)
+            banded = soft_quantise(luma, 5)
             flat = _saturate(smooth * (banded / np.maximum(luma, 1e-3)), 1.25)
-        colour = guided_upsample(flat, gray)
+        colour = guided_upsample(flat, gray, eps=1e-2)
         ink = xdog_lines(gray, sigma=1.2)
         return np.clip(colour * (1.0 - 0.9 * ink)[..., None], 0.0, 1.0)
 
