@@ -52,7 +52,7 @@ from ..restyle.backend import RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
-from ..restyle.temporal import appearance_weight, blend, consistency_mask, estimate_flow, warp
+from ..restyle.temporal import Warp, appearance_weight, blend, estimate_flow
 from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .extract import CONDITIONS, ExtractOp, output_name
 
@@ -68,7 +68,7 @@ _GENERAL: dict[str, Any] = {
     "steps": {"type": "int", "default": 20, "min": 1, "max": 200},
     "conditions": {"type": "dict[str, float] | list[str]", "default": {}, "allowed": list(CONDITIONS)},
     "temporal": {"type": "bool", "default": True},
-    "temporal_strength": {"type": "float | keyframes", "default": 0.8, "min": 0.0, "max": 1.0},
+    "temporal_strength": {"type": "float | keyframes", "default": 0.9, "min": 0.0, "max": 1.0},
     "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0},
     "cache": {"type": "bool", "default": True},
 }
@@ -106,15 +106,22 @@ class RestylePlan:
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
 class _Previous:
-    """What the next frame needs of the one before it."""
+    """What the next frame needs of the one before it; its display input is encoded only if asked for."""
 
-    display_in: np.ndarray
-    display_out: np.ndarray
-    forward: np.ndarray | None
-    depth: np.ndarray | None
-    digest: str
+    def __init__(self, beauty: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None, depth: np.ndarray | None):
+        self.beauty = beauty
+        self.display_out = display_out
+        self.forward = forward
+        self.depth = depth
+        self.digest = _digest(display_out)
+        self._display_in: np.ndarray | None = None
+
+    @property
+    def display_in(self) -> np.ndarray:
+        if self._display_in is None:
+            self._display_in = linear_to_display(self.beauty[..., :3])
+        return self._display_in
 
 
 def _digest(array: np.ndarray) -> str:
@@ -173,7 +180,7 @@ class RestyleOp(Op):
             negative_prompt=Keyframed.parse("negative_prompt", params.get("negative_prompt", ""), str, frames, interpolate=False),
             strength=Keyframed.parse("strength", params.get("strength", 0.6), number, frames, interpolate=True, low=0.0, high=1.0),
             seed=Keyframed.parse("seed", params.get("seed", 0), int, frames, interpolate=False, low=0, high=2**63 - 1),
-            temporal_strength=Keyframed.parse("temporal_strength", params.get("temporal_strength", 0.8), number, frames,
+            temporal_strength=Keyframed.parse("temporal_strength", params.get("temporal_strength", 0.9), number, frames,
                                               interpolate=True, low=0.0, high=1.0),
             guidance_scale=float(_scalar(params, "guidance_scale", number, 7.0, 0.0, 50.0)),
             steps=int(_scalar(params, "steps", int, 20, 1, 200)),
@@ -233,7 +240,6 @@ class RestyleOp(Op):
 
     def _frame(self, plan: RestylePlan, frame: InputFrame, previous: _Previous | None) -> tuple[OutputFrame, _Previous]:
         beauty = _beauty(frame)
-        display_in = linear_to_display(beauty[..., :3])
         chain = {}
         if previous is not None:
             chain = {"previous_result": previous.digest,
@@ -242,24 +248,27 @@ class RestyleOp(Op):
         key = self._key(plan, frame, chain)
         meta: dict[str, Any] = {"seed": frame_seed(plan.seed.at(frame.number), frame.number), "key": key[:16]}
         cached = plan.cache.get(key) if plan.cache else None
-        if cached is not None and cached.get("display", np.empty(0)).shape == display_in.shape:
-            display_out = cached["display"]
+        if cached is not None and all(cached.get(name, np.empty(0)).shape == beauty.shape[:2] + (3,) for name in ("display", "linear")):
+            display_out, linear_out = cached["display"], cached["linear"]
             meta["cache"] = "hit"
         else:
+            display_in = linear_to_display(beauty[..., :3])
             start, warped, weight = display_in, None, None
             if previous is not None:
                 warped, weight, motion_meta = self._warp_previous(plan, frame, display_in, previous)
-                start = blend(display_in, warped, weight)
                 meta.update(motion_meta)
-            display_out = self._restyle(plan, [self._request(plan, frame, start)], display_in.shape)[0]
+                if not plan.backend.fuses_output:
+                    start = blend(display_in, warped, weight)
+            restyled = self._restyle(plan, [self._request(plan, frame, start)], display_in.shape)[0]
             if warped is not None and plan.backend.fuses_output:
-                display_out = blend(display_out, warped, weight)
+                restyled = blend(restyled, warped, weight)
+            # The next frame warps this half-float copy whether this frame was computed or cached, so both agree.
+            display_out, linear_out = restyled.astype(np.float16), display_to_linear(restyled)
             if plan.cache:
-                plan.cache.put(key, {"display": display_out})
+                plan.cache.put(key, {"display": display_out, "linear": linear_out})
             meta["cache"] = "miss" if plan.cache else "off"
-        state = _Previous(display_in, display_out, frame.buffers.get(passes.MOTION_FORWARD),
-                          frame.buffers.get(passes.DEPTH), _digest(display_out))
-        return OutputFrame(frame.number, {passes.BEAUTY: _to_beauty(display_out, beauty)}, meta), state
+        state = _Previous(beauty, display_out, frame.buffers.get(passes.MOTION_FORWARD), frame.buffers.get(passes.DEPTH))
+        return OutputFrame(frame.number, {passes.BEAUTY: _with_alpha(linear_out, beauty)}, meta), state
 
     def _warp_previous(self, plan: RestylePlan, frame: InputFrame, display_in: np.ndarray,
                        previous: _Previous) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -269,16 +278,15 @@ class RestyleOp(Op):
         if backward is None or backward.shape[:2] != display_in.shape[:2]:
             backward, forward = estimate_flow(display_in, previous.display_in)
             source = "optical_flow"
-        backward = np.asarray(backward, dtype=np.float32)
-        depth = frame.buffers.get(passes.DEPTH)
-        valid = consistency_mask(backward, forward, depth=depth, previous_depth=previous.depth,
-                                 depth_tolerance=plan.depth_tolerance)
-        valid *= appearance_weight(display_in, warp(previous.display_in, backward))
+        motion = Warp(backward)
+        valid = motion.consistency(forward, depth=frame.buffers.get(passes.DEPTH), previous_depth=previous.depth,
+                                   depth_tolerance=plan.depth_tolerance)
+        valid *= appearance_weight(display_in, motion.apply(previous.display_in))
         # Shrunk by 3 pixels, since a restyled pixel depends on its neighbours (an ink line drawn along an edge
         # that has moved away must not be carried on), then feathered so blended and fresh areas meet without a seam.
         valid = cv2.GaussianBlur(cv2.erode(valid, np.ones((7, 7), np.uint8)), (5, 5), 0)
         weight = valid * np.float32(plan.temporal_strength.at(frame.number))
-        warped = warp(previous.display_out, backward)
+        warped = motion.apply(previous.display_out.astype(np.float32))
         return warped, weight, {"motion": source, "coverage": round(float(valid.mean()), 4)}
 
     def _conditions(self, plan: RestylePlan, frame: InputFrame) -> dict[str, np.ndarray]:
@@ -310,19 +318,20 @@ class RestyleOp(Op):
         shot = sorted(self._key(plan, frame, {}) for frame in usable)
         keys = {frame.number: self._key(plan, frame, {"window": shot}) for frame in usable}
         cached = {number: plan.cache.get(key) if plan.cache else None for number, key in keys.items()}
-        if usable and all(entry is not None for entry in cached.values()):
-            displays = {number: entry["display"] for number, entry in cached.items()}
+        if usable and all(entry is not None and "linear" in entry for entry in cached.values()):
+            linears = {number: entry["linear"] for number, entry in cached.items()}
             state = "hit"
         else:
             requests = [self._request(plan, frame, linear_to_display(beauties[frame.number][..., :3])) for frame in usable]
             shape = requests[0].image.shape if requests else ()
-            displays = dict(zip((frame.number for frame in usable), self._restyle(plan, requests, shape)))
-            for number, display in displays.items():
+            restyled = self._restyle(plan, requests, shape)
+            linears = {frame.number: display_to_linear(image) for frame, image in zip(usable, restyled)}
+            for number, linear in linears.items():
                 if plan.cache:
-                    plan.cache.put(keys[number], {"display": display})
+                    plan.cache.put(keys[number], {"linear": linear})
             state = "miss" if plan.cache else "off"
         for frame in usable:
-            yield OutputFrame(frame.number, {passes.BEAUTY: _to_beauty(displays[frame.number], beauties[frame.number])},
+            yield OutputFrame(frame.number, {passes.BEAUTY: _with_alpha(linears[frame.number], beauties[frame.number])},
                               {"cache": state, "seed": frame_seed(plan.seed.at(frame.number), frame.number)})
 
 
@@ -365,9 +374,8 @@ def _beauty(frame: InputFrame) -> np.ndarray:
     return beauty
 
 
-def _to_beauty(display_out: np.ndarray, beauty: np.ndarray) -> np.ndarray:
-    """Scene-linear RGB from the display result, with the input's alpha untouched."""
-    linear = display_to_linear(display_out)
+def _with_alpha(linear: np.ndarray, beauty: np.ndarray) -> np.ndarray:
+    """The restyled scene-linear RGB with the input's alpha untouched, if it had one."""
     if beauty.shape[2] == 4:
         linear = np.concatenate([linear, beauty[..., 3:4]], axis=2)
     return np.ascontiguousarray(linear, dtype=np.float32)

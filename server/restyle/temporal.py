@@ -14,61 +14,62 @@ faded out too: :func:`appearance_weight`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-__all__ = ["Motion", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend"]
+__all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend"]
 
 
-@dataclass(frozen=True)
-class Motion:
-    """Where the current frame's pixels were in the previous frame, and how much to trust each."""
+class Warp:
+    """Backward motion turned into sampling maps once per frame, for every image warped along it."""
 
-    backward: np.ndarray  # (H, W, 2) float32 pixels to the previous frame
-    valid: np.ndarray  # (H, W) float32 in 0..1: 1 where the warped previous frame can be trusted
-    source: str  # "render" or "optical_flow"
+    def __init__(self, backward: np.ndarray):
+        self.backward = np.asarray(backward, dtype=np.float32)
+        height, width = self.backward.shape[:2]
+        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        self.map_x = xs + self.backward[..., 0]
+        self.map_y = ys + self.backward[..., 1]
 
+    def apply(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """The previous frame's ``image`` moved to the current frame."""
+        return cv2.remap(np.ascontiguousarray(image), self.map_x, self.map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
-def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    height, width = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return xs + flow[..., 0], ys + flow[..., 1]
+    def consistency(self, previous_forward: np.ndarray | None, *, depth: np.ndarray | None = None,
+                    previous_depth: np.ndarray | None = None, depth_tolerance: float = 0.05) -> np.ndarray:
+        """1 where the previous frame's pixel is visible and the same surface, else 0, as float32."""
+        height, width = self.backward.shape[:2]
+        valid = (self.map_x >= 0) & (self.map_x <= width - 1) & (self.map_y >= 0) & (self.map_y <= height - 1)
+        if previous_forward is not None:
+            forward = self.apply(np.asarray(previous_forward, dtype=np.float32))
+            bx, by, fx, fy = self.backward[..., 0], self.backward[..., 1], forward[..., 0], forward[..., 1]
+            round_trip = (bx + fx) ** 2 + (by + fy) ** 2
+            valid &= round_trip <= 0.01 * (bx * bx + by * by + fx * fx + fy * fy) + 0.5
+        if depth is not None and previous_depth is not None:
+            previous_here = self.apply(np.asarray(previous_depth, dtype=np.float32), cv2.INTER_NEAREST)
+            valid &= np.abs(previous_here - depth) <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
+        return valid.astype(np.float32)
 
 
 def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """The previous frame's ``image`` moved to the current frame along ``backward`` motion."""
-    map_x, map_y = _sample_grid(backward)
-    return cv2.remap(np.ascontiguousarray(image), map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return Warp(backward).apply(image, interpolation)
 
 
 def consistency_mask(backward: np.ndarray, previous_forward: np.ndarray | None, *, depth: np.ndarray | None = None,
                      previous_depth: np.ndarray | None = None, depth_tolerance: float = 0.05) -> np.ndarray:
-    """1 where the previous frame's pixel is visible and the same surface, else 0, as float32."""
-    height, width = backward.shape[:2]
-    map_x, map_y = _sample_grid(backward)
-    valid = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    if previous_forward is not None:
-        forward_here = cv2.remap(np.ascontiguousarray(previous_forward, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        round_trip = ((backward + forward_here) ** 2).sum(axis=-1)
-        magnitude = (backward ** 2).sum(axis=-1) + (forward_here ** 2).sum(axis=-1)
-        valid &= round_trip <= 0.01 * magnitude + 0.5
-    if depth is not None and previous_depth is not None:
-        previous_here = cv2.remap(np.ascontiguousarray(previous_depth, dtype=np.float32), map_x, map_y, cv2.INTER_NEAREST,
-                                  borderMode=cv2.BORDER_REPLICATE)
-        valid &= np.abs(previous_here - depth) <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
-    return valid.astype(np.float32)
+    """:meth:`Warp.consistency` for a single use."""
+    return Warp(backward).consistency(previous_forward, depth=depth, previous_depth=previous_depth,
+                                      depth_tolerance=depth_tolerance)
 
 
-def appearance_weight(current: np.ndarray, warped_previous: np.ndarray, low: float = 0.03, high: float = 0.1) -> np.ndarray:
+def appearance_weight(current: np.ndarray, warped_previous: np.ndarray, low: float = 0.05, high: float = 0.15) -> np.ndarray:
     """1 where the input looks the same as the warped previous input, 0 where it changed by ``high`` or more.
 
     The largest channel difference in display values, ramped linearly between ``low`` and ``high``.
     """
-    difference = np.abs(current - warped_previous).max(axis=-1)
-    return np.clip((high - difference) / (high - low), 0.0, 1.0).astype(np.float32)
+    difference = cv2.absdiff(current, warped_previous)
+    largest = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2])
+    return np.clip((high - largest) * (1.0 / (high - low)), 0.0, 1.0).astype(np.float32)
 
 
 def _gray8(display_rgb: np.ndarray) -> np.ndarray:

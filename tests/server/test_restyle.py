@@ -104,7 +104,8 @@ def test_the_warped_previous_result_enters_the_next_frames_start(tmp_path):
     frames = shot(shift=3)
     run(op, frames, {"temporal_strength": 1.0, "cache": False}, backend="recording")
     start = op._backends["recording"].requests[1].image
-    expected = np.roll(Recording.outputs[1], 3, axis=1)  # the content moved 3 pixels right
+    # The content moved 3 pixels right; the chain carries results as half floats.
+    expected = np.roll(Recording.outputs[1].astype(np.float16).astype(np.float32), 3, axis=1)
     interior = np.s_[6:-6, 12:-6]
     np.testing.assert_allclose(start[interior], expected[interior], atol=1e-5)
     first_input = linear_to_display(frames[2][passes.BEAUTY][..., :3])
@@ -118,6 +119,22 @@ def test_without_temporal_the_start_is_the_frame_itself(tmp_path):
     run(op, frames, {"temporal": False, "cache": False}, backend="recording")
     for request in op._backends["recording"].requests:
         np.testing.assert_allclose(request.image, linear_to_display(frames[request.number][passes.BEAUTY][..., :3]), atol=1e-6)
+
+
+def test_filter_backends_start_from_the_frame_and_blend_their_output(tmp_path):
+    """A backend that fuses its output restyles the frame itself; the warped previous result is blended after."""
+
+    class Fusing(Recording):
+        fuses_output: ClassVar[bool] = True
+
+    Fusing.outputs = {1: np.full((*SIZE, 3), 0.25, np.float32), 2: np.full((*SIZE, 3), 0.75, np.float32)}
+    op = RestyleOp(backends={"recording": Fusing}, cache_dir=tmp_path)
+    frames = shot(shift=0)
+    results = run(op, frames, {"temporal_strength": 1.0, "cache": False}, backend="recording")
+    second = op._backends["recording"].requests[1]
+    np.testing.assert_allclose(second.image, linear_to_display(frames[2][passes.BEAUTY][..., :3]), atol=1e-6)
+    interior = linear_to_display(results[2].buffers[passes.BEAUTY][8:-8, 8:-8, :3])
+    np.testing.assert_allclose(interior, 0.25, atol=1e-3)
 
 
 def test_occluded_pixels_are_not_blended(tmp_path):
