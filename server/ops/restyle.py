@@ -3,10 +3,11 @@
 Per frame, in submit order: the scene-linear ``beauty`` is encoded to display sRGB;
 with ``temporal`` on, the previous restyled frame is warped into this one along the
 render's ``motion_backward`` (optical flow when the frame has none), trusted only
-where the motion is consistent both ways and the depth agrees, and blended into
-the starting image with ``temporal_strength``; the backend restyles it (the CPU
-backend's output is blended again the same way, since a filter has no memory of its
-own); the result goes back to scene-linear with the input alpha untouched.
+where the motion is consistent both ways, the depth agrees and the input kept its
+look, and blended with ``temporal_strength`` into the starting image of a generative
+backend, or into the output of a filter backend (the CPU default: restyling an
+already restyled start would draw ink over ink); the result goes back to
+scene-linear with the input alpha untouched.
 
 Params: ``prompt``, ``negative_prompt``, ``strength`` (0..1), ``seed`` and
 ``temporal_strength`` (0..1) take one value or keyframes ``{"<frame>": value}``
