@@ -248,9 +248,9 @@ class RestyleOp(Op):
                      "previous_depth": None if previous.depth is None else _digest(previous.depth)}
         key = self._key(plan, frame, chain)
         meta: dict[str, Any] = {"seed": frame_seed(plan.seed.at(frame.number), frame.number), "key": key[:16]}
-        cached = plan.cache.get(key) if plan.cache else None
-        if cached is not None and all(cached.get(name, np.empty(0)).shape == beauty.shape[:2] + (3,) for name in ("display", "linear")):
-            display_out, linear_out = cached["display"], cached["linear"]
+        cached = plan.cache.get(key, ("display", passes.BEAUTY)) if plan.cache else None
+        if cached is not None and cached["display"].shape == beauty.shape[:2] + (3,) and cached[passes.BEAUTY].shape == beauty.shape:
+            display_out, result = cached["display"], cached[passes.BEAUTY]
             meta["cache"] = "hit"
         else:
             display_in = linear_to_display(beauty[..., :3])
@@ -264,12 +264,12 @@ class RestyleOp(Op):
             if warped is not None and plan.backend.fuses_output:
                 restyled = blend(restyled, warped, weight)
             # The next frame warps this half-float copy whether this frame was computed or cached, so both agree.
-            display_out, linear_out = restyled.astype(np.float16), display_to_linear(restyled)
+            display_out, result = restyled.astype(np.float16), _with_alpha(display_to_linear(restyled), beauty)
             if plan.cache:
-                plan.cache.put(key, {"display": display_out, "linear": linear_out})
+                plan.cache.put(key, {"display": display_out, passes.BEAUTY: result})
             meta["cache"] = "miss" if plan.cache else "off"
         state = _Previous(beauty, display_out, frame.buffers.get(passes.MOTION_FORWARD), frame.buffers.get(passes.DEPTH))
-        return OutputFrame(frame.number, {passes.BEAUTY: _with_alpha(linear_out, beauty)}, meta), state
+        return OutputFrame(frame.number, {passes.BEAUTY: result}, meta), state
 
     def _warp_previous(self, plan: RestylePlan, frame: InputFrame, display_in: np.ndarray,
                        previous: _Previous) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -318,21 +318,22 @@ class RestyleOp(Op):
                 yield FrameFailure(frame.number, error)
         shot = sorted(self._key(plan, frame, {}) for frame in usable)
         keys = {frame.number: self._key(plan, frame, {"window": shot}) for frame in usable}
-        cached = {number: plan.cache.get(key) if plan.cache else None for number, key in keys.items()}
-        if usable and all(entry is not None and "linear" in entry for entry in cached.values()):
-            linears = {number: entry["linear"] for number, entry in cached.items()}
+        cached = {number: plan.cache.get(key, (passes.BEAUTY,)) if plan.cache else None for number, key in keys.items()}
+        if usable and all(entry is not None for entry in cached.values()):
+            results = {number: entry[passes.BEAUTY] for number, entry in cached.items()}
             state = "hit"
         else:
             requests = [self._request(plan, frame, linear_to_display(beauties[frame.number][..., :3])) for frame in usable]
             shape = requests[0].image.shape if requests else ()
             restyled = self._restyle(plan, requests, shape)
-            linears = {frame.number: display_to_linear(image) for frame, image in zip(usable, restyled)}
-            for number, linear in linears.items():
+            results = {frame.number: _with_alpha(display_to_linear(image), beauties[frame.number])
+                       for frame, image in zip(usable, restyled)}
+            for number, result in results.items():
                 if plan.cache:
-                    plan.cache.put(keys[number], {"linear": linear})
+                    plan.cache.put(keys[number], {passes.BEAUTY: result})
             state = "miss" if plan.cache else "off"
         for frame in usable:
-            yield OutputFrame(frame.number, {passes.BEAUTY: _with_alpha(linears[frame.number], beauties[frame.number])},
+            yield OutputFrame(frame.number, {passes.BEAUTY: results[frame.number]},
                               {"cache": state, "seed": frame_seed(plan.seed.at(frame.number), frame.number)})
 
 
@@ -368,7 +369,7 @@ def _beauty(frame: InputFrame) -> np.ndarray:
                            fix="send the rendered image as the 'beauty' buffer", details={"buffer": passes.BEAUTY})
     if beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
         raise ShapeMismatch(f"beauty must be (H, W, 3) or (H, W, 4), got {list(beauty.shape)}")
-    beauty = beauty.astype(np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
+    beauty = np.asarray(beauty, dtype=np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
     if not np.isfinite(beauty).all():
         raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite pixels",
                               fix="clamp or fix the render before sending", details={"buffer": passes.BEAUTY})
@@ -377,9 +378,11 @@ def _beauty(frame: InputFrame) -> np.ndarray:
 
 def _with_alpha(linear: np.ndarray, beauty: np.ndarray) -> np.ndarray:
     """The restyled scene-linear RGB with the input's alpha untouched, if it had one."""
+    result = np.empty(beauty.shape, dtype=np.float32)
+    result[..., :3] = linear
     if beauty.shape[2] == 4:
-        linear = np.concatenate([linear, beauty[..., 3:4]], axis=2)
-    return np.ascontiguousarray(linear, dtype=np.float32)
+        result[..., 3] = beauty[..., 3]
+    return result
 
 
 def _condition_rgb(image: np.ndarray) -> np.ndarray:

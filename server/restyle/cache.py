@@ -1,8 +1,8 @@
 """A content-addressed, on-disk cache of restyled frames.
 
 A key is the SHA-256 of everything a frame's result depends on (see
-:func:`cache_key`); an entry is one ``.npz`` file (no pickle) written atomically.
-A missing, truncated or corrupt entry is a miss, never an error.
+:func:`cache_key`); an entry is one ``.npy`` file per array (no pickle), each
+written atomically. A missing, truncated or corrupt entry is a miss, never an error.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,25 +36,29 @@ def cache_key(parts: Mapping[str, Any]) -> str:
 
 
 class ResultCache:
-    """Arrays by key under ``root/<op>/<key[:2]>/<key>.npz``."""
+    """Named arrays by key, one ``root/<op>/<key[:2]>/<key>.<name>.npy`` file each, memory-mapped on a hit."""
 
     def __init__(self, root: Path, op: str):
         self.folder = Path(root) / op
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npz"
+    def _path(self, key: str, name: str) -> Path:
+        return self.folder / key[:2] / f"{key}.{name}.npy"
 
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
-        path = self._path(key)
-        try:
-            with np.load(path, allow_pickle=False) as entry:
-                return {name: entry[name] for name in entry.files}
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
-            path.unlink(missing_ok=True)
-            return None
+    def get(self, key: str, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        """Every named array of the entry, or None if any is missing or unreadable (a miss)."""
+        arrays = {}
+        for name in names:
+            path = self._path(key, name)
+            try:
+                arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError, EOFError):
+                path.unlink(missing_ok=True)
+                return None
+        return arrays
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-        with atomic_path(self._path(key)) as temporary:
-            np.savez(temporary, **{name: np.ascontiguousarray(array) for name, array in arrays.items()})
+        for name, array in arrays.items():
+            with atomic_path(self._path(key, name)) as temporary:
+                np.save(temporary, np.ascontiguousarray(array), allow_pickle=False)

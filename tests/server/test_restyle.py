@@ -189,8 +189,11 @@ def test_editing_frame_two_of_three_recomputes_what_the_rule_says(op, temporal, 
 
 def test_a_corrupt_cache_entry_is_a_miss(op, tmp_path):
     run(op, shot(), {"prompt": "toon"})
-    for entry in (tmp_path / "cache").rglob("*.npz"):
-        entry.write_bytes(b"not an npz")
+    entries = sorted((tmp_path / "cache").rglob("*.npy"))
+    assert len(entries) == 6  # the display and linear arrays of 3 frames
+    entries[0].write_bytes(b"not an array")
+    for entry in entries[1:]:
+        entry.write_bytes(entry.read_bytes()[:-100])  # truncated
     again = run(op, shot(), {"prompt": "toon"})
     assert [r.meta["cache"] for r in again.values()] == ["miss"] * 3
 

@@ -462,4 +462,4 @@ def test_serve_flags_choose_the_models_config_and_the_cache(tmp_path):
             assert backends["diffusers"]["config"] == str(config)
             frames = {1: {"beauty": np.full((8, 8, 3), 0.5, np.float32)}}
             assert client.submit("restyle", [1], frames).wait(timeout=60).state == "completed"
-    assert list((tmp_path / "cache").rglob("*.npz"))
+    assert list((tmp_path / "cache").rglob("*.npy"))
