@@ -35,8 +35,8 @@ def main() -> None:
 
     import scenario
     from framebridge import blender_addon
-    from framebridge.blender_addon.comms import ConnectionSettings
     from framebridge.blender_addon.shot_run import ShotRun
+    from framebridge.protocol.session import ConnectionSettings
     from framebridge.server.launch import spawn_server
 
     folder = Path(tempfile.mkdtemp(prefix="framebridge-bench-"))

@@ -21,53 +21,17 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from framebridge.protocol import PROTOCOL_VERSION
+from framebridge.protocol import session
 from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
-from framebridge.protocol.errors import (
-    ConnectionFailure,
-    FrameBridgeError,
-    JobCancelled,
-    ServerUnreachable,
-    UnknownOp,
-    VersionMismatch,
-)
+from framebridge.protocol.errors import FrameBridgeError, JobCancelled
 
 __all__ = [
-    "ConnectionSettings",
-    "ServerInfo",
     "FrameStored",
     "Progressed",
     "Finished",
-    "connect",
     "check_server",
     "JobRunner",
 ]
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Where the server is: a connection file (default location when empty) and an optional address override."""
-
-    connection_file: str = ""
-    address: str = ""
-    timeout: float = 5.0
-    job_timeout: float = 120.0
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What ``test_connection`` shows: versions, ops and their backends, and the ping time."""
-
-    address: str
-    server_version: str
-    protocol_version: str
-    ops: dict[str, Any]
-    round_trip: float
-
-    def summary(self) -> str:
-        ops = ", ".join(f"{name} [{', '.join(map(str, spec.get('backends', [])))}]" for name, spec in sorted(self.ops.items()))
-        return (f"FrameBridge {self.server_version} (protocol {self.protocol_version}) at {self.address}, "
-                f"{self.round_trip * 1000:.1f} ms; ops: {ops}")
 
 
 @dataclass(frozen=True)
@@ -103,39 +67,10 @@ class Finished:
 Message = FrameStored | Progressed | Finished
 
 
-def connect(settings: ConnectionSettings) -> Client:
-    """A client for the configured server; a missing or bad connection file becomes a clear error."""
-    return Client(
-        settings.connection_file or None,
-        address=settings.address or None,
-        timeout=settings.timeout,
-        job_timeout=settings.job_timeout,
-    )
-
-
-def check_server(client: Client, required_op: str | None = None) -> ServerInfo:
-    """Ping the server and read its capabilities; refuse another protocol major or a missing op."""
-    try:
-        pong = client.ping()
-        capabilities = client.capabilities()
-    except ConnectionFailure as error:
-        raise ServerUnreachable(
-            f"no FrameBridge server answers at {client.connection.address}",
-            fix="start it with `framebridge serve` and check the address / connection file in the add-on preferences",
-        ) from error
-    ours, theirs = PROTOCOL_VERSION.split(".")[0], str(pong["protocol_version"]).split(".")[0]
-    if ours != theirs:
-        raise VersionMismatch(
-            f"the server speaks protocol {pong['protocol_version']}, this add-on speaks {PROTOCOL_VERSION}",
-            fix=f"install the same major version of FrameBridge for the server and the add-on "
-                f"(server {pong['server_version']})",
-        )
-    ops = dict(capabilities.get("ops", {}))
-    if required_op and required_op not in ops:
-        raise UnknownOp(f"the server at {client.connection.address} has no op {required_op!r}",
-                        fix=f"choose one of {', '.join(sorted(ops))}, or update the server")
-    return ServerInfo(client.connection.address, str(pong["server_version"]), str(pong["protocol_version"]), ops,
-                      float(pong["round_trip"]))
+def check_server(client: Client, required_op: str | None = None) -> session.ServerInfo:
+    """The shared server check, with fixes that point at the add-on preferences."""
+    return session.check_server(client, required_op, host="Blender add-on",
+                                where="the address / connection file in the add-on preferences")
 
 
 class JobRunner:

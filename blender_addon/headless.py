@@ -23,8 +23,8 @@ import time
 import bpy
 
 from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.session import ConnectionSettings
 
-from .comms import ConnectionSettings
 from .placement import PLACEMENTS
 from .requests import parse_frames
 

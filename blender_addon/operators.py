@@ -12,6 +12,7 @@ import bpy
 from bpy.props import StringProperty
 
 from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.session import connect
 
 from . import comms
 from .delivery import preview_image
@@ -44,7 +45,7 @@ class FRAMEBRIDGE_OT_test_connection(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            client = comms.connect(connection_settings(context, self.connection_file))
+            client = connect(connection_settings(context, self.connection_file))
             try:
                 info = comms.check_server(client)
             finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import bpy
 from bpy.props import FloatProperty, StringProperty
 
-from .comms import ConnectionSettings, connection_file_hint
+from framebridge.protocol.session import ConnectionSettings
+
+from .comms import connection_file_hint
 
 __all__ = ["FrameBridgePreferences", "connection_settings", "register", "unregister"]
 

@@ -18,10 +18,11 @@ import bpy
 
 from framebridge.protocol.errors import FrameFailed, InvalidParams, JobCancelled
 from framebridge.protocol.exr import write_exr
+from framebridge.protocol.session import ConnectionSettings, connect
 
 from . import comms, joints
 from .capture import Capture, render_size
-from .comms import ConnectionSettings, Finished, Progressed
+from .comms import Finished, Progressed
 from .delivery import place
 from .passes import CONDITIONS
 from .placement import StagedSequence, plan_placement
@@ -93,7 +94,7 @@ class ShotRun:
         self.sequence: StagedSequence | None = None
         self.capture: Capture | None = None
         started = time.perf_counter()
-        self.client = comms.connect(connection)
+        self.client = connect(connection)
         try:
             self.server = comms.check_server(self.client, required_op=self.op)
             self.capture = Capture(scene, view_layer, self.frames, list(self.conditions), settings.temporal,

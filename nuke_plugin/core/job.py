@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from framebridge.protocol.session import ConnectionSettings
+
 from .layers import LayerPlan, plan_layers
 from .requests import BridgeSettings, build_params, choose_frames, settings_from_knobs
-from .session import ConnectionSettings
 
 __all__ = ["JobRequest", "connection_settings", "default_output_folder", "plan_job", "contiguous_runs"]
 

@@ -16,25 +16,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from framebridge.protocol import PROTOCOL_VERSION
+from framebridge.protocol import session
 from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
-from framebridge.protocol.errors import (
-    ConnectionFailure,
-    FrameBridgeError,
-    FrameFailed,
-    JobCancelled,
-    ServerUnreachable,
-    UnknownOp,
-    VersionMismatch,
-)
+from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled
 
 from .paths import StagedSequence, read_knobs
 
 __all__ = [
-    "ConnectionSettings",
-    "ServerInfo",
     "SessionResult",
-    "connect",
     "check_server",
     "inverse_depth_to_distance",
     "capture_source",
@@ -42,32 +31,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Where the server is: a connection file (the default place when empty) and an optional address override."""
-
-    connection_file: str = ""
-    address: str = ""
-    timeout: float = 5.0
-    job_timeout: float = 120.0
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What Test Connection shows: versions, ops and their backends, and the ping time."""
-
-    address: str
-    server_version: str
-    protocol_version: str
-    ops: dict[str, Any]
-    round_trip: float
-
-    def summary(self) -> str:
-        ops = ", ".join(f"{name} [{', '.join(map(str, spec.get('backends', [])))}]" for name, spec in sorted(self.ops.items()))
-        return (f"FrameBridge {self.server_version} (protocol {self.protocol_version}) at {self.address}, "
-                f"{self.round_trip * 1000:.1f} ms; ops: {ops}")
 
 
 @dataclass(frozen=True)
@@ -98,34 +61,10 @@ class SessionResult:
         raise self.error or FrameBridgeError(f"the job ended in state {self.state!r}; no results were published")
 
 
-def connect(settings: ConnectionSettings) -> Client:
-    """A client for the configured server; a missing or bad connection file is a :class:`ConnectionFileError`."""
-    return Client(settings.connection_file or None, address=settings.address or None, timeout=settings.timeout,
-                  job_timeout=settings.job_timeout)
-
-
-def check_server(client: Client, required_op: str | None = None) -> ServerInfo:
-    """Ping the server and read its capabilities; refuse another protocol major or a missing op."""
-    try:
-        pong = client.ping()
-        capabilities = client.capabilities()
-    except ConnectionFailure as error:
-        raise ServerUnreachable(
-            f"no FrameBridge server answers at {client.connection.address}",
-            fix="start one with `framebridge serve`, and check the FrameBridge node's connection file / address",
-        ) from error
-    ours, theirs = PROTOCOL_VERSION.split(".")[0], str(pong["protocol_version"]).split(".")[0]
-    if ours != theirs:
-        raise VersionMismatch(
-            f"the server speaks protocol {pong['protocol_version']}, this plugin speaks {PROTOCOL_VERSION}",
-            fix=f"install the same major version of FrameBridge in Nuke as the server's ({pong['server_version']})",
-        )
-    ops = dict(capabilities.get("ops", {}))
-    if required_op and required_op not in ops:
-        raise UnknownOp(f"the server at {client.connection.address} has no op {required_op!r}",
-                        fix=f"choose one of {', '.join(sorted(ops))}, or update the server")
-    return ServerInfo(client.connection.address, str(pong["server_version"]), str(pong["protocol_version"]), ops,
-                      float(pong["round_trip"]))
+def check_server(client: Client, required_op: str | None = None) -> session.ServerInfo:
+    """The shared server check, with fixes that point at the FrameBridge node's knobs."""
+    return session.check_server(client, required_op, host="Nuke plugin",
+                                where="the FrameBridge node's connection file / address")
 
 
 def inverse_depth_to_distance(depth: np.ndarray, far: float = 1e10) -> np.ndarray:

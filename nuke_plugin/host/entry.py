@@ -16,12 +16,13 @@ from typing import Any, Callable, Mapping
 import nuke
 
 from framebridge.protocol.errors import FrameBridgeError, JobCancelled, MissingInput
+from framebridge.protocol.session import connect
 
 from ..core.job import JobRequest, connection_settings, plan_job
 from ..core.layers import available_conditions
 from ..core.paths import CaptureFolder
 from ..core.requests import CONDITIONS, choose_frames
-from ..core.session import SessionResult, capture_source, check_server, connect, run_session
+from ..core.session import SessionResult, capture_source, check_server, run_session
 from .nodes import (
     apply_knob_states,
     create_bridge_node,

@@ -3,44 +3,19 @@
 import numpy as np
 import pytest
 
-from framebridge.blender_addon.comms import (
-    ConnectionSettings, Finished, FrameStored, JobRunner, check_server, connect,
-)
-from framebridge.protocol.errors import ConnectionFileError, ServerUnreachable, UnknownOp
+from framebridge.blender_addon.comms import Finished, FrameStored, JobRunner, check_server
+from framebridge.protocol.errors import ServerUnreachable
+from framebridge.protocol.session import ConnectionSettings, connect
 
 
-def test_check_server_reports_versions_and_ops(server):
-    client = connect(ConnectionSettings(connection_file=str(server.connection_file)))
-    try:
-        info = check_server(client, required_op="echo")
-    finally:
-        client.close()
-    assert "echo" in info.ops and info.protocol_version.startswith("1.")
-    assert "echo" in info.summary()
-
-
-def test_missing_op_names_the_ones_offered(server):
-    client = connect(ConnectionSettings(connection_file=str(server.connection_file)))
-    try:
-        with pytest.raises(UnknownOp, match="no op 'paint'"):
-            check_server(client, required_op="paint")
-    finally:
-        client.close()
-
-
-def test_unreachable_server_says_how_to_start_one(server):
+def test_unreachable_server_says_how_to_start_one_and_points_at_the_preferences(server):
     client = connect(ConnectionSettings(connection_file=str(server.connection_file), address="tcp://127.0.0.1:9", timeout=0.3))
     try:
         with pytest.raises(ServerUnreachable) as caught:
             check_server(client)
     finally:
         client.close()
-    assert "framebridge serve" in caught.value.fix
-
-
-def test_missing_connection_file_is_a_typed_error(tmp_path):
-    with pytest.raises(ConnectionFileError, match="no connection file"):
-        connect(ConnectionSettings(connection_file=str(tmp_path / "absent.json")))
+    assert "framebridge serve" in caught.value.fix and "add-on preferences" in caught.value.fix
 
 
 def test_runner_polls_results_into_the_sink(server):
