@@ -20,10 +20,10 @@ import numpy as np
 from framebridge.protocol import passes as canonical
 from framebridge.protocol.errors import InvalidParams, MediaError
 from framebridge.protocol.exr import read_frame
+from framebridge.protocol.sequence import frame_filename
 
 from . import joints
 from .passes import Snapshot, capture_settings
-from .placement import frame_filename
 
 __all__ = ["Capture", "render_size", "camera_matrices", "frame_joints"]
 

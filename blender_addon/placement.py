@@ -1,9 +1,7 @@
-"""Where results go on disk and how they are placed in the scene, as plain values.
+"""How a published result sequence is placed in the scene, as plain values.
 
-Results are written to a staging folder inside the output folder and moved into
-place (``os.replace``, one atomic rename per frame) only when the whole job
-succeeded; a cancelled or failed job removes its staging folder, so the output
-folder never holds a partial sequence from it.
+The sequence itself (``frame_####.exr`` files, staged and published all at once)
+is :mod:`framebridge.protocol.sequence`.
 
 Blender shows an image sequence through an image user: scene frame ``f`` shows
 file number ``f - frame_start + 1 + frame_offset``, so a sequence whose first file
@@ -13,77 +11,16 @@ is ``frame_0010.exr`` placed at frame 10 needs ``frame_offset = 9``.
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
-
-import numpy as np
+from typing import Iterable
 
 from framebridge.protocol.errors import InvalidParams
+from framebridge.protocol.sequence import frame_filename
 
-__all__ = [
-    "PLACEMENTS",
-    "frame_filename",
-    "frame_path",
-    "existing_frames",
-    "StagedSequence",
-    "SequencePlacement",
-    "plan_placement",
-]
+__all__ = ["PLACEMENTS", "SequencePlacement", "plan_placement"]
 
 PLACEMENTS = ("SEQUENCER", "COMPOSITOR", "CAMERA_BACKGROUND", "IMAGE_EDITOR", "NONE")
-_FRAME_FILE = re.compile(r"^frame_(-?\d+)\.exr$")
-
-
-def frame_filename(number: int) -> str:
-    """``frame_0001.exr``: four digits at least, as Blender's ``####`` pads."""
-    return f"frame_{number:04d}.exr"
-
-
-def frame_path(folder: str | os.PathLike[str], number: int) -> Path:
-    return Path(folder) / frame_filename(number)
-
-
-def existing_frames(folder: str | os.PathLike[str]) -> list[int]:
-    """Frame numbers of the ``frame_####.exr`` files in a folder, sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(int(match.group(1)) for match in map(_FRAME_FILE.match, os.listdir(folder)) if match)
-
-
-class StagedSequence:
-    """An EXR sequence written frame by frame, published all at once or not at all."""
-
-    def __init__(self, folder: str | os.PathLike[str], write: Callable[[Path, Mapping[str, np.ndarray]], None]):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=".framebridge-staging-", dir=self.folder))
-        self._write = write
-        self.frames: list[int] = []
-
-    def add(self, number: int, buffers: Mapping[str, np.ndarray]) -> None:
-        """Write one result frame into the staging folder."""
-        self._write(self.staging / frame_filename(number), buffers)
-        self.frames.append(number)
-
-    def publish(self) -> list[Path]:
-        """Move every staged frame into the output folder and remove the staging folder."""
-        published = []
-        for number in sorted(self.frames):
-            target = frame_path(self.folder, number)
-            os.replace(self.staging / frame_filename(number), target)
-            published.append(target)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        return published
-
-    def discard(self) -> None:
-        """Remove everything this sequence wrote."""
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.frames.clear()
 
 
 @dataclass(frozen=True)

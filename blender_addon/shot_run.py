@@ -18,6 +18,7 @@ import bpy
 
 from framebridge.protocol.errors import FrameFailed, InvalidParams, JobCancelled
 from framebridge.protocol.exr import write_exr
+from framebridge.protocol.sequence import StagedSequence
 from framebridge.protocol.session import ConnectionSettings, connect
 
 from . import comms, joints
@@ -25,7 +26,7 @@ from .capture import Capture, render_size
 from .comms import Finished, Progressed
 from .delivery import place
 from .passes import CONDITIONS
-from .placement import StagedSequence, plan_placement
+from .placement import plan_placement
 from .requests import ShotSettings, build_params, fit_to_op, frame_range, parse_extra_params, prompt_schedule
 
 __all__ = ["ShotRun", "conditions_of", "mapping_resolver"]

@@ -19,8 +19,9 @@ import numpy as np
 from framebridge.protocol import session
 from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled
+from framebridge.protocol.sequence import StagedSequence
 
-from .paths import StagedSequence, read_knobs
+from .paths import read_knobs
 
 __all__ = [
     "SessionResult",

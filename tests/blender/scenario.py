@@ -143,7 +143,9 @@ def scenario_restyle(arguments, report: dict) -> None:
     shot_run = importlib.import_module(addon.__name__ + ".shot_run")
     placement = importlib.import_module(addon.__name__ + ".placement")
     delivery = importlib.import_module(addon.__name__ + ".delivery")
-    frames = placement.existing_frames(arguments.out)
+    from framebridge.protocol.sequence import existing_frames
+
+    frames = existing_frames(arguments.out)
     name = f"FrameBridge {arguments.op}"
     node = delivery.place(scene, placement.plan_placement("COMPOSITOR", arguments.out, frames, name))
     report["node"] = {"image": bpy.path.abspath(node.image.filepath), "source": node.image.source,

@@ -1,30 +1,12 @@
-"""Capture and result paths, staged publication, the Read node's knob values and the job plan."""
+"""Capture paths, the Read node's knob values and the job plan."""
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from framebridge.nuke_plugin.core.job import contiguous_runs, default_output_folder, plan_job
-from framebridge.nuke_plugin.core.paths import (
-    CaptureFolder,
-    StagedSequence,
-    beside,
-    existing_frames,
-    frame_filename,
-    nuke_path,
-    read_knobs,
-)
+from framebridge.nuke_plugin.core.paths import CaptureFolder, beside, nuke_path, read_knobs
 from framebridge.protocol.errors import InvalidParams, MissingInput
-
-
-def write_bytes(path, buffers):
-    path.write_bytes(buffers["beauty"].tobytes())
-
-
-def test_frame_files_are_padded_to_four_digits_like_nukes_hashes():
-    assert frame_filename(7) == "frame_0007.exr"
-    assert frame_filename(12345) == "frame_12345.exr"
 
 
 def test_nuke_paths_use_forward_slashes():
@@ -38,24 +20,6 @@ def test_capture_folder_names_the_write_pattern_and_each_frame(tmp_path):
     assert capture.path(3).parent == capture.folder
     capture.remove()
     assert list(tmp_path.iterdir()) == []
-
-
-def test_published_sequence_appears_all_at_once(tmp_path):
-    sequence = StagedSequence(tmp_path / "out", write_bytes)
-    for number in (1001, 1002):
-        sequence.add(number, {"beauty": np.zeros((2, 2), np.float32)})
-        assert existing_frames(tmp_path / "out") == []
-    sequence.publish()
-    assert existing_frames(tmp_path / "out") == [1001, 1002]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["frame_1001.exr", "frame_1002.exr"]
-
-
-def test_discarded_sequence_leaves_nothing(tmp_path):
-    sequence = StagedSequence(tmp_path, write_bytes)
-    sequence.add(1, {"beauty": np.zeros((2, 2), np.float32)})
-    sequence.discard()
-    assert list(tmp_path.iterdir()) == []
-    assert existing_frames(tmp_path / "missing") == []
 
 
 def test_read_knobs_cover_the_published_range(tmp_path):

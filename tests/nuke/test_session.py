@@ -5,11 +5,11 @@ import OpenEXR
 import pytest
 
 from framebridge.nuke_plugin.core.job import plan_job
-from framebridge.nuke_plugin.core.paths import existing_frames
 from framebridge.nuke_plugin.core.session import capture_source, check_server, inverse_depth_to_distance, run_session
 from framebridge.protocol.connection import ConnectionInfo
 from framebridge.protocol.errors import ConnectionFileError, FrameFailed, JobCancelled, ServerUnreachable
 from framebridge.protocol.exr import read_frame, read_info
+from framebridge.protocol.sequence import existing_frames
 from framebridge.protocol.session import ConnectionSettings, connect
 
 FRAMES = [1001, 1002, 1003]
