@@ -23,10 +23,10 @@ import time
 import bpy
 
 from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.frames import parse_frames
 from framebridge.protocol.session import ConnectionSettings
 
 from .placement import PLACEMENTS
-from .requests import parse_frames
 
 __all__ = ["main"]
 

@@ -12,12 +12,12 @@ import bpy
 from bpy.props import StringProperty
 
 from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.frames import parse_frames
 from framebridge.protocol.session import connect
 
 from . import comms
 from .delivery import preview_image
 from .preferences import connection_settings
-from .requests import parse_frames
 from .shot_run import ShotRun
 
 __all__ = [

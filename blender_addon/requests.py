@@ -1,57 +1,22 @@
-"""Op params from the panel's values, and frame lists.
+"""Op params from the panel's values.
 
 Animated panel values are sampled by Blender on every frame of the range (so its
-own interpolation, easing and drivers are honoured) and handed here as
-``{frame: value}``; a value that never changes travels as a plain scalar, one that
-does as the op's keyframes ``{"frame": value}`` (string keys: the wire's msgpack
-maps take string keys only).
+own interpolation, easing and drivers are honoured) and collapsed by
+:func:`framebridge.protocol.frames.collapse_keyframes` into a scalar or the op's
+keyframes.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from framebridge.protocol.errors import InvalidParams
+from framebridge.protocol.frames import collapse_keyframes
 
 from .passes import CONDITIONS
 
-__all__ = ["ShotSettings", "parse_frames", "parse_extra_params", "frame_range", "collapse_keyframes", "prompt_schedule", "build_params", "fit_to_op"]
-
-_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?::\s*(\d+)\s*)?)?$")
-
-
-def parse_frames(text: str) -> list[int]:
-    """``"1-3,7,10-20:5"`` -> ``[1, 2, 3, 7, 10, 15, 20]``: ranges are inclusive, ``:n`` is a step."""
-    frames: list[int] = []
-    for part in text.split(","):
-        match = _RANGE.match(part)
-        if not match:
-            raise InvalidParams(f"frame range {text!r} is not like '1-3', '7' or '10-20:5'")
-        first, last, step = match.groups()
-        frames.extend(frame_range(int(first), int(last if last is not None else first), int(step or 1)))
-    return list(dict.fromkeys(frames))
-
-
-def frame_range(start: int, end: int, step: int = 1) -> list[int]:
-    """Inclusive frame numbers from ``start`` to ``end``, as Blender's frame range means them."""
-    if step < 1:
-        raise InvalidParams(f"frame step must be 1 or more, got {step}")
-    if end < start:
-        raise InvalidParams(f"frame range ends ({end}) before it starts ({start})")
-    return list(range(start, end + 1, step))
-
-
-def collapse_keyframes(samples: Mapping[int, Any]) -> Any:
-    """A scalar when every sampled frame has the same value, else ``{"frame": value}``."""
-    values = list(samples.values())
-    if not values:
-        raise InvalidParams("no frames were sampled")
-    if all(value == values[0] for value in values):
-        return values[0]
-    return {str(frame): value for frame, value in sorted(samples.items(), key=lambda item: int(item[0]))}
+__all__ = ["ShotSettings", "prompt_schedule", "build_params", "fit_to_op"]
 
 
 def prompt_schedule(frames: list[int], prompt: str, keys: Mapping[int, str]) -> dict[int, str]:
@@ -82,19 +47,6 @@ class ShotSettings:
     temporal: bool = True
     temporal_strength: Any = 0.5
     extra: dict[str, Any] = field(default_factory=dict)  # op or backend params the panel has no field for
-
-
-def parse_extra_params(text: str) -> dict[str, Any]:
-    """Extra op params from the panel's JSON text (empty text: none)."""
-    if not text.strip():
-        return {}
-    try:
-        extra = json.loads(text)
-    except ValueError as error:
-        raise InvalidParams(f"extra params are not valid JSON ({error})", fix='write them as {"name": value, ...}') from None
-    if not isinstance(extra, dict):
-        raise InvalidParams("extra params must be a JSON object of name -> value")
-    return extra
 
 
 def build_params(settings: ShotSettings) -> dict[str, Any]:

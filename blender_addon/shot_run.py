@@ -18,6 +18,7 @@ import bpy
 
 from framebridge.protocol.errors import FrameFailed, InvalidParams, JobCancelled
 from framebridge.protocol.exr import write_exr
+from framebridge.protocol.frames import frame_range, parse_extra_params
 from framebridge.protocol.sequence import StagedSequence
 from framebridge.protocol.session import ConnectionSettings, connect
 
@@ -27,7 +28,7 @@ from .comms import Finished, Progressed
 from .delivery import place
 from .passes import CONDITIONS
 from .placement import plan_placement
-from .requests import ShotSettings, build_params, fit_to_op, frame_range, parse_extra_params, prompt_schedule
+from .requests import ShotSettings, build_params, fit_to_op, prompt_schedule
 
 __all__ = ["ShotRun", "conditions_of", "mapping_resolver"]
 

@@ -124,7 +124,9 @@ def _ping(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .runner import ProgressLine, run_sequence
-    from .sequences import FramePattern, parse_frame_range
+    from framebridge.protocol.frames import parse_frames
+
+    from .sequences import FramePattern
 
     params = json.loads(args.params_file.read_text()) if args.params_file else {}
     for item in args.param:
@@ -141,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.conditions:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
     shot = json.loads(args.shot.read_text()) if args.shot else {}
-    frames = parse_frame_range(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
                           connection_file=args.connection_file, half=args.half, on_frame=progress)

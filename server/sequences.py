@@ -20,7 +20,7 @@ from framebridge.protocol.files import atomic_path
 
 from .colour import display_to_linear, linear_to_display
 
-__all__ = ["FramePattern", "parse_frame_range", "read_frame", "write_result"]
+__all__ = ["FramePattern", "read_frame", "write_result"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -55,20 +55,6 @@ class FramePattern:
         if not folder.is_dir():
             return []
         return sorted(int(match.group(1)) for entry in folder.iterdir() if (match := regex.match(entry.name)))
-
-
-def parse_frame_range(text: str) -> list[int]:
-    """``1-10``, ``1-10x2``, ``1,3,5`` or combinations such as ``1-3,7``."""
-    frames: list[int] = []
-    for part in text.split(","):
-        match = re.fullmatch(r"\s*(-?\d+)(?:\s*-\s*(-?\d+)(?:x(\d+))?)?\s*", part)
-        if not match:
-            raise InvalidParams(f"frame range {text!r} is not like 1-10, 1-10x2 or 1,3,5")
-        first, last, step = int(match.group(1)), match.group(2), int(match.group(3) or 1)
-        frames.extend(range(first, int(last) + 1, step) if last is not None else [first])
-    if len(set(frames)) != len(frames) or not frames:
-        raise InvalidParams(f"frame range {text!r} is empty or repeats frames")
-    return frames
 
 
 def read_frame(pattern: FramePattern, frame: int) -> dict[str, np.ndarray]:

@@ -1,20 +1,18 @@
-"""Op params from the FrameBridge node's knob values, frame lists and keyframes.
+"""Op params and the frames to send, from the FrameBridge node's knob values.
 
 Animated knobs are sampled by the host layer on every frame of the range (so
-Nuke's own curves and expressions are honoured) and handed here as
-``{frame: value}``; a value that never changes travels as a plain scalar, one that
-does as the op's keyframes ``{"frame": value}`` (string keys: the wire's msgpack
-maps take string keys only).
+Nuke's own curves and expressions are honoured) and collapsed by
+:func:`framebridge.protocol.frames.collapse_keyframes` into a scalar or the op's
+keyframes; frame range text is read by :func:`framebridge.protocol.frames.parse_frames`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from framebridge.protocol.errors import InvalidParams
+from framebridge.protocol.frames import collapse_keyframes, frame_range, parse_extra_params, parse_frames
 
 __all__ = [
     "OPS",
@@ -24,12 +22,8 @@ __all__ = [
     "RANGE_MODES",
     "NORMAL_SPACES",
     "BridgeSettings",
-    "parse_frames",
-    "frame_range",
     "choose_frames",
-    "collapse_keyframes",
     "conditions_from_knobs",
-    "parse_extra_params",
     "settings_from_knobs",
     "build_params",
     "knob_states",
@@ -42,33 +36,6 @@ PALETTES = ("none", "gameboy", "noir", "pastel", "sepia", "sunset", "teal_orange
 RANGE_MODES = ("input", "custom")
 NORMAL_SPACES = ("camera", "world")
 
-_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:[:x]\s*(\d+)\s*)?)?$")
-
-
-def frame_range(start: int, end: int, step: int = 1) -> list[int]:
-    """Inclusive frame numbers from ``start`` to ``end``, as a Nuke frame range means them."""
-    if step < 1:
-        raise InvalidParams(f"frame step must be 1 or more, got {step}")
-    if end < start:
-        raise InvalidParams(f"frame range ends ({end}) before it starts ({start})")
-    return list(range(start, end + 1, step))
-
-
-def parse_frames(text: str) -> list[int]:
-    """``"1-3,7,10-20x5"`` -> ``[1, 2, 3, 7, 10, 15, 20]``: Nuke's range syntax (``:n`` works too)."""
-    frames: list[int] = []
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        match = _RANGE.match(part)
-        if not match:
-            raise InvalidParams(f"frame range {text!r} is not like '1-3', '7' or '10-20x5'")
-        first, last, step = match.groups()
-        frames.extend(frame_range(int(first), int(last if last is not None else first), int(step or 1)))
-    if not frames:
-        raise InvalidParams("the frame range is empty", fix="write frames like '1001-1100' or '1,5,9'")
-    return list(dict.fromkeys(frames))
-
 
 def choose_frames(mode: str, input_first: int, input_last: int, custom: str) -> list[int]:
     """The frames to send: the input node's range, or the custom range text."""
@@ -77,16 +44,6 @@ def choose_frames(mode: str, input_first: int, input_last: int, custom: str) -> 
     if mode == "custom":
         return parse_frames(custom)
     raise InvalidParams(f"unknown frame range mode {mode!r}", details={"allowed": list(RANGE_MODES)})
-
-
-def collapse_keyframes(samples: Mapping[int, Any]) -> Any:
-    """A scalar when every sampled frame has the same value, else ``{"frame": value}``."""
-    values = list(samples.values())
-    if not values:
-        raise InvalidParams("no frames were sampled")
-    if all(value == values[0] for value in values):
-        return values[0]
-    return {str(frame): value for frame, value in sorted(samples.items(), key=lambda item: int(item[0]))}
 
 
 def _collapse(value: Any, kind: type) -> Any:
@@ -103,19 +60,6 @@ def conditions_from_knobs(values: Mapping[str, Any]) -> dict[str, float]:
         if values.get(f"cond_{name}"):
             chosen[name] = float(values.get(f"cond_{name}_weight", 1.0))
     return chosen
-
-
-def parse_extra_params(text: str) -> dict[str, Any]:
-    """Extra op params from the node's JSON text (empty text: none)."""
-    if not text.strip():
-        return {}
-    try:
-        extra = json.loads(text)
-    except ValueError as error:
-        raise InvalidParams(f"extra params are not valid JSON ({error})", fix='write them as {"name": value, ...}') from None
-    if not isinstance(extra, dict):
-        raise InvalidParams("extra params must be a JSON object of name -> value")
-    return extra
 
 
 @dataclass

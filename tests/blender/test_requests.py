@@ -1,25 +1,9 @@
-"""Op params and frame lists from panel values, without Blender."""
+"""Op params from panel values, without Blender."""
 
 import pytest
 
-from framebridge.blender_addon.requests import (
-    ShotSettings, build_params, collapse_keyframes, fit_to_op, parse_extra_params, parse_frames, prompt_schedule,
-)
+from framebridge.blender_addon.requests import ShotSettings, build_params, fit_to_op, prompt_schedule
 from framebridge.protocol.errors import InvalidParams
-
-
-def test_frame_ranges_are_inclusive_with_steps():
-    assert parse_frames("1-3,7,10-20:5") == [1, 2, 3, 7, 10, 15, 20]
-    assert parse_frames("5") == [5]
-    with pytest.raises(InvalidParams, match="ends"):
-        parse_frames("3-1")
-    with pytest.raises(InvalidParams, match="not like"):
-        parse_frames("one-three")
-
-
-def test_constant_samples_collapse_and_animated_ones_become_keyframes():
-    assert collapse_keyframes({1: 0.5, 2: 0.5}) == 0.5
-    assert collapse_keyframes({2: 0.7, 1: 0.5, 10: 0.9}) == {"1": 0.5, "2": 0.7, "10": 0.9}
 
 
 def test_params_carry_keyframes_and_condition_weights():
@@ -56,9 +40,5 @@ def test_condition_weights_go_to_a_list_param_as_names():
     assert kept == {"conditions": {"depth": 1.0}}
 
 
-def test_extra_params_are_json_objects_merged_last():
-    extra = parse_extra_params('{"look": "watercolour", "strength": 0.9}')
-    assert build_params(ShotSettings(strength=0.2, extra=extra))["strength"] == 0.9
-    assert parse_extra_params("  ") == {}
-    with pytest.raises(InvalidParams, match="JSON object"):
-        parse_extra_params("[1, 2]")
+def test_extra_params_are_merged_last():
+    assert build_params(ShotSettings(strength=0.2, extra={"look": "watercolour", "strength": 0.9}))["strength"] == 0.9

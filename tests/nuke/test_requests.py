@@ -6,43 +6,21 @@ from framebridge.nuke_plugin.core.requests import (
     BridgeSettings,
     build_params,
     choose_frames,
-    collapse_keyframes,
     conditions_from_knobs,
-    frame_range,
     knob_states,
-    parse_extra_params,
-    parse_frames,
     settings_from_knobs,
 )
 from framebridge.protocol.errors import InvalidParams
 
 
-def test_frame_ranges_read_like_nuke_ranges():
-    assert parse_frames("1-3,7,10-20x5") == [1, 2, 3, 7, 10, 15, 20]
-    assert parse_frames("1001-1003 1010") == [1001, 1002, 1003, 1010]
-    assert parse_frames("5-7:2") == [5, 7]
-    assert parse_frames("3,3,2") == [3, 2]
-    assert frame_range(-2, 1) == [-2, -1, 0, 1]
-
-
-@pytest.mark.parametrize("text, message", [("a-b", "not like"), ("", "empty"), ("5-1", "before it starts"), ("1-5x0", "step")])
-def test_bad_frame_ranges_are_refused(text, message):
-    with pytest.raises(InvalidParams, match=message):
-        parse_frames(text)
-
-
 def test_frames_come_from_the_input_or_the_custom_range():
     assert choose_frames("input", 1001, 1004, "ignored") == [1001, 1002, 1003, 1004]
     assert choose_frames("custom", 1, 100, "5-6") == [5, 6]
+    assert choose_frames("custom", 1, 100, "1001-1003 1010,1020-1030x5") == [1001, 1002, 1003, 1010, 1020, 1025, 1030]
+    with pytest.raises(InvalidParams, match="empty"):
+        choose_frames("custom", 1, 100, "")
     with pytest.raises(InvalidParams, match="unknown frame range mode"):
         choose_frames("shot", 1, 2, "")
-
-
-def test_unchanging_samples_collapse_to_a_scalar_and_changing_ones_to_string_keys():
-    assert collapse_keyframes({1: 0.5, 2: 0.5}) == 0.5
-    assert collapse_keyframes({10: 0.2, 2: 0.4}) == {"2": 0.4, "10": 0.2}
-    with pytest.raises(InvalidParams, match="no frames"):
-        collapse_keyframes({})
 
 
 def test_ticked_conditions_carry_their_weights():
@@ -83,11 +61,8 @@ def test_echo_sends_only_the_extra_params():
 
 def test_extra_params_override_and_must_be_a_json_object():
     assert build_params(BridgeSettings(extra={"steps": 4, "look": "toon"}))["look"] == "toon"
-    assert parse_extra_params("  ") == {}
-    with pytest.raises(InvalidParams, match="not valid JSON"):
-        parse_extra_params("{steps: 4}")
     with pytest.raises(InvalidParams, match="JSON object"):
-        parse_extra_params("[1, 2]")
+        settings_from_knobs({"extra_params": "[1, 2]"})
 
 
 @pytest.mark.parametrize("values, message", [

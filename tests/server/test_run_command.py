@@ -12,7 +12,7 @@ from framebridge.protocol import exr
 from framebridge.protocol.errors import InvalidParams, MediaError
 from framebridge.server.colour import display_to_linear
 from framebridge.server.runner import run_sequence
-from framebridge.server.sequences import FramePattern, parse_frame_range, read_frame
+from framebridge.server.sequences import FramePattern, read_frame
 
 
 def write_plates(folder, frames=(1, 2, 3), size=(24, 40)):
@@ -31,9 +31,6 @@ def test_frame_patterns():
     assert FramePattern("c/{name}.##.png").path(3, "control_depth").name == "control_depth.03.png"
     with pytest.raises(InvalidParams):
         FramePattern("no_placeholder.exr")
-    assert parse_frame_range("1-5x2,8") == [1, 3, 5, 8]
-    with pytest.raises(InvalidParams):
-        parse_frame_range("1-3,2")
 
 
 def test_run_echo_in_process_writes_exact_floats(tmp_path):

@@ -429,7 +429,7 @@ def test_ping_command(server):
 
 def test_protocol_import_pulls_in_no_heavy_or_host_modules():
     code = ("import sys, framebridge.protocol, framebridge.protocol.client, framebridge.protocol.wire,"
-            " framebridge.protocol.session, framebridge.protocol.sequence;"
+            " framebridge.protocol.session, framebridge.protocol.sequence, framebridge.protocol.frames;"
             "print(sorted(m for m in ('torch', 'bpy', 'nuke', 'cv2', 'diffusers', 'transformers', 'OpenEXR') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
