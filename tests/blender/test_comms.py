@@ -8,13 +8,9 @@ from framebridge.protocol.errors import ServerUnreachable
 from framebridge.protocol.session import ConnectionSettings, connect
 
 
-def test_unreachable_server_says_how_to_start_one_and_points_at_the_preferences(server):
-    client = connect(ConnectionSettings(connection_file=str(server.connection_file), address="tcp://127.0.0.1:9", timeout=0.3))
-    try:
-        with pytest.raises(ServerUnreachable) as caught:
-            check_server(client)
-    finally:
-        client.close()
+def test_unreachable_server_says_how_to_start_one_and_points_at_the_preferences(unreachable_client):
+    with pytest.raises(ServerUnreachable) as caught:
+        check_server(unreachable_client)
     assert "framebridge serve" in caught.value.fix and "add-on preferences" in caught.value.fix
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import OpenEXR
 import pytest
 
+from fixtures.clients import StubClient
 from framebridge.nuke_plugin.core.job import plan_job
 from framebridge.nuke_plugin.core.session import capture_source, check_server, inverse_depth_to_distance, run_session
-from framebridge.protocol.connection import ConnectionInfo
 from framebridge.protocol.errors import ConnectionFileError, FrameFailed, JobCancelled, ServerUnreachable
 from framebridge.protocol.exr import read_frame, read_info
 from framebridge.protocol.sequence import existing_frames
@@ -140,42 +140,10 @@ def test_an_error_while_streaming_removes_the_staging_folder(client, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_an_unreachable_server_is_a_typed_error_with_a_fix_naming_the_node(tmp_path):
-    path = tmp_path / "dead.json"
-    ConnectionInfo("tcp://127.0.0.1:9", b"k" * 32).write(path)
-    client = connect(ConnectionSettings(str(path), timeout=0.3))
-    try:
-        with pytest.raises(ServerUnreachable, match="no FrameBridge server answers at tcp://127.0.0.1:9") as caught:
-            check_server(client)
-        assert "framebridge serve" in caught.value.fix and "FrameBridge node" in caught.value.fix
-    finally:
-        client.close()
-
-
-class StubConnection:
-    address = "tcp://127.0.0.1:1"
-
-
-class StubClient:
-    """Just enough of a client to reach the outcomes a healthy server never sends."""
-
-    connection = StubConnection()
-
-    def __init__(self, protocol="1.0", events=()):
-        self.protocol = protocol
-        self.events = list(events)
-
-    def ping(self):
-        return {"protocol_version": self.protocol, "server_version": "9.0.0", "round_trip": 0.001}
-
-    def capabilities(self):
-        return {"ops": {"echo": {"backends": ["builtin"], "params": {}}}}
-
-    def submit(self, *args, **kwargs):
-        return self
-
-    def step(self, timeout=0.0):
-        return [self.events.pop(0)] if self.events else []
+def test_an_unreachable_server_is_a_typed_error_with_a_fix_naming_the_node(unreachable_client):
+    with pytest.raises(ServerUnreachable, match="no FrameBridge server answers at tcp://127.0.0.1:9") as caught:
+        check_server(unreachable_client)
+    assert "framebridge serve" in caught.value.fix and "FrameBridge node" in caught.value.fix
 
 
 def test_another_protocol_major_is_refused_with_a_fix():

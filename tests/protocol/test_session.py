@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from framebridge.protocol.connection import ConnectionInfo
+from fixtures.clients import StubClient
 from framebridge.protocol.errors import ConnectionFileError, ServerUnreachable, UnknownOp, VersionMismatch
 from framebridge.protocol.session import ConnectionSettings, check_server, connect
 
@@ -28,15 +28,9 @@ def test_missing_op_names_the_ones_offered(client):
     assert "echo" in caught.value.fix
 
 
-def test_unreachable_server_says_how_to_start_one_and_where_to_look(tmp_path):
-    path = tmp_path / "dead.json"
-    ConnectionInfo("tcp://127.0.0.1:9", b"k" * 32).write(path)
-    client = connect(ConnectionSettings(str(path), timeout=0.3))
-    try:
-        with pytest.raises(ServerUnreachable, match="no FrameBridge server answers at tcp://127.0.0.1:9") as caught:
-            check_server(client, where="the shot's connection file")
-    finally:
-        client.close()
+def test_unreachable_server_says_how_to_start_one_and_where_to_look(unreachable_client):
+    with pytest.raises(ServerUnreachable, match="no FrameBridge server answers at tcp://127.0.0.1:9") as caught:
+        check_server(unreachable_client, where="the shot's connection file")
     assert "framebridge serve" in caught.value.fix and "the shot's connection file" in caught.value.fix
 
 
@@ -52,25 +46,6 @@ def test_address_override_keeps_the_files_key(server):
         assert check_server(client).address == address
     finally:
         client.close()
-
-
-class StubConnection:
-    address = "tcp://127.0.0.1:1"
-
-
-class StubClient:
-    """A server of another protocol major, which a healthy test server never is."""
-
-    connection = StubConnection()
-
-    def __init__(self, protocol):
-        self.protocol = protocol
-
-    def ping(self):
-        return {"protocol_version": self.protocol, "server_version": "9.0.0", "round_trip": 0.001}
-
-    def capabilities(self):
-        return {"ops": {"echo": {"backends": ["builtin"], "params": {}}}}
 
 
 def test_another_protocol_major_is_refused_with_a_fix_naming_the_host():
