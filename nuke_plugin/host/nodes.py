@@ -38,26 +38,26 @@ def is_bridge_node(node: Any) -> bool:
     return node is not None and node.knob(MARKER) is not None
 
 
+# Knob kinds whose Nuke class takes just the name and the label.
+_LABELLED_KNOBS = {
+    "tab": "Tab_Knob",
+    "string": "String_Knob",
+    "multiline": "Multiline_Eval_String_Knob",
+    "double": "Double_Knob",
+    "int": "Int_Knob",
+    "bool": "Boolean_Knob",
+    "file": "File_Knob",
+}
+
+
 def make_knob(spec: KnobSpec) -> Any:
     """The Nuke knob for one spec."""
-    if spec.kind == "tab":
-        knob = nuke.Tab_Knob(spec.name, spec.label)
+    if spec.kind in _LABELLED_KNOBS:
+        knob = getattr(nuke, _LABELLED_KNOBS[spec.kind])(spec.name, spec.label)
     elif spec.kind == "text":
         knob = nuke.Text_Knob(spec.name, spec.label, str(spec.default or ""))
     elif spec.kind == "enum":
         knob = nuke.Enumeration_Knob(spec.name, spec.label, list(spec.choices))
-    elif spec.kind == "string":
-        knob = nuke.String_Knob(spec.name, spec.label)
-    elif spec.kind == "multiline":
-        knob = nuke.Multiline_Eval_String_Knob(spec.name, spec.label)
-    elif spec.kind == "double":
-        knob = nuke.Double_Knob(spec.name, spec.label)
-    elif spec.kind == "int":
-        knob = nuke.Int_Knob(spec.name, spec.label)
-    elif spec.kind == "bool":
-        knob = nuke.Boolean_Knob(spec.name, spec.label)
-    elif spec.kind == "file":
-        knob = nuke.File_Knob(spec.name, spec.label)
     elif spec.kind == "button":
         knob = nuke.PyScript_Knob(spec.name, spec.label, str(spec.default))
     else:
