@@ -29,7 +29,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 
 from fixtures.models import TinyModels  # noqa: E402
-from fixtures.server import start_server  # noqa: E402
+from framebridge.server.launch import spawn_server  # noqa: E402
 from framebridge.server.backends import DiffusersBackend  # noqa: E402
 from framebridge.server.colour import linear_to_display  # noqa: E402
 from framebridge.server.models import load_config  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
         frames = make_frames(args.frames, args.size)
         backend = DiffusersBackend(load_config(models.config_file))
         backend.load()
-        server = start_server(Path(folder) / "server", env={"FRAMEBRIDGE_MODELS": str(models.config_file)})
+        server = spawn_server(Path(folder) / "server", env={"FRAMEBRIDGE_MODELS": str(models.config_file)})
         client = server.client()
         try:
             time_in_process(backend, dict(list(frames.items())[:1]), args.steps, seed=0)  # warm-up: first-call setup

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fixtures.models import LORA_NAME, TinyModels
-from fixtures.server import start_server
+from framebridge.server.launch import spawn_server
 from framebridge.protocol.errors import InvalidParams, ModelNotFound
 from framebridge.server.backends.diffusers_backend import DiffusersBackend, window_spans
 from framebridge.server.colour import display_to_linear, linear_to_display
@@ -199,7 +199,7 @@ def test_animatediff_mode_refuses_a_window_with_mixed_prompts(backend: Diffusers
 def diffusers_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory):
     """A real `framebridge serve` whose models config is the tiny models' TOML."""
     folder = tmp_path_factory.mktemp("diffusers-server")
-    running = start_server(folder, env={"FRAMEBRIDGE_MODELS": str(tiny_models.config_file),
+    running = spawn_server(folder, env={"FRAMEBRIDGE_MODELS": str(tiny_models.config_file),
                                         "FRAMEBRIDGE_CACHE_DIR": str(folder / "cache")})
     yield running
     running.stop()
