@@ -137,10 +137,10 @@ class JobManager:
         job.last_activity = time.monotonic()
 
     def expire(self) -> None:
-        """Forget finished jobs idle for longer than the time to live."""
+        """Forget jobs idle for longer than the time to live: finished ones, and submits no frame ever followed."""
         now = time.monotonic()
         for job_id, job in list(self.jobs.items()):
-            if job.finished and now - job.last_activity > self.job_ttl:
+            if (job.finished or not job.scheduled) and now - job.last_activity > self.job_ttl:
                 job.results.clear()
                 del self.jobs[job_id]
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from framebridge.protocol.buffers import describe
+from framebridge.protocol.wire import Codec
+from framebridge.server.jobs import JobManager
+from framebridge.server.ops.base import InputFrame
+from framebridge.server.ops.echo import EchoOp
 from framebridge.server.results import ResultStore
 
 
@@ -37,3 +43,23 @@ def test_acknowledged_results_are_dropped_from_memory_and_disk(tmp_path):
     assert store.get(1) is None
     store.clear()
     assert not (tmp_path / "job").exists()
+
+
+def test_jobs_idle_past_their_time_to_live_are_forgotten(tmp_path):
+    sent = []
+    manager = JobManager(Codec(b"k" * 64), lambda job_id, frames: sent.append(job_id), spool_dir=tmp_path, job_ttl=0.0)
+    try:
+        op = EchoOp()
+        abandoned = manager.create("abandoned", op, op.prepare({}, {}, [1], None), [1], {}, b"client", 8)
+        finished = manager.create("finished", op, op.prepare({}, {}, [1], None), [1], {}, b"client", 8)
+        manager.add_frame(finished, InputFrame(1, {"x": np.zeros(3, np.float32)}))
+        running = manager.create("running", op, op.prepare({"delay": 0.5}, {}, [1, 2], None), [1, 2], {}, b"client", 8)
+        manager.add_frame(running, InputFrame(1, {"x": np.zeros(3, np.float32)}))
+        deadline = time.monotonic() + 10
+        while not finished.finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        manager.expire()
+        assert abandoned.id not in manager.jobs and finished.id not in manager.jobs
+        assert running.id in manager.jobs, "a job that is still running is never expired"
+    finally:
+        manager.close()
