@@ -63,3 +63,41 @@ def test_jobs_idle_past_their_time_to_live_are_forgotten(tmp_path):
         assert running.id in manager.jobs, "a job that is still running is never expired"
     finally:
         manager.close()
+
+
+def test_an_op_that_crashes_fails_its_job_and_names_every_frame_it_did_not_return(tmp_path):
+    from framebridge.protocol.messages import REPLIES
+    from framebridge.server.ops.base import Op, OutputFrame
+
+    class Crashing(Op):
+        name = "crashing"
+
+        def describe(self):
+            return {}
+
+        def prepare(self, params, shot, frames, backend):
+            return None
+
+        def run(self, plan, frames, context):
+            for frame in frames:
+                if frame.number == 2:
+                    raise RuntimeError("out of memory, say")
+                yield OutputFrame(frame.number, dict(frame.buffers))
+
+    codec = Codec(b"k" * 64)
+    replies = Codec(b"k" * 64, incoming=REPLIES)
+    messages = []
+    manager = JobManager(codec, lambda job_id, frames: messages.append(replies.decode([bytes(f) for f in frames])),
+                         spool_dir=tmp_path)
+    try:
+        job = manager.create("crash", Crashing(), None, [1, 2, 3], {}, b"client", 8)
+        for number in (1, 2, 3):
+            manager.add_frame(job, InputFrame(number, {"x": np.full(3, number, np.float32)}))
+        deadline = time.monotonic() + 10
+        while not job.finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        manager.close()
+    done = [message.body for message in messages if message.type == "done"][-1]
+    assert done.state == "failed" and done.frames == [1]
+    assert sorted(done.failed) == ["2", "3"] and "out of memory" in done.error["message"]
