@@ -80,7 +80,9 @@ class Server:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.SNDHWM, 0)
         self.router.setsockopt(zmq.RCVHWM, 0)
-        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
+        # ZeroMQ drops a peer that sends a single frame above this without a word; frames up to twice the
+        # message limit still arrive and get a typed message_too_large reply.
+        self.router.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_message_bytes)
         self.router.setsockopt(zmq.LINGER, 0)
         if connection.curve_secret:
             self.router.curve_server = True

@@ -280,6 +280,18 @@ def test_oversize_message(small_server):
         peer.close()
 
 
+def test_a_single_frame_over_the_message_limit_gets_a_typed_error(small_server):
+    peer = RawPeer(small_server)
+    try:
+        part = np.zeros((600, 600), np.float32)  # 1.44 MB in one frame, over the 1 MiB limit
+        descriptor = {"name": "b", "dtype": "float32", "shape": [600, 600], "frame": 1,
+                      "digest": xxhash.xxh3_128_hexdigest(part.tobytes())}
+        peer.expect_error(peer.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]),
+                                     [part.tobytes()]), MessageTooLarge)
+    finally:
+        peer.close()
+
+
 def test_frame_larger_than_the_limits(small_server):
     with small_server.client() as client:
         job = client.submit("echo", [1], {1: {"beauty": np.zeros((65, 10), np.uint8)}})
