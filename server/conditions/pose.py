@@ -13,7 +13,7 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams
 
-__all__ = ["JOINT_COLOURS", "LIMBS", "pose_condition"]
+__all__ = ["JOINT_COLOURS", "LIMBS", "MAX_JOINT_OFFSET", "pose_condition"]
 
 # COCO-18 joints: nose, neck, right shoulder/elbow/wrist, left shoulder/elbow/wrist,
 # right hip/knee/ankle, left hip/knee/ankle, right eye, left eye, right ear, left ear.
@@ -27,6 +27,8 @@ JOINT_COLOURS = (
     (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
     (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85),
 )
+# OpenCV draws in int32 fixed point: visible joints further off than this (pixels) are refused, not wrapped.
+MAX_JOINT_OFFSET = 2**20
 
 
 def pose_condition(joints: np.ndarray, height: int, width: int, threshold: float = 0.3, line_width: int | None = None) -> np.ndarray:
@@ -40,6 +42,12 @@ def pose_condition(joints: np.ndarray, height: int, width: int, threshold: float
     joints = np.asarray(joints, dtype=np.float32)
     if joints.ndim != 3 or joints.shape[1:] != (18, 3):
         raise InvalidParams(f"pose_joints must be (people, 18, 3) COCO-18 x, y, visibility; got shape {joints.shape}")
+    visible_coordinates = joints[..., :2][np.isfinite(joints).all(axis=2) & (joints[..., 2] > threshold)]
+    if visible_coordinates.size and np.abs(visible_coordinates).max() > MAX_JOINT_OFFSET:
+        raise InvalidParams(
+            f"visible pose_joints x, y must be within -{MAX_JOINT_OFFSET}..{MAX_JOINT_OFFSET} pixels, got {float(np.abs(visible_coordinates).max()):g}",
+            fix="give joints the host could not project a visibility of 0",
+        )
     stick = line_width or max(1, round(4 * min(height, width) / 512))
     canvas = np.zeros((height, width, 3), dtype=np.uint8)
     # Sub-pixel drawing: OpenCV takes integer coordinates scaled by 2**shift.

@@ -24,6 +24,10 @@ frames cannot widen it without changing earlier results). Nearer than near is
 white, beyond far and background black. Each result's ``meta`` says which range
 was used and where it came from.
 
+A frame whose passes cannot be used (wrong shape or channel count, empty,
+non-finite normals or ids) fails alone with a typed error naming what is
+allowed; an unforeseen error fails only its frame, as ``frame_failed``.
+
 Shot keys read: ``depth_range`` ([near, far]), ``camera_matrix`` (a 4x4 world-from-camera
 list of rows, for a static camera when frames carry no ``camera_matrix`` buffer),
 ``resolution`` ([width, height], for pose frames that carry no image buffer).
@@ -37,7 +41,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, ShapeMismatch
+from framebridge.protocol.buffers import Limits
+from framebridge.protocol.errors import FrameBridgeError, FrameFailed, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..conditions import (
     DepthRange,
@@ -71,6 +76,25 @@ _PARAMS: dict[str, type | tuple[type, ...]] = {
     "index_source": str,
     "normal_space": str,
     "output_dtype": str,
+}
+
+
+@dataclass(frozen=True)
+class _Input:
+    """What a pass buffer must look like: its shapes in words, channel counts (None: (H, W)), finite or not."""
+
+    shape: str
+    channels: tuple[int | None, ...]
+    finite: bool
+
+
+# Depth may hold inf/NaN (background by the depth rule) and beauty is clipped when encoded; normals and ids may not.
+_INPUTS = {
+    passes.BEAUTY: _Input("(H, W, 3) or (H, W, 4)", (3, 4), finite=False),
+    passes.DEPTH: _Input("(H, W)", (None,), finite=False),
+    passes.NORMAL: _Input("(H, W, 3)", (3,), finite=True),
+    passes.OBJECT_INDEX: _Input("(H, W)", (None,), finite=True),
+    passes.MATERIAL_INDEX: _Input("(H, W)", (None,), finite=True),
 }
 
 
@@ -188,6 +212,12 @@ class ExtractOp(Op):
         if resolution is not None:
             if not (isinstance(resolution, (list, tuple)) and len(resolution) == 2 and all(type(v) is int and v > 0 for v in resolution)):
                 raise InvalidParams(f"shot resolution must be [width, height], got {resolution!r}")
+            limits = Limits()
+            if resolution[0] > limits.max_width or resolution[1] > limits.max_height:
+                raise InvalidParams(
+                    f"shot resolution {resolution[0]}x{resolution[1]} is over the frame size limit {limits.max_width}x{limits.max_height}",
+                    details={"max_width": limits.max_width, "max_height": limits.max_height},
+                )
             plan.shot_resolution = (resolution[0], resolution[1])
         if backend == "estimators":
             plan.estimator_folders = {name: check_estimator(name) for name in plan.conditions if name in ESTIMATOR_ROLES}
@@ -203,6 +233,8 @@ class ExtractOp(Op):
                 yield OutputFrame(frame.number, *self.extract_frame(plan, frame.buffers, estimators))
             except FrameBridgeError as error:
                 yield FrameFailure(frame.number, error)
+            except Exception as error:  # noqa: BLE001 - one frame's unforeseen failure must not end the job
+                yield FrameFailure(frame.number, FrameFailed(f"extract failed on frame {frame.number}: {type(error).__name__}: {error}"))
 
     def extract_frame(self, plan: ExtractPlan, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """One frame's condition images by output name, and what the result meta reports (other ops reuse this)."""
@@ -230,8 +262,6 @@ class ExtractOp(Op):
         return outputs, meta
 
     def _depth(self, plan: ExtractPlan, depth: np.ndarray) -> np.ndarray:
-        if depth.ndim != 2:
-            raise ShapeMismatch(f"depth must be (H, W), got {depth.shape}")
         if plan.depth_range is None:
             plan.depth_range = measure_depth_range(depth)
             if plan.depth_range is None:
@@ -260,17 +290,36 @@ def _is_matrix(value: Any) -> bool:
 
 
 def _need(buffers: Mapping[str, np.ndarray], name: str, condition: str) -> np.ndarray:
+    """The frame's ``name`` buffer, checked against what the condition can use."""
     if name not in buffers:
         raise MissingInput(
             f"the {condition} condition needs the {name!r} buffer, and this frame has only {sorted(buffers) or 'none'}",
             fix=f"send {name} with every frame (enable the pass in the host), or drop {condition} from conditions",
             details={"buffer": name, "condition": condition},
         )
-    return buffers[name]
+    buffer = np.asarray(buffers[name])
+    if name == passes.POSE_JOINTS:
+        if buffer.ndim != 3 or buffer.shape[1:] != (18, 3):
+            raise ShapeMismatch(f"pose_joints must be (people, 18, 3) COCO-18 x, y, visibility; got shape {buffer.shape}", details={"buffer": name, "shape": list(buffer.shape)})
+        return buffer
+    allowed = _INPUTS.get(name)
+    if allowed is None:
+        return buffer
+    channels = buffer.shape[2] if buffer.ndim == 3 else None
+    if buffer.ndim not in (2, 3) or channels not in allowed.channels:
+        raise ShapeMismatch(f"{name} must be {allowed.shape} for the {condition} condition, got shape {buffer.shape}", details={"buffer": name, "shape": list(buffer.shape)})
+    if buffer.size == 0:
+        raise ShapeMismatch(f"{name} is empty ({buffer.shape}); it must be at least 1x1 pixel", details={"buffer": name, "shape": list(buffer.shape)})
+    if allowed.finite and buffer.dtype.kind == "f" and not np.isfinite(buffer).all():
+        raise NonFiniteValues(f"{name} must be finite for the {condition} condition; it has NaN or infinite values", fix=f"fix or zero the non-finite pixels of {name} in the host", details={"buffer": name})
+    return buffer
 
 
 def _plate_size(buffers: Mapping[str, np.ndarray], plan: ExtractPlan) -> tuple[int, int]:
     """(width, height) shared by every image buffer of the frame."""
+    flat = [name for name in _IMAGE_INPUTS if name in buffers and np.ndim(buffers[name]) < 2]
+    if flat:
+        raise ShapeMismatch(f"image buffers must be (H, W) or (H, W, C); {flat} are not", details={"buffers": flat})
     sizes = {name: buffers[name].shape[:2] for name in _IMAGE_INPUTS if name in buffers}
     if len(set(sizes.values())) > 1:
         raise ShapeMismatch(f"image buffers of one frame differ in size: {sizes}", details={"sizes": {k: list(v) for k, v in sizes.items()}})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import InvalidParams, MissingInput, ModelNotFound, ShapeMismatch
+from framebridge.protocol.errors import FrameFailed, InvalidParams, MissingInput, ModelNotFound, NonFiniteValues, ShapeMismatch
 from framebridge.protocol.exr import read_frame
 from framebridge.server.conditions import DepthRange, depth_condition, pose_condition, segment_colours
 from framebridge.server.conditions.pose import JOINT_COLOURS
@@ -263,6 +263,66 @@ def test_buffers_of_different_sizes_fail_the_frame():
     frame = {passes.DEPTH: np.ones((4, 4), np.float32), passes.BEAUTY: np.ones((5, 4, 3), np.float32)}
     failure = run_extract({1: frame}, {"conditions": ["depth"]})[1]
     assert isinstance(failure.error, ShapeMismatch)
+
+
+def _bad_frame_cases():
+    joints = np.zeros((1, 18, 3), np.float32)
+    joints[0, :2] = (3e38, 3e38, 1.0)
+    return {
+        "empty beauty for canny": (["canny"], {passes.BEAUTY: np.zeros((0, 0, 3), np.float32)}),
+        "empty beauty for lineart": (["lineart"], {passes.BEAUTY: np.zeros((0, 0, 3), np.float32)}),
+        "empty depth": (["depth"], {passes.DEPTH: np.zeros((0, 0), np.float32)}),
+        "16-channel beauty": (["canny"], {passes.BEAUTY: np.zeros((8, 8, 16), np.float32)}),
+        "2-channel beauty": (["lineart"], {passes.BEAUTY: np.zeros((8, 8, 2), np.float32)}),
+        "(H, W) normal": (["normal"], {passes.NORMAL: np.zeros((8, 8), np.float32)}),
+        "(H, W, 2) normal": (["normal"], {passes.NORMAL: np.zeros((8, 8, 2), np.float32)}),
+        "NaN normal": (["normal"], {passes.NORMAL: np.full((8, 8, 3), np.nan, np.float32)}),
+        "(H, W, 3) index": (["segmentation"], {passes.OBJECT_INDEX: np.ones((8, 8, 3), np.float32)}),
+        "NaN index": (["segmentation"], {passes.OBJECT_INDEX: np.full((8, 8), np.nan, np.float32)}),
+        "joints at 3e38": (["pose"], {passes.POSE_JOINTS: joints, passes.DEPTH: np.ones((8, 8), np.float32)}),
+        "(18, 3) joints": (["pose"], {passes.POSE_JOINTS: joints[0], passes.DEPTH: np.ones((8, 8), np.float32)}),
+    }
+
+
+def _good_frame() -> dict[str, np.ndarray]:
+    return {
+        passes.BEAUTY: np.full((8, 8, 3), 0.5, np.float32),
+        passes.DEPTH: np.full((8, 8), 2.0, np.float32),
+        passes.NORMAL: np.tile(np.float32([0.0, 0.0, 1.0]), (8, 8, 1)),
+        passes.OBJECT_INDEX: np.ones((8, 8), np.float32),
+        passes.POSE_JOINTS: np.zeros((1, 18, 3), np.float32),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_frame_cases()))
+def test_a_bad_frame_fails_alone_with_a_typed_error_and_later_frames_still_run(case):
+    conditions, bad = _bad_frame_cases()[case]
+    params = {"conditions": conditions, "normal_space": "camera"}
+    results = run_extract({1: _good_frame(), 2: bad, 3: _good_frame()}, params)
+    assert isinstance(results[1], OutputFrame) and isinstance(results[3], OutputFrame)
+    assert isinstance(results[2], FrameFailure)
+    assert isinstance(results[2].error, (ShapeMismatch, NonFiniteValues, InvalidParams)), results[2].error
+    assert "allowed" in results[2].error.message or "must" in results[2].error.message
+
+
+def test_an_untyped_error_fails_only_its_frame(monkeypatch):
+    def explode(*args, **kwargs):
+        raise MemoryError("cannot allocate")
+
+    op = ExtractOp()
+    plan = op.prepare({"conditions": ["depth"]}, {}, [1, 2], None)
+    calls = iter([None, explode])
+    original = op.extract_frame
+    monkeypatch.setattr(op, "extract_frame", lambda *args: (next(calls) or original)(*args))
+    frames = (InputFrame(number, {passes.DEPTH: np.full((4, 4), 2.0, np.float32)}) for number in (1, 2))
+    results = {result.number: result for result in op.run(plan, frames, JobContext("test", [1, 2], {}, lambda: False))}
+    assert isinstance(results[1], OutputFrame)
+    assert isinstance(results[2].error, FrameFailed) and "MemoryError: cannot allocate" in results[2].error.message
+
+
+def test_shot_resolution_is_bounded_by_the_frame_size_limit():
+    with pytest.raises(InvalidParams, match="16384"):
+        ExtractOp().prepare({"conditions": ["pose"]}, {"resolution": [100000, 100000]}, [1], None)
 
 
 @pytest.mark.parametrize(
