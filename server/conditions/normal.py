@@ -50,7 +50,8 @@ def normal_condition(normal: np.ndarray, camera_matrix: np.ndarray | None, dtype
     affine = np.hstack([encode * scale, np.full((3, 1), 0.5 * scale)]).astype(np.float32)
     colours = cv2.transform(np.ascontiguousarray(normal, dtype=np.float32), affine)
     if dtype == "uint8":
-        image = cv2.convertScaleAbs(colours)
+        # Saturating rounding (as one channel, so the scale applies to every value): off-unit normals clip, never mirror.
+        image = cv2.multiply(colours.reshape(colours.shape[0], -1), 1.0, dtype=cv2.CV_8U).reshape(colours.shape)
         # A zero normal encodes as mid-grey, which no unit normal can: make it face the camera.
         background = cv2.inRange(image, (128, 128, 128), (128, 128, 128))
         return cv2.add(image, (0, 0, 127, 0), dst=image, mask=background)

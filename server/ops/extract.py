@@ -341,8 +341,9 @@ def _as_dtype(image: np.ndarray, dtype: str) -> np.ndarray:
             return image
         import cv2
 
-        # Saturating and rounding; condition images are already within 0..1.
-        return cv2.convertScaleAbs(image, alpha=255.0)
+        # Saturating rounding (as one channel, so the scale applies to every value): below 0 is 0, never mirrored.
+        flat = np.ascontiguousarray(image, dtype=np.float32).reshape(image.shape[0], -1)
+        return cv2.multiply(flat, 255.0, dtype=cv2.CV_8U).reshape(image.shape)
     if image.dtype == np.uint8:
         return (image * np.float32(1.0 / 255.0)).astype(dtype)
     return image.astype(dtype, copy=False)

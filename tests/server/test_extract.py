@@ -12,7 +12,7 @@ from framebridge.server.conditions import DepthRange, depth_condition, pose_cond
 from framebridge.server.conditions.pose import JOINT_COLOURS
 from framebridge.server.ops import default_ops
 from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext, OutputFrame
-from framebridge.server.ops.extract import ExtractOp
+from framebridge.server.ops.extract import ExtractOp, _as_dtype
 
 
 def run_extract(frames: dict[int, dict[str, np.ndarray]], params: dict, shot: dict | None = None, backend: str | None = None) -> dict[int, OutputFrame | FrameFailure]:
@@ -209,6 +209,19 @@ def test_zero_normals_get_the_facing_colour_in_both_dtypes():
     for dtype, facing in (("uint8", [128, 128, 255]), ("float32", [0.5, 0.5, 1.0])):
         image = run_extract({1: {passes.NORMAL: normal}}, {"conditions": ["normal"], "normal_space": "camera", "output_dtype": dtype})[1]
         assert image.buffers["control_normal"][1, 1].tolist() == facing
+
+
+def test_normals_slightly_off_unit_length_clip_instead_of_mirroring():
+    normal = np.zeros((1, 2, 3), np.float32)
+    normal[0, 0] = (1.05, -1.05, 1.0)  # red and green a little below 0
+    normal[0, 1] = (-1.05, 1.05, 1.0)  # red and green a little above 1
+    image = run_extract({1: {passes.NORMAL: normal}}, {"conditions": ["normal"], "normal_space": "camera"})[1].buffers["control_normal"]
+    assert image[0, 0, :2].tolist() == [0, 0] and image[0, 1, :2].tolist() == [255, 255]
+
+
+def test_float_conditions_outside_unit_range_clip_to_uint8():
+    assert _as_dtype(np.array([[-0.1, 0.5, 1.2]], np.float32), "uint8").tolist() == [[0, 128, 255]]
+    assert _as_dtype(np.array([[[-0.02, 0.0, 1.0]]], np.float32), "uint8").tolist() == [[[0, 0, 255]]]
 
 
 def test_wide_ids_such_as_cryptomatte_hashes_get_stable_colours():
