@@ -12,11 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from framebridge.protocol.errors import InvalidParams
+from framebridge.protocol.passes import BACKGROUND_DEPTH, shot_depth_range
 
 __all__ = ["BACKGROUND_DEPTH", "DepthRange", "depth_condition", "measure_depth_range"]
-
-# Cycles writes 1e10 where a ray hits nothing; anything this far is background.
-BACKGROUND_DEPTH = 1e9
 
 
 @dataclass(frozen=True)
@@ -31,17 +29,14 @@ class DepthRange:
             raise InvalidParams(f"depth range must be 0 < near < far, got near={self.near}, far={self.far}")
 
 
-def _foreground(depth: np.ndarray) -> np.ndarray:
-    return np.isfinite(depth) & (depth > 0.0) & (depth < BACKGROUND_DEPTH)
-
-
 def measure_depth_range(depth: np.ndarray) -> DepthRange | None:
-    """The nearest and farthest foreground depth of a frame; None when it has no foreground."""
-    values = depth[_foreground(depth)]
-    if values.size == 0:
-        return None
-    near, far = float(values.min()), float(values.max())
-    return DepthRange(near, far if far > near else near * 1.001 + 1e-6)
+    """The nearest and farthest foreground depth of a frame; None when it has no foreground.
+
+    The rule is :func:`framebridge.protocol.passes.shot_depth_range`'s, so a range a
+    host measured over the shot and one measured here agree.
+    """
+    measured = shot_depth_range([depth])
+    return DepthRange(*measured) if measured else None
 
 
 def depth_condition(depth: np.ndarray, depth_range: DepthRange) -> np.ndarray:

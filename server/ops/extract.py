@@ -22,7 +22,9 @@ frames before sending), else the nearest and farthest foreground depth of the
 first frame with any, kept for the rest of the job (frames are streamed, so later
 frames cannot widen it without changing earlier results). Nearer than near is
 white, beyond far and background black. Each result's ``meta`` says which range
-was used and where it came from.
+was used and where it came from (``depth_range_source``: params, shot or
+first_frame), and with the first-frame fallback a ``depth_range_note`` warning
+that the range is not the shot's.
 
 A frame whose passes cannot be used (wrong shape or channel count, empty,
 non-finite normals or ids) fails alone with a typed error naming what is
@@ -96,6 +98,10 @@ _INPUTS = {
     passes.OBJECT_INDEX: _Input("(H, W)", (None,), finite=True),
     passes.MATERIAL_INDEX: _Input("(H, W)", (None,), finite=True),
 }
+_FIRST_FRAME_NOTE = (
+    "depth range measured on the first frame with foreground, not the whole shot: nearer objects in later frames "
+    "are white, farther ones black; send shot depth_range (framebridge.protocol.passes.shot_depth_range over every frame)"
+)
 
 
 def output_name(condition: str) -> str:
@@ -248,6 +254,8 @@ class ExtractOp(Op):
                 image = self._depth(plan, _need(buffers, passes.DEPTH, condition))
                 meta["depth_range"] = [plan.depth_range.near, plan.depth_range.far] if plan.depth_range else None
                 meta["depth_range_source"] = plan.depth_range_source
+                if plan.depth_range_source == "first_frame":
+                    meta["depth_range_note"] = _FIRST_FRAME_NOTE
             elif condition == "normal":
                 image = normal_condition(_need(buffers, passes.NORMAL, condition), self._camera(plan, buffers), "uint8" if plan.output_dtype == "uint8" else "float32")
             elif condition == "segmentation":

@@ -8,7 +8,8 @@ import pytest
 from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameFailed, InvalidParams, MissingInput, ModelNotFound, NonFiniteValues, ShapeMismatch
 from framebridge.protocol.exr import read_frame
-from framebridge.server.conditions import DepthRange, depth_condition, pose_condition, segment_colours
+from framebridge.server.conditions import DepthRange, depth_condition, measure_depth_range, pose_condition, segment_colours
+from framebridge.server.conditions.depth import BACKGROUND_DEPTH
 from framebridge.server.conditions.pose import JOINT_COLOURS
 from framebridge.server.ops import default_ops
 from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext, OutputFrame
@@ -166,6 +167,38 @@ def test_depth_background_and_far_are_black_near_is_white():
     assert image.tolist()[0][:3] == [1.0, pytest.approx(1 / 3), 0.0]
     assert image.tolist()[0][3:7] == [0.0, 0.0, 0.0, 0.0]
     assert image[0, 7] == 1.0
+
+
+def test_shot_depth_range_spans_the_foreground_of_every_frame():
+    first = np.array([[1e10, 2.0], [np.inf, 3.0]], np.float32)
+    later = np.array([[np.nan, 0.0, -1.0, 0.5, 7.0]], np.float16)
+    assert passes.shot_depth_range(iter([first, later])) == [0.5, 7.0]
+    assert passes.shot_depth_range([np.full((2, 2), 1e10, np.float32), np.zeros((0, 0), np.float32)]) is None
+    assert passes.shot_depth_range([]) is None
+    near, far = passes.shot_depth_range([np.full((2, 2), 4.0)])
+    assert near == 4.0 < far
+
+
+def test_the_op_measures_its_fallback_range_by_the_same_rule():
+    depth = np.array([[1e10, 2.0, np.inf, 3.0, 0.0]], np.float32)
+    measured = measure_depth_range(depth)
+    assert [measured.near, measured.far] == passes.shot_depth_range([depth])
+    assert BACKGROUND_DEPTH is passes.BACKGROUND_DEPTH
+
+
+def test_first_frame_fallback_says_so_and_the_shot_range_keeps_a_later_nearer_object_unsaturated():
+    first = np.full((4, 4), 8.0, np.float32)
+    first[0, 0] = 4.0
+    later = first.copy()
+    later[1, 1] = 2.0  # nearer than anything in the first frame
+    params = {"conditions": ["depth"], "output_dtype": "float32"}
+    fallback = run_extract({1: {passes.DEPTH: first}, 2: {passes.DEPTH: later}}, params)
+    assert fallback[2].meta["depth_range_source"] == "first_frame" and "shot_depth_range" in fallback[2].meta["depth_range_note"]
+    assert fallback[2].buffers["control_depth"][0, 0] == fallback[2].buffers["control_depth"][1, 1] == 1.0  # saturated
+    shot = {"depth_range": passes.shot_depth_range([first, later])}
+    whole = run_extract({1: {passes.DEPTH: first}, 2: {passes.DEPTH: later}}, params, shot)
+    assert "depth_range_note" not in whole[2].meta
+    assert whole[2].buffers["control_depth"][1, 1] == 1.0 > whole[2].buffers["control_depth"][0, 0]
 
 
 def test_segment_colours_depend_only_on_the_id():
