@@ -75,7 +75,7 @@ class BufferDescriptor:
         name, dtype, shape, frame, checksum = (raw.get(k) for k in ("name", "dtype", "shape", "frame", "digest"))
         if not isinstance(name, str) or not _NAME.match(name):
             raise MalformedMessage(f"buffer name {name!r} is not 1-128 characters of [A-Za-z0-9_.:/ -]")
-        if dtype not in ALLOWED_DTYPES:
+        if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
             raise DtypeNotAllowed(
                 f"buffer {name!r} has dtype {dtype!r}",
                 fix=f"send one of {', '.join(ALLOWED_DTYPES)}",

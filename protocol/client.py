@@ -18,7 +18,7 @@ import zmq
 
 from .buffers import Limits
 from .connection import ConnectionInfo, default_connection_path
-from .errors import FrameBridgeError, InvalidParams, RequestTimeout, ServerUnreachable, error_from_wire
+from .errors import FrameBridgeError, FrameFailed, InvalidParams, RequestTimeout, ServerUnreachable, error_from_wire
 from .messages import (
     REPLIES,
     Ack,
@@ -34,6 +34,7 @@ from .messages import (
     Status,
     StatusRequest,
     Submit,
+    expand_failures,
 )
 from .wire import Codec, Envelope, new_id
 
@@ -304,10 +305,16 @@ class Job:
     def _send_frames(self) -> None:
         while self._unsent and self._sent < self._credit and not self.finished and self._may_send_ahead():
             number = self._unsent.popleft()
-            source = self._source
-            buffers = source(number) if callable(source) else source[number]
-            self.client.send(FrameIn(frame=number), job=self.id,
-                             buffers=[(name, array, number) for name, array in buffers.items()])
+            try:
+                buffers = self._source(number) if callable(self._source) else self._source[number]
+                frames = self.client.codec.encode(FrameIn(frame=number), job=self.id,
+                                                  buffers=[(name, array, number) for name, array in buffers.items()])
+            except Exception as error:
+                # A frame the host cannot read or send is named as failed; the job goes on with the others.
+                if not isinstance(error, FrameBridgeError):
+                    error = FrameFailed(f"the frame source failed on frame {number}: {type(error).__name__}: {error}")
+                frames = self.client.codec.encode(FrameIn(frame=number, error=error.to_wire()), job=self.id)
+            self.client.socket.send_multipart(frames, copy=False)
             self._sent += 1
 
     def _may_send_ahead(self) -> bool:
@@ -335,7 +342,7 @@ class Job:
         if isinstance(body, Done):
             self.client._jobs.pop(self.id, None)
             self.state = body.state
-            self.failed.update({int(n): error_from_wire(e) for n, e in body.failed.items()})
+            self.failed.update({number: error_from_wire(body) for number, body in expand_failures(body.failed).items()})
             self.error = error_from_wire(body.error) if body.error else None
             return DoneEvent(body.state, list(body.frames), dict(self.failed), self.error)
         if isinstance(body, ErrorReply):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from .errors import MalformedMessage
 
@@ -33,6 +34,8 @@ __all__ = [
     "StatusRequest",
     "Status",
     "Ack",
+    "group_failures",
+    "expand_failures",
     "REQUESTS",
     "REPLIES",
 ]
@@ -143,10 +146,11 @@ class Accepted(Body):
 
 @dataclass(frozen=True)
 class FrameIn(Body):
-    """One input frame: its buffers follow the header."""
+    """One input frame: its buffers follow the header; or, with ``error``, why the host could not produce it."""
 
     TYPE: ClassVar[str] = "frame"
     frame: int
+    error: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,12 +178,12 @@ class Result(Body):
 
 @dataclass(frozen=True)
 class Done(Body):
-    """A job ended; ``failed`` maps frame numbers (as strings) to error bodies."""
+    """A job ended; ``failed`` groups the failed frames by error (see :func:`group_failures`)."""
 
     TYPE: ClassVar[str] = "done"
     state: str
     frames: list[int]
-    failed: dict[str, Any] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
 
@@ -213,7 +217,7 @@ class Status(Body):
     frames: list[int]
     received: list[int]
     done: list[int]
-    failed: dict[str, Any]
+    failed: list[dict[str, Any]]
     credit: int
 
 
@@ -223,6 +227,41 @@ class Ack(Body):
 
     TYPE: ClassVar[str] = "ack"
     frames: list[int]
+
+
+MAX_FAILURE_GROUPS = 256
+
+
+def group_failures(failed: Mapping[int, Any]) -> list[dict[str, Any]]:
+    """``{frame: error}`` as ``[{"frames": [...], "error": body}]``, one entry per distinct error.
+
+    A job-level failure names every remaining frame with one error, so it travels
+    once. Past :data:`MAX_FAILURE_GROUPS` distinct errors, further frames are grouped
+    by error code with a summary message, so a message stays small however many
+    frames failed in their own way.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for frame, error in sorted(failed.items()):
+        body = error.to_wire() if hasattr(error, "to_wire") else dict(error)
+        key = json.dumps(body, sort_keys=True, default=str)
+        if key not in groups and len(groups) >= MAX_FAILURE_GROUPS:
+            code = str(body.get("code", "error"))
+            key = f"summary:{code}"
+            body = {"code": code, "message": f"frame failed with {code} (one of many such errors; the first are listed in full)",
+                    "fix": body.get("fix"), "details": {}}
+        groups.setdefault(key, {"frames": [], "error": body})["frames"].append(frame)
+    return list(groups.values())
+
+
+def expand_failures(groups: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The inverse of :func:`group_failures`: ``{frame: error body}``."""
+    failed: dict[int, dict[str, Any]] = {}
+    for group in groups:
+        frames, body = group.get("frames"), group.get("error")
+        if not isinstance(frames, list) or not isinstance(body, dict) or not all(type(n) is int for n in frames):
+            raise MalformedMessage("a failure group needs 'frames' (a list of frame numbers) and an 'error' map")
+        failed.update({frame: body for frame in frames})
+    return failed
 
 
 REQUESTS: dict[str, type[Body]] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -185,8 +186,8 @@ class Codec:
             raise VersionMismatch(f"peer speaks protocol {version[0]}.{version[1]}, this side speaks {PROTOCOL_VERSION}",
                                   fix="install matching major versions of the FrameBridge server and plugin")
         message_id, sent_at = raw.get("id"), raw.get("time")
-        if not isinstance(message_id, str) or not message_id or type(sent_at) not in (int, float):
-            raise MalformedMessage("header needs a string 'id' and a numeric 'time'")
+        if not isinstance(message_id, str) or not message_id or type(sent_at) not in (int, float) or not math.isfinite(sent_at):
+            raise MalformedMessage("header needs a string 'id' and a finite numeric 'time'")
         kind = raw.get("type")
         body_type = self.incoming.get(kind) if isinstance(kind, str) else None
         if body_type is None:

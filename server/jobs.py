@@ -1,15 +1,18 @@
-"""Jobs and the worker threads that run them.
+"""Jobs, and the threads that run them under a fixed number of compute slots.
 
-The socket thread only files frames into a job and sets flags; workers pull
-frames in submit order under the credit window, run the op, and hand encoded
-messages back through the ``deliver`` callable. A job remembers every frame's fate:
-done, failed (with its error), or not reached because the job was cancelled.
+The socket thread only files frames into a job and sets flags. Each scheduled job
+runs on its own thread, which holds one of ``workers`` compute slots while its op
+works and gives the slot back while it waits for the client's next frame, so a
+slow or vanished client never stalls anyone else's job. Frames reach the op in
+submit order under the credit window; encoded messages go back through the
+``deliver`` callable. A job remembers every frame's fate: done, failed (with its
+error), or not reached because the job was cancelled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from framebridge.protocol.buffers import describe
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled, RequestTimeout
-from framebridge.protocol.messages import Done, Progress, Result, Status
+from framebridge.protocol.messages import Done, Progress, Result, Status, group_failures
 from framebridge.protocol.wire import Codec
 
 from .ops.base import FrameFailure, InputFrame, JobContext, Op
@@ -33,7 +36,7 @@ ACTIVE = ("queued", "running")
 
 @dataclass
 class Job:
-    """One submitted job and everything the server knows about it."""
+    """One submitted job and everything the server knows about it; ``lock`` guards the mutable state."""
 
     id: str
     op: Op
@@ -56,7 +59,11 @@ class Job:
     started_at: float | None = None
     last_activity: float = field(default_factory=time.monotonic)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
-    arrived: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    holds_slot: bool = False
+
+    def __post_init__(self) -> None:
+        self.frame_set = frozenset(self.frames)
 
     @property
     def finished(self) -> bool:
@@ -67,28 +74,33 @@ class Job:
         """Cumulative credit: the client may have sent this many frames in total."""
         return self.consumed + self.credit_window
 
+    @property
+    def next_frame(self) -> int | None:
+        """The frame the op takes next (frames are consumed in submit order)."""
+        return self.frames[self.consumed] if self.consumed < len(self.frames) else None
+
     def progress(self) -> Progress:
-        finished = len(self.done) + len(self.failed)
-        eta = None
-        if self.started_at and finished:
-            elapsed = time.monotonic() - self.started_at
-            eta = elapsed / finished * (len(self.frames) - finished)
-        return Progress(received=len(self.received), done=len(self.done), failed=len(self.failed),
-                        total=len(self.frames), credit=self.credit, stage=self.stage, eta=eta)
+        with self.lock:
+            finished = len(self.done) + len(self.failed)
+            eta = None
+            if self.started_at and finished:
+                eta = (time.monotonic() - self.started_at) / finished * (len(self.frames) - finished)
+            return Progress(received=len(self.received), done=len(self.done), failed=len(self.failed),
+                            total=len(self.frames), credit=self.credit, stage=self.stage, eta=eta)
 
     def status(self) -> Status:
-        return Status(op=self.op.name, state=self.state, frames=list(self.frames), received=sorted(self.received),
-                      done=list(self.done), failed={str(n): e.to_wire() for n, e in self.failed.items()},
-                      credit=self.credit)
+        with self.lock:
+            return Status(op=self.op.name, state=self.state, frames=list(self.frames), received=sorted(self.received),
+                          done=list(self.done), failed=group_failures(self.failed), credit=self.credit)
 
     def done_message(self) -> Done:
-        return Done(state=self.state, frames=list(self.done),
-                    failed={str(n): e.to_wire() for n, e in self.failed.items()},
-                    error=self.error.to_wire() if self.error else None)
+        with self.lock:
+            return Done(state=self.state, frames=list(self.done), failed=group_failures(self.failed),
+                        error=self.error.to_wire() if self.error else None)
 
 
 class JobManager:
-    """Runs jobs on a fixed pool of worker threads, one job per worker at a time."""
+    """Runs each job on its own thread; at most ``workers`` of them compute at once."""
 
     def __init__(self, codec: Codec, deliver: Callable[[str, list[Any]], None], *, workers: int = 1, spool_dir: Path,
                  retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0):
@@ -99,38 +111,40 @@ class JobManager:
         self.input_timeout = input_timeout
         self.job_ttl = job_ttl
         self.jobs: dict[str, Job] = {}
-        self._queue: queue.Queue[Job | None] = queue.Queue()
-        self._threads = [threading.Thread(target=self._work, name=f"framebridge-worker-{n}", daemon=True)
-                         for n in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._slots = threading.Semaphore(workers)
+        self._threads: dict[str, threading.Thread] = {}
 
     def create(self, job_id: str, op: Op, plan: Any, frames: list[int], shot: dict[str, Any], owner: bytes,
                credit_window: int) -> Job:
+        # The spool folder is named by a hash, so no job id can point outside the spool.
+        folder = self.spool_dir / hashlib.sha256(job_id.encode()).hexdigest()[:32]
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
-                  results=ResultStore(self.spool_dir / job_id, self.retain_bytes), backend=op.backend_name(plan))
+                  results=ResultStore(folder, self.retain_bytes), backend=op.backend_name(plan))
         self.jobs[job_id] = job
         return job
 
+    def active(self) -> int:
+        return sum(1 for job in self.jobs.values() if not job.finished)
+
     def add_frame(self, job: Job, frame: InputFrame) -> bool:
         """File an input frame; False if it was already received (a resend after reconnect)."""
-        with job.arrived:
+        with job.lock:
             if frame.number in job.received:
                 return False
             job.received.add(frame.number)
             job.waiting[frame.number] = frame
             job.last_activity = time.monotonic()
-            job.arrived.notify_all()
-            self._schedule(job)
+            job.lock.notify_all()
+        self._schedule(job)
         return True
 
     def cancel(self, job: Job) -> None:
-        with job.arrived:
+        with job.lock:
             job.cancel_requested.set()
             if job.state == "queued":
                 job.stage = "cancelling"
-            job.arrived.notify_all()
-            self._schedule(job)
+            job.lock.notify_all()
+        self._schedule(job)
 
     def acknowledge(self, job: Job, frames: list[int]) -> None:
         job.results.drop(frames)
@@ -143,31 +157,49 @@ class JobManager:
             if (job.finished or not job.scheduled) and now - job.last_activity > self.job_ttl:
                 job.results.clear()
                 del self.jobs[job_id]
-
-    def _schedule(self, job: Job) -> None:
-        """Queue a job for a worker once it has a frame (or a cancel), so idle submits hold no worker."""
-        if not job.scheduled:
-            job.scheduled = True
-            self._queue.put(job)
+                self._threads.pop(job_id, None)
 
     def close(self) -> None:
-        for job in self.jobs.values():
+        for job in list(self.jobs.values()):
             self.cancel(job)
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
+        for thread in list(self._threads.values()):
             thread.join(timeout=5)
 
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
-                self._run(job)
-            except Exception:
-                log.exception("job %s crashed the worker loop", job.id)
+    def _schedule(self, job: Job) -> None:
+        """Start a job's thread once it has a frame (or a cancel), so idle submits cost no thread."""
+        with job.lock:
+            if job.scheduled:
+                return
+            job.scheduled = True
+        thread = threading.Thread(target=self._guarded, args=(job,), name=f"framebridge-job-{job.id[:12]}", daemon=True)
+        self._threads[job.id] = thread
+        thread.start()
 
-    def _inputs(self, job: Job) -> Iterator[InputFrame]:
-        for number in job.frames:
-            with job.arrived:
+    def _guarded(self, job: Job) -> None:
+        try:
+            self._run(job)
+        except Exception:
+            log.exception("job %s crashed its thread", job.id)
+
+    def _take_slot(self, job: Job) -> None:
+        """Wait for a compute slot; a cancel while waiting raises :class:`JobCancelled`."""
+        while not self._slots.acquire(timeout=0.1):
+            if job.cancel_requested.is_set():
+                raise JobCancelled("job cancelled")
+        job.holds_slot = True
+
+    def _give_slot(self, job: Job) -> None:
+        if job.holds_slot:
+            job.holds_slot = False
+            self._slots.release()
+
+    def _next_input(self, job: Job, number: int) -> InputFrame:
+        """The next frame in submit order; the compute slot is given up while waiting for it."""
+        with job.lock:
+            frame = job.waiting.pop(number, None)
+        if frame is None:
+            self._give_slot(job)
+            with job.lock:
                 deadline = time.monotonic() + self.input_timeout
                 while number not in job.waiting:
                     if job.cancel_requested.is_set():
@@ -176,65 +208,87 @@ class JobManager:
                     if remaining <= 0:
                         raise RequestTimeout(f"frame {number} did not arrive within {self.input_timeout:.0f} s",
                                              fix="reconnect and resume the job with status(resend=True)")
-                    job.arrived.wait(min(remaining, 0.5))
+                    job.lock.wait(min(remaining, 0.5))
                 frame = job.waiting.pop(number)
-                job.consumed += 1
+            self._take_slot(job)
+        with job.lock:
+            job.consumed += 1
+        return frame
+
+    def _inputs(self, job: Job) -> Iterator[InputFrame]:
+        for number in job.frames:
+            frame = self._next_input(job, number)
             if job.cancel_requested.is_set():
                 raise JobCancelled("job cancelled")
+            if frame.failure is not None:
+                with job.lock:
+                    job.failed[number] = frame.failure
             self._send(job, job.progress())
-            yield frame
+            if frame.failure is None:
+                yield frame
 
     def _run(self, job: Job) -> None:
-        if job.cancel_requested.is_set():
-            job.state = job.stage = "cancelled"
-            self._send(job, job.done_message())
+        try:
+            if job.cancel_requested.is_set():
+                raise JobCancelled("job cancelled")
+            self._take_slot(job)
+        except JobCancelled:
+            self._finish(job, "cancelled")
             return
-        job.state = job.stage = "running"
-        job.started_at = time.monotonic()
+        with job.lock:
+            job.state = job.stage = "running"
+            job.started_at = time.monotonic()
         context = JobContext(job_id=job.id, frames=list(job.frames), shot=job.shot,
                              cancelled=job.cancel_requested.is_set, report_stage=lambda stage: setattr(job, "stage", stage))
         outputs = job.op.run(job.plan, self._inputs(job), context)
         try:
             for item in outputs:
                 if isinstance(item, FrameFailure):
-                    job.failed[item.number] = item.error
+                    with job.lock:
+                        job.failed[item.number] = item.error
                 else:
                     described = [describe(name, array, item.number, self.codec.limits) for name, array in item.buffers.items()]
                     job.results.put(item.number, described, item.meta)
-                    job.done.append(item.number)
+                    with job.lock:
+                        job.done.append(item.number)
                     self.deliver(job.id, self.codec.encode_described(Result(frame=item.number, meta=item.meta), job=job.id,
                                                                       described=described))
                 self._send(job, job.progress())
                 if job.cancel_requested.is_set():
                     raise JobCancelled("job cancelled")
             outputs.close()
-            accounted = set(job.done) | set(job.failed)
-            for number in job.frames:
-                if number not in accounted:
-                    job.failed[number] = FrameFailed(f"the {job.op.name} op produced no result for frame {number}")
-            job.state = "completed" if not job.failed else "completed_with_failures"
+            with job.lock:
+                accounted = set(job.done) | set(job.failed)
+                for number in job.frames:
+                    if number not in accounted:
+                        job.failed[number] = FrameFailed(f"the {job.op.name} op produced no result for frame {number}")
+            self._finish(job, "completed" if not job.failed else "completed_with_failures")
         except JobCancelled:
             outputs.close()
-            job.state = "cancelled"
+            self._finish(job, "cancelled")
         except FrameBridgeError as error:
             outputs.close()
-            self._fail(job, error)
+            self._finish(job, "failed", error)
         except Exception as error:
             log.exception("op %s failed in job %s", job.op.name, job.id)
             outputs.close()
-            self._fail(job, FrameBridgeError(f"the {job.op.name} op failed: {type(error).__name__}: {error}"))
-        job.stage = job.state
-        job.last_activity = time.monotonic()
-        with job.arrived:
+            self._finish(job, "failed", FrameBridgeError(f"the {job.op.name} op failed: {type(error).__name__}: {error}"))
+        finally:
+            self._give_slot(job)
+
+    def _finish(self, job: Job, state: str, error: FrameBridgeError | None = None) -> None:
+        """Record how the job ended (a job-level error fails every frame not yet done) and tell the client."""
+        with job.lock:
+            if error is not None:
+                job.error = error
+                done = set(job.done)
+                for number in job.frames:
+                    if number not in done and number not in job.failed:
+                        job.failed[number] = error
+            job.state = job.stage = state
+            job.last_activity = time.monotonic()
             job.waiting.clear()
         self._send(job, job.done_message())
-
-    def _fail(self, job: Job, error: FrameBridgeError) -> None:
-        job.state = "failed"
-        job.error = error
-        for number in job.frames:
-            if number not in job.done and number not in job.failed:
-                job.failed[number] = error
 
     def _send(self, job: Job, body: Any) -> None:
         self.deliver(job.id, self.codec.encode(body, job=job.id))

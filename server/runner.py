@@ -124,9 +124,13 @@ def _run_on_server(op_name, source, frames, params, shot, backend, connection_fi
     with Client(connection_file) as client:
         job = client.submit(op_name, frames, lambda number: read_frame(source, number), params=params, shot=shot,
                             backend=backend, keep_results=False)
-        for event in job:
-            if isinstance(event, ResultEvent):
-                finish(event.frame, event.buffers, None, event.meta)
-            elif isinstance(event, DoneEvent):
-                for number, error in event.failed.items():
-                    finish(number, None, error, {})
+        try:
+            for event in job:
+                if isinstance(event, ResultEvent):
+                    finish(event.frame, event.buffers, None, event.meta)
+                elif isinstance(event, DoneEvent):
+                    for number, error in event.failed.items():
+                        finish(number, None, error, {})
+        finally:
+            if not job.finished:
+                job.cancel()

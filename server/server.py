@@ -29,8 +29,10 @@ from framebridge.protocol.errors import (
     InsecureBind,
     InvalidParams,
     MalformedMessage,
+    ServerBusy,
     UnknownJob,
     UnknownOp,
+    error_from_wire,
 )
 from framebridge.protocol.messages import (
     Accepted,
@@ -57,8 +59,9 @@ __all__ = ["Server"]
 
 log = logging.getLogger(__name__)
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MAX_FRAMES_PER_JOB = 100_000
+_JOB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+MAX_FRAMES_PER_JOB = 20_000
+MAX_ACTIVE_JOBS = 64
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -134,9 +137,11 @@ class Server:
             identity, message = frames[0].bytes, frames[1:]
             try:
                 envelope = self.codec.decode(message)
-            except FrameBridgeError as error:
-                ids = self.codec.peek(message)
-                self._reply(identity, self.codec.error(error, **ids))
+            except Exception as error:
+                if not isinstance(error, FrameBridgeError):
+                    log.warning("undecodable message: %s: %s", type(error).__name__, error)
+                    error = MalformedMessage(f"the message could not be decoded ({type(error).__name__})")
+                self._reply(identity, self.codec.error(error, **self.codec.peek(message)))
                 continue
             try:
                 self._handle(identity, envelope)
@@ -222,9 +227,13 @@ class Server:
 
     def _submit(self, identity: bytes, envelope: Envelope, body: Submit) -> Job:
         if not envelope.job or not _JOB_ID.match(envelope.job):
-            raise MalformedMessage("a submit needs a job id of 1-64 characters [A-Za-z0-9_.-] in the header")
+            raise MalformedMessage("a submit needs a job id of 1-64 characters [A-Za-z0-9_.-] in the header, "
+                                   "starting with a letter, digit or underscore")
         if envelope.job in self.jobs.jobs:
             raise InvalidParams(f"job id {envelope.job!r} is already in use", fix="choose a new job id")
+        if self.jobs.active() >= MAX_ACTIVE_JOBS:
+            raise ServerBusy(f"the server already has {MAX_ACTIVE_JOBS} jobs queued or running",
+                             fix="wait for a job to finish, or cancel one")
         op = self.ops.get(body.op)
         if op is None:
             raise UnknownOp(f"unknown op {body.op!r}", details={"allowed": sorted(self.ops)})
@@ -238,17 +247,21 @@ class Server:
         job = self._job(envelope)
         if job.finished:
             return
-        if body.frame not in job.frames:
+        if body.frame not in job.frame_set:
             raise InvalidParams(f"frame {body.frame} is not part of job {job.id}")
-        with job.arrived:
-            if len(job.waiting) >= job.credit_window and body.frame not in job.received:
+        with job.lock:
+            # The frame the op needs next is always taken, so frames sent out of order cannot wedge the window.
+            if len(job.waiting) >= job.credit_window and body.frame not in job.received and body.frame != job.next_frame:
                 raise CreditExceeded(
                     f"frame {body.frame} exceeds the credit window of {job.credit_window} frames",
                     fix="send a frame only while frames sent < the credit in the last progress message",
                     details={"frame": body.frame, "credit": job.credit},
                 )
         job.owner = identity
-        self.jobs.add_frame(job, InputFrame(body.frame, envelope.buffers))
+        if body.error is not None:
+            self.jobs.add_frame(job, InputFrame(body.frame, {}, failure=error_from_wire(body.error)))
+        else:
+            self.jobs.add_frame(job, InputFrame(body.frame, envelope.buffers))
 
     def _resend(self, identity: bytes, job: Job) -> None:
         for frame in job.results.frames():
@@ -267,6 +280,8 @@ class Server:
                 self._last_heartbeat[job.id] = now
                 self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
         self.jobs.expire()
+        for job_id in set(self._last_heartbeat) - set(self.jobs.jobs):
+            del self._last_heartbeat[job_id]
 
     def _shutdown(self) -> None:
         self.jobs.close()

@@ -22,10 +22,15 @@ __all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "che
 
 @dataclass(frozen=True)
 class InputFrame:
-    """One input frame: its number and its named buffers (read-only arrays)."""
+    """One input frame: its number and its named buffers (read-only arrays).
+
+    ``failure`` is set when the host could not produce the frame; the job
+    manager names it failed and never hands it to an op.
+    """
 
     number: int
     buffers: Mapping[str, np.ndarray]
+    failure: FrameBridgeError | None = None
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def test_jobs_idle_past_their_time_to_live_are_forgotten(tmp_path):
 
 
 def test_an_op_that_crashes_fails_its_job_and_names_every_frame_it_did_not_return(tmp_path):
-    from framebridge.protocol.messages import REPLIES
+    from framebridge.protocol.messages import REPLIES, expand_failures
     from framebridge.server.ops.base import Op, OutputFrame
 
     class Crashing(Op):
@@ -100,4 +100,5 @@ def test_an_op_that_crashes_fails_its_job_and_names_every_frame_it_did_not_retur
         manager.close()
     done = [message.body for message in messages if message.type == "done"][-1]
     assert done.state == "failed" and done.frames == [1]
-    assert sorted(done.failed) == ["2", "3"] and "out of memory" in done.error["message"]
+    assert sorted(expand_failures(done.failed)) == [2, 3] and "out of memory" in done.error["message"]
+    assert len(done.failed) == 1, "one job-level error travels once for all the frames it failed"

@@ -476,3 +476,114 @@ def test_serve_flags_choose_the_models_config_and_the_cache(tmp_path):
             frames = {1: {"beauty": np.full((8, 8, 3), 0.5, np.float32)}}
             assert client.submit("restyle", [1], frames).wait(timeout=60).state == "completed"
     assert list((tmp_path / "cache").rglob("*.npy"))
+
+
+@pytest.mark.parametrize("dtype", [["float32"], {"a": 1}, 7])
+def test_a_non_string_dtype_is_malformed_and_the_server_lives(server, raw, another_client_works, dtype):
+    descriptor = {"name": "b", "dtype": dtype, "shape": [2, 2], "frame": 1, "digest": "0" * 32}
+    raw.expect_error(raw.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]), [b"\0" * 16]),
+                     DtypeNotAllowed)
+
+
+def test_a_non_finite_time_is_refused(server, raw, another_client_works):
+    raw.expect_error(raw.forge(header(time=float("nan"))), MalformedMessage)
+
+
+@pytest.mark.parametrize("job_id", ["..", ".", ".hidden", "a/b", "x" * 65])
+def test_job_ids_cannot_name_paths(server, raw, another_client_works, job_id):
+    raw.expect_error(raw.forge(header(type="submit", job=job_id, body={"op": "echo", "frames": [1]})), MalformedMessage)
+
+
+def test_frames_sent_out_of_order_cannot_wedge_the_credit_window(server, raw):
+    frames = list(range(1, 11))
+    submit_raw(raw, "out-of-order", frames)
+    data = np.zeros((2, 2), np.uint8)
+    for number in [3, 4, 5, 6, 7, 8, 9, 10, 1]:  # the window is full before frame 1 comes, which the op needs first
+        raw.send(frame_message(raw, "out-of-order", number, data))
+    results, errors = set(), []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(results) < 10 and not errors:
+        reply = raw.receive()
+        if reply.type == "result":
+            results.add(reply.body.frame)
+            if reply.body.frame == 1:
+                raw.send(frame_message(raw, "out-of-order", 2, data))
+        elif reply.type == "error":
+            errors.append(reply.body.code)
+    assert results == set(frames) and not errors
+
+
+@pytest.fixture
+def one_worker_server(tmp_path):
+    with spawn_server(tmp_path, "--workers", "1") as running:
+        yield running
+
+
+def test_a_client_that_goes_quiet_holds_no_one_else_up(one_worker_server):
+    with one_worker_server.client() as quiet, one_worker_server.client() as other:
+        stalled = quiet.submit("echo", [1, 2, 3], frame_source((4, 4), "uint8"), in_flight=1)
+        while not stalled.received:
+            stalled.step(timeout=0.1)  # frame 1 went through; frames 2 and 3 are never sent
+        outcome = other.submit("echo", [1], frame_source((4, 4), "uint8")).wait(timeout=20)
+        assert outcome.state == "completed"
+        stalled.cancel()
+
+
+def test_cancelling_a_queued_job_ends_it_without_waiting_for_the_running_one(one_worker_server):
+    with one_worker_server.client() as busy, one_worker_server.client() as queued:
+        slow = busy.submit("echo", [1, 2, 3, 4], frame_source((4, 4), "uint8"), params={"delay": 2.0})
+        slow.step(timeout=0.5)
+        waiting = queued.submit("echo", [1], frame_source((4, 4), "uint8"))
+        waiting.step(timeout=0.3)
+        waiting.cancel()
+        assert waiting.wait(timeout=1.5).state == "cancelled"
+        assert not slow.finished, "the running job was not waited for"
+        slow.cancel()
+
+
+def test_frames_the_host_cannot_read_are_named_and_the_rest_are_returned(server):
+    def source(number):
+        if number == 2:
+            raise OSError("disk on fire")
+        return {"beauty": np.full((4, 4), number, np.uint8)}
+
+    with server.client() as client:
+        outcome = client.submit("echo", [1, 2, 3], source).wait(timeout=20)
+    assert sorted(outcome.results) == [1, 3] and list(outcome.failed) == [2]
+    assert "disk on fire" in str(outcome.failed[2]) and outcome.state == "completed_with_failures"
+
+
+def test_a_failed_long_job_reports_every_frame_in_one_small_message(tmp_path):
+    frames = list(range(12_000))
+    with spawn_server(tmp_path, "--input-timeout", "1") as running, running.client() as client:
+        job = client.submit("echo", frames, lambda number: {"x": np.zeros(1, np.float32)}, in_flight=1)
+        while not job.received:
+            job.step(timeout=0.1)
+        time.sleep(1.5)  # the client goes quiet after frame 0; the server times the job out
+        outcome = job.wait(timeout=60)
+    assert outcome.state == "failed" and 0 in outcome.results
+    assert set(outcome.failed) | set(outcome.results) == set(frames) and outcome.failed[11_999].code == "timeout"
+
+
+def test_thousands_of_distinct_frame_failures_still_fit_one_message(server):
+    frames = list(range(3_000))
+
+    def source(number):
+        raise OSError(f"no file for frame {number}")
+
+    with server.client() as client:
+        outcome = client.submit("echo", frames, source).wait(timeout=120)
+    assert sorted(outcome.failed) == frames and not outcome.results
+    assert "no file for frame 7" in str(outcome.failed[7]) and outcome.failed[2_999].code == "frame_failed"
+
+
+def test_too_many_jobs_at_once_is_a_busy_server(tmp_path):
+    from framebridge.protocol.errors import ServerBusy
+    from framebridge.server.server import MAX_ACTIVE_JOBS
+
+    with spawn_server(tmp_path) as running, running.client() as client:
+        for number in range(MAX_ACTIVE_JOBS):
+            client.submit("echo", [1], {}, job_id=f"idle-{number}")
+        with pytest.raises(ServerBusy):
+            client.submit("echo", [1], {})
+        assert client.ping()
