@@ -27,6 +27,7 @@ relative to the file). The file is found at ``--models-config``, else
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -165,6 +166,37 @@ def _required_files(role: str) -> tuple[str, ...]:
     return ()
 
 
+def _component_files(class_name: str) -> tuple[str, ...]:
+    """The config file a pipeline component's folder must hold, by its class; model classes also need weights."""
+    if "Scheduler" in class_name:
+        return ("scheduler_config.json",)
+    if "Tokenizer" in class_name:
+        return ("tokenizer_config.json",)
+    if "FeatureExtractor" in class_name or "ImageProcessor" in class_name:
+        return ("preprocessor_config.json",)
+    return ("config.json", "*.safetensors or *.bin")
+
+
+def _missing_component_files(folder: Path) -> list[str]:
+    """Files (relative to ``folder``) that the components named in its ``model_index.json`` lack."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return [f"model_index.json (unreadable: {error})"]
+    missing = []
+    for component, value in sorted(index.items()):
+        if component.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[1] is None:
+            continue
+        for name in _component_files(str(value[1])):
+            if name.startswith("*"):
+                present = any((folder / component).glob("*.safetensors")) or any((folder / component).glob("*.bin"))
+            else:
+                present = (folder / component / name).is_file()
+            if not present:
+                missing.append(f"{component}/{name}")
+    return missing
+
+
 def _local_path(source: str, config: ModelsConfig) -> Path | None:
     """The local path ``source`` names, or None when it is a Hugging Face id (``owner/name``)."""
     candidate = Path(source).expanduser()
@@ -219,6 +251,8 @@ def resolve(role: str, config: ModelsConfig | None = None) -> Path:
             details={"role": role, "path": str(where), "config": str(config.path)},
         )
     missing = [name for name in _required_files(role) if not (where / name).is_file()]
+    if not missing and (where / "model_index.json").is_file():
+        missing = _missing_component_files(where)
     if missing:
         raise ModelNotFound(
             f"{role}: {where} lacks {', '.join(missing)}",

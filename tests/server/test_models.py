@@ -145,3 +145,46 @@ def test_owner_name_value_is_a_folder_when_one_exists_next_to_the_config(tmp_pat
     local = make_pipeline_folder(tmp_path / "studio" / "sd15-house-style")
     config = load_config(write_config(tmp_path, '[restyle.sd15]\nbase = "studio/sd15-house-style"\n'))
     assert resolve("restyle.sd15.base", config) == local
+
+
+def make_component_pipeline(folder: Path) -> Path:
+    """A pipeline folder whose model_index.json names a model, a scheduler, a tokenizer and an absent component."""
+    folder.mkdir(parents=True)
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "safety_checker": [None, None],
+    }
+    (folder / "model_index.json").write_text(json.dumps(index), encoding="utf-8")
+    return folder
+
+
+def test_pipeline_folder_with_only_model_index_is_missing_every_component_file(tmp_path: Path) -> None:
+    make_component_pipeline(tmp_path / "sd15")
+    config = load_config(write_config(tmp_path, '[restyle.sd15]\nbase = "./sd15"\n'))
+    with pytest.raises(ModelNotFound) as caught:
+        resolve("restyle.sd15.base", config)
+    assert caught.value.details["missing"] == [
+        "scheduler/scheduler_config.json",
+        "tokenizer/tokenizer_config.json",
+        "unet/config.json",
+        "unet/*.safetensors or *.bin",
+    ]
+    assert "scheduler/scheduler_config.json" in caught.value.message
+    assert report(config)[0].state == "missing"
+
+
+def test_pipeline_folder_is_present_once_each_component_has_its_config_and_weights(tmp_path: Path) -> None:
+    folder = make_component_pipeline(tmp_path / "sd15")
+    for name in ("unet/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json"):
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text("{}", encoding="utf-8")
+    config = load_config(write_config(tmp_path, '[restyle.sd15]\nbase = "./sd15"\n'))
+    with pytest.raises(ModelNotFound) as caught:
+        resolve("restyle.sd15.base", config)
+    assert caught.value.details["missing"] == ["unet/*.safetensors or *.bin"]
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    assert resolve("restyle.sd15.base", config) == folder
+    assert report(config)[0].state == "present"
