@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameBridgeError, UnknownOp
 
 from .ops import default_ops
@@ -66,6 +67,8 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
     if not frames:
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot = dict(params or {}), dict(shot or {})
+    if _wants_shot_depth_range(op_name, params, shot):
+        shot["depth_range"] = _scan_depth_range(source, frames)
     report = RunReport()
     start = time.monotonic()
 
@@ -87,6 +90,32 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
         _run_on_server(op_name, source, frames, params, shot, backend, Path(connection_file), finish)
     report.seconds = time.monotonic() - start
     return report
+
+
+def _wants_shot_depth_range(op_name: str, params: dict[str, Any], shot: dict[str, Any]) -> bool:
+    """An extract or restyle asking for a depth condition, with no depth range given in params or shot."""
+    if op_name not in ("extract", "restyle") or params.get("depth_range") is not None or shot.get("depth_range") is not None:
+        return False
+    conditions = params.get("conditions")
+    return isinstance(conditions, (list, tuple, dict)) and passes.DEPTH in conditions
+
+
+def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | None:
+    """The shot's foreground depth range over every input frame's depth pass, read one frame at a time.
+
+    Unreadable frames and frames without depth are skipped here; the run itself reports them.
+    """
+
+    def depths() -> Iterator[Any]:
+        for number in frames:
+            try:
+                depth = read_frame(source, number).get(passes.DEPTH)
+            except FrameBridgeError:
+                continue
+            if depth is not None:
+                yield depth
+
+    return passes.shot_depth_range(depths())
 
 
 def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> None:

@@ -97,3 +97,28 @@ def test_an_interrupted_restyle_run_resumes_from_the_cache(tmp_path, monkeypatch
     assert [resumed.meta[n]["cache"] for n in (1, 2, 3, 4)] == ["hit"] * 4
     for number, beauty in written.items():
         np.testing.assert_array_equal(exr.read_frame(tmp_path / f"out/r_{number:04d}.exr")["beauty"], beauty)
+
+
+def test_extract_depth_is_normalised_over_the_whole_shot_not_the_first_frame(tmp_path):
+    size = (16, 16)
+    beauty = np.full((*size, 4), 0.5, dtype=np.float32)
+    first = np.full(size, 10.0, dtype=np.float32)
+    first[:, :8] = 5.0
+    second = first.copy()
+    second[4:8, 4:8] = 1.0  # a nearer object enters in frame 2
+    for number, depth in ((1, first), (2, second)):
+        exr.write_exr(tmp_path / f"plate_{number:04d}.exr", {"beauty": beauty, "depth": depth})
+    report = run_sequence("extract", str(tmp_path / "plate_####.exr"), str(tmp_path / "out/c_####.exr"),
+                          params={"conditions": ["depth"], "output_dtype": "float32"})
+    assert not report.failed
+    assert report.meta[2]["depth_range"] == [1.0, 10.0] and report.meta[2]["depth_range_source"] == "shot"
+    control = exr.read_layers(tmp_path / "out/c_0002.exr")["control_depth"]
+    control = control if control.ndim == 2 else control[..., 0]
+    assert control[5, 5] > control[0, 0] > control[0, 12]  # the near object, the depth-5 half, the depth-10 half
+
+
+def test_a_given_depth_range_is_not_replaced_by_the_scan(tmp_path):
+    write_plates(tmp_path, frames=(1, 2))
+    report = run_sequence("extract", str(tmp_path / "plate_####.exr"), str(tmp_path / "out/c_####.exr"),
+                          params={"conditions": ["depth"]}, shot={"depth_range": [2.0, 30.0]})
+    assert report.meta[1]["depth_range"] == [2.0, 30.0] and report.meta[1]["depth_range_source"] == "shot"
