@@ -10,6 +10,7 @@ sheet (rows: render, depth, normal, segmentation, restyled).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from framebridge.protocol import exr, passes
-from framebridge.protocol.errors import FrameBridgeError, MediaError
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MediaError
 from framebridge.protocol.files import atomic_path
 
 from .colour import linear_to_display
@@ -44,6 +45,14 @@ class DemoSettings:
     strength: float = 0.7
     seed: int = 7
     temporal_strength: float = 0.8
+
+    def __post_init__(self) -> None:
+        """Refuse counts and sizes below 1 before anything renders."""
+        for name in ("frames", "width", "height", "samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParams(f"demo --{name} must be a whole number of at least 1, got {value!r}",
+                                    details={"param": name, "min": 1})
 
 
 @dataclass
@@ -68,6 +77,8 @@ def run_demo(settings: DemoSettings) -> DemoReport:
     out = settings.out_dir.resolve()
     report = DemoReport()
     render_dir, restyled_dir = out / "render", out / "restyled"
+    for folder in (render_dir, restyled_dir):  # a previous run's frames would be miscounted as this run's
+        shutil.rmtree(folder, ignore_errors=True)
     with _stage(report, "render"):
         subprocess.run([sys.executable, "-m", "framebridge.blender_addon.demo_scene", "--out", str(render_dir),
                         "--frames", str(settings.frames), "--width", str(settings.width), "--height", str(settings.height),
