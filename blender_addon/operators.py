@@ -3,7 +3,8 @@
 The shot operators run modal from the UI (a timer drives :class:`~.shot_run.ShotRun`
 one step at a time, progress in the status bar and the window manager's
 progress, Esc cancels) and blocking from scripts and ``blender -b`` (execute).
-FrameBridge errors are reported with :meth:`Operator.report`, never as tracebacks.
+Errors, FrameBridge's or any other (a failed render), are reported with
+:meth:`Operator.report`, never as tracebacks, and the user's settings always come back.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ class _ShotOperator:
             run = self._start(context)
             run.run_to_end(report=print)
             self._done(context, run)
-        except FrameBridgeError as error:
+        except Exception as error:
             if run is not None:
                 run.cancel()
-            self.report({"ERROR"}, str(error))
+            self.report({"ERROR"}, _failure_message(self.op_name or context.scene.framebridge.op, error))
             return {"CANCELLED"}
         finally:
             if run is not None:
@@ -129,10 +130,12 @@ class _ShotOperator:
             return {"PASS_THROUGH"}
         try:
             finished = run.advance(POLL_BUDGET_SECONDS)
-        except FrameBridgeError as error:
-            run.cancel()
-            self._end(context)
-            self.report({"ERROR"}, str(error))
+        except Exception as error:  # a render error too: the user's settings, timer and temp renders must not leak
+            try:
+                run.cancel()
+            finally:
+                self._end(context)
+            self.report({"ERROR"}, _failure_message(run.op, error))
             return {"CANCELLED"}
         context.window_manager.progress_update(int(run.progress * 100))
         if context.workspace is not None:
@@ -144,12 +147,22 @@ class _ShotOperator:
         return {"FINISHED"}
 
     def _end(self, context: bpy.types.Context) -> None:
+        """Remove the timer, progress and status text, and close the run (restoring the user's settings)."""
         window_manager = context.window_manager
-        window_manager.event_timer_remove(self._timer)
-        window_manager.progress_end()
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
-        self._run.close()
+        try:
+            window_manager.event_timer_remove(self._timer)
+            window_manager.progress_end()
+            if context.workspace is not None:
+                context.workspace.status_text_set(None)
+        finally:
+            self._run.close()
+
+
+def _failure_message(op: str, error: Exception) -> str:
+    """One line for Operator.report: a FrameBridge error as it reads, anything else (a render error) with its type."""
+    if isinstance(error, FrameBridgeError):
+        return str(error)
+    return f"FrameBridge {op} failed: {type(error).__name__}: {error}"
 
 
 class FRAMEBRIDGE_OT_render_restyle(_ShotOperator, bpy.types.Operator):

@@ -210,6 +210,24 @@ def scenario_extract(arguments, report: dict) -> None:
     report["after"] = user_settings(scene)
 
 
+def modal_driver(shot_operator: type, connection_file: str) -> type:
+    """A stand-in for the shot operator that borrows its methods; ``invoke`` would add a modal handler, which needs a window."""
+
+    class Driver:
+        modal, _end, _done, _start, _output_folder = (shot_operator.modal, shot_operator._end, shot_operator._done,
+                                                      shot_operator._start, shot_operator._output_folder)
+        frames, output_folder, op_name, placement = "", "", "", None
+
+        def __init__(self):
+            self.connection_file = connection_file
+            self.reports = []
+
+        def report(self, kind, text):
+            self.reports.append([sorted(kind)[0], text])
+
+    return Driver
+
+
 def scenario_modal(arguments, report: dict) -> None:
     """The operator's modal handler, fed timer events and then Esc as Blender's event loop would (bpy has none)."""
     from types import SimpleNamespace
@@ -220,21 +238,7 @@ def scenario_modal(arguments, report: dict) -> None:
     configure(scene, arguments.op, arguments.out)
     scene.framebridge.extra_params = '{"delay": 0.3}' if arguments.op == "echo" else ""
     operators = importlib.import_module(addon.__name__ + ".operators")
-    shot_operator = operators._ShotOperator
-
-    class Driver:
-        """Borrows the operator's methods; ``invoke`` would also add a modal handler, which needs a window."""
-
-        modal, _end, _done, _start, _output_folder = (shot_operator.modal, shot_operator._end, shot_operator._done,
-                                                      shot_operator._start, shot_operator._output_folder)
-        connection_file, frames, output_folder, op_name, placement = arguments.connection_file, "", "", "", None
-
-        def __init__(self):
-            self.reports = []
-
-        def report(self, kind, text):
-            self.reports.append([sorted(kind)[0], text])
-
+    Driver = modal_driver(operators._ShotOperator, arguments.connection_file)
     window_manager = bpy.context.window_manager
     for name, stop_after in (("completed", None), ("escaped", 1)):
         driver = Driver()
@@ -255,6 +259,51 @@ def scenario_modal(arguments, report: dict) -> None:
         if name == "completed":
             for path in Path(arguments.out).glob("frame_*.exr"):
                 path.unlink()
+
+
+def scenario_render_error(arguments, report: dict) -> None:
+    """The modal handler when Blender's render raises on frame 2: cancelled with one report, everything restored."""
+    from types import SimpleNamespace
+
+    scene = build_scene()
+    report["before"] = user_settings(scene)
+    addon = enable_addon(arguments.extension)
+    configure(scene, arguments.op, arguments.out)
+    operators = importlib.import_module(addon.__name__ + ".operators")
+    capture = importlib.import_module(addon.__name__ + ".capture")
+    Driver = modal_driver(operators._ShotOperator, arguments.connection_file)
+
+    class FailingRenderBpy:
+        """``bpy`` as the capture module sees it, except that rendering raises as Blender does on a render error."""
+
+        def __getattr__(self, name):
+            return getattr(bpy, name)
+
+        @staticmethod
+        def _render(**kwargs):
+            raise RuntimeError("Error: Render error (out of memory) in 'Scene'")
+
+        ops = SimpleNamespace(render=SimpleNamespace(render=_render))
+
+    window_manager = bpy.context.window_manager
+    driver = Driver()
+    driver._run = driver._start(bpy.context)
+    driver._timer = window_manager.event_timer_add(0.05, window=bpy.context.window)
+    window_manager.progress_begin(0, 100)
+    folder = driver._run.capture.folder
+    outcome = driver.modal(bpy.context, SimpleNamespace(type="TIMER"))  # frame 1 renders for real
+    report["first_tick"] = sorted(outcome)
+    report["settings_changed_during_capture"] = user_settings(scene) != report["before"]
+    capture.bpy = FailingRenderBpy()
+    try:
+        report["outcome"] = sorted(driver.modal(bpy.context, SimpleNamespace(type="TIMER")))
+    finally:
+        capture.bpy = bpy
+    report["reports"] = driver.reports
+    report["after"] = user_settings(scene)
+    report["temp_renders_left"] = folder.exists()
+    report["connection_closed"] = driver._run.client is None
+    report["files"] = sorted(p.name for p in Path(arguments.out).iterdir()) if Path(arguments.out).exists() else []
 
 
 def scenario_unreachable(arguments, report: dict) -> None:
@@ -301,7 +350,7 @@ def scenario_save(arguments, report: dict) -> None:
     report["before"] = user_settings(scene)
 
 
-SCENARIOS = {"restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "modal": scenario_modal, "unreachable": scenario_unreachable,
+SCENARIOS = {"render_error": scenario_render_error, "restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "modal": scenario_modal, "unreachable": scenario_unreachable,
              "joints": scenario_joints, "save": scenario_save}
 
 

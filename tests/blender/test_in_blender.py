@@ -218,3 +218,15 @@ def test_modal_operator_runs_on_timer_ticks_and_esc_cancels(tmp_path, server):
     assert escaped["reports"] == [["WARNING", "FrameBridge echo cancelled; no result files were written"]]
     assert escaped["files"] == []
     assert completed["after"] == escaped["after"] == report["before"]
+
+
+def test_a_render_error_in_the_modal_operator_is_reported_and_everything_is_restored(tmp_path, server):
+    out = tmp_path / "results"
+    report = run_scenario("render_error", tmp_path, "--op", "echo", "--connection-file", str(server.connection_file), "--out", str(out))
+    assert report["first_tick"] == ["RUNNING_MODAL"]
+    assert report["settings_changed_during_capture"]
+    assert report["outcome"] == ["CANCELLED"]
+    assert report["reports"] == [["ERROR", "FrameBridge echo failed: RuntimeError: Error: Render error (out of memory) in 'Scene'"]]
+    assert report["after"] == report["before"]
+    assert not report["temp_renders_left"] and report["connection_closed"] and report["files"] == []
+
