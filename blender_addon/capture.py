@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import bpy
 import numpy as np
@@ -144,6 +144,15 @@ class Capture:
             buffers[canonical.POSE_JOINTS] = self.joints[number]
         buffers[canonical.CAMERA_MATRIX] = self.cameras[number]
         return buffers
+
+    def depths(self) -> Iterator[np.ndarray]:
+        """Each captured frame's depth pass, read one frame at a time; none when no condition needs depth."""
+        if "depth" not in self.conditions:
+            return
+        for number in self.captured:
+            depth = read_frame(self.folder / frame_filename(number)).get(canonical.DEPTH)
+            if depth is not None:
+                yield depth
 
     def shot(self) -> dict[str, Any]:
         """Shot metadata for the server: fps, resolution, camera intrinsics and clipping."""

@@ -9,14 +9,15 @@ keyframes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+from framebridge.protocol import passes as canonical
 from framebridge.protocol.errors import InvalidParams
 from framebridge.protocol.frames import collapse_keyframes
 
 from .passes import CONDITIONS
 
-__all__ = ["ShotSettings", "prompt_schedule", "build_params", "fit_to_op"]
+__all__ = ["ShotSettings", "prompt_schedule", "build_params", "fit_to_op", "shot_with_depth_range"]
 
 
 def prompt_schedule(frames: list[int], prompt: str, keys: Mapping[int, str]) -> dict[int, str]:
@@ -88,3 +89,17 @@ def fit_to_op(params: dict[str, Any], description: Mapping[str, Any]) -> tuple[d
         kind = str(declared[name].get("type", "")) if isinstance(declared[name], Mapping) else ""
         kept[name] = list(value) if kind.startswith("list") and isinstance(value, Mapping) else value
     return kept, sorted(set(params) - set(kept))
+
+
+def shot_with_depth_range(shot: Mapping[str, Any], depths: Iterable[Any]) -> dict[str, Any]:
+    """The shot plus ``depth_range``: the foreground depth over every frame's depth pass.
+
+    The add-on has rendered every frame before it submits, so the server can
+    normalise the depth condition over the whole shot instead of the first frame.
+    The shot is unchanged when no frame has foreground depth.
+    """
+    shot = dict(shot)
+    depth_range = canonical.shot_depth_range(depths)
+    if depth_range is not None:
+        shot["depth_range"] = depth_range
+    return shot

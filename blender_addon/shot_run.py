@@ -28,7 +28,7 @@ from .comms import Finished, Progressed
 from .delivery import place
 from .passes import CONDITIONS
 from .placement import plan_placement
-from .requests import ShotSettings, build_params, fit_to_op, prompt_schedule
+from .requests import ShotSettings, build_params, fit_to_op, prompt_schedule, shot_with_depth_range
 
 __all__ = ["ShotRun", "conditions_of", "mapping_resolver"]
 
@@ -91,6 +91,7 @@ class ShotRun:
         self.kept: dict[str, Any] = {}
         self.requested_params: dict[str, Any] = {}
         self.params: dict[str, Any] = {}
+        self.shot: dict[str, Any] = {}
         self.dropped_params: list[str] = []
         self.runner: comms.JobRunner | None = None
         self.sequence: StagedSequence | None = None
@@ -163,9 +164,10 @@ class ShotRun:
     def _submit(self) -> None:
         self.requested_params = build_params(self._shot_settings())
         self.params, self.dropped_params = fit_to_op(self.requested_params, self.server.ops[self.op])
+        self.shot = shot_with_depth_range(self.capture.shot(), self.capture.depths())
         self.sequence = StagedSequence(self.output, self._write)
         self.runner = comms.JobRunner(self.client, self.op, self.frames, self._read, self._store,
-                                      params=self.params, shot=self.capture.shot(), backend=self.backend or None)
+                                      params=self.params, shot=self.shot, backend=self.backend or None)
         self.stage = "stream"
 
     def _shot_settings(self) -> ShotSettings:

@@ -175,6 +175,7 @@ def scenario_cancel(arguments, report: dict) -> None:
         while not run.advance(0.05) and not (run.sequence and run.sequence.frames):
             pass
         report["requested_params"] = run.requested_params
+        report["shot"] = run.shot
         report["staged_before_cancel"] = list(run.sequence.frames) if run.sequence else []
         report["staging_existed"] = bool(run.sequence and run.sequence.staging.exists())
         run.cancel()

@@ -230,3 +230,9 @@ def test_a_render_error_in_the_modal_operator_is_reported_and_everything_is_rest
     assert report["after"] == report["before"]
     assert not report["temp_renders_left"] and report["connection_closed"] and report["files"] == []
 
+
+def test_the_shot_sent_carries_the_depth_range_of_every_captured_frame(tmp_path, server):
+    report = run_scenario("cancel", tmp_path, "--op", "echo", "--connection-file", str(server.connection_file),
+                          "--out", str(tmp_path / "results"))
+    near, far = report["shot"]["depth_range"]
+    assert report["shot"]["near"] <= near < far <= report["shot"]["far"]

@@ -1,8 +1,9 @@
-"""Op params from panel values, without Blender."""
+"""Op params and the shot dict from panel values, without Blender."""
 
+import numpy as np
 import pytest
 
-from framebridge.blender_addon.requests import ShotSettings, build_params, fit_to_op, prompt_schedule
+from framebridge.blender_addon.requests import ShotSettings, build_params, fit_to_op, prompt_schedule, shot_with_depth_range
 from framebridge.protocol.errors import InvalidParams
 
 
@@ -42,3 +43,17 @@ def test_condition_weights_go_to_a_list_param_as_names():
 
 def test_extra_params_are_merged_last():
     assert build_params(ShotSettings(strength=0.2, extra={"look": "watercolour", "strength": 0.9}))["strength"] == 0.9
+
+
+def test_shot_carries_the_depth_range_of_every_frame_not_just_the_first():
+    first = np.full((4, 4), 10.0, dtype=np.float32)
+    first[0, 0] = 1e10  # background (the world) is not part of the range
+    second = first.copy()
+    second[1:3, 1:3] = 2.0  # a nearer object enters on the second frame
+    shot = shot_with_depth_range({"fps": 24.0}, iter([first, second]))
+    assert shot == {"fps": 24.0, "depth_range": [2.0, 10.0]}
+
+
+def test_shot_without_foreground_depth_has_no_depth_range():
+    assert shot_with_depth_range({"fps": 24.0}, [np.full((2, 2), 1e10, dtype=np.float32)]) == {"fps": 24.0}
+    assert shot_with_depth_range({"fps": 24.0}, []) == {"fps": 24.0}
