@@ -10,7 +10,7 @@ from typing import Iterable
 
 import numpy as np
 
-BEAUTY = "beauty"                    # (H, W, 3|4) scene-linear RGB(A), float16/float32
+BEAUTY = "beauty"                    # (H, W, 3|4) scene-linear RGB(A), colour premultiplied by alpha as renders write it
 DEPTH = "depth"                      # (H, W) distance along the camera axis, scene units
 NORMAL = "normal"                    # (H, W, 3) world-space unit normals
 MOTION_BACKWARD = "motion_backward"  # (H, W, 2) pixels (x right, y down) to this pixel's place in the previous frame

@@ -37,6 +37,8 @@ window is one unit: every frame's key covers every input frame of the job.
 from __future__ import annotations
 
 import importlib
+import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -46,9 +48,19 @@ import numpy as np
 import xxhash
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, ModelError, NonFiniteValues, ShapeMismatch
+from framebridge.protocol.errors import (
+    FrameBridgeError,
+    FrameFailed,
+    InvalidParams,
+    MissingInput,
+    ModelError,
+    NonFiniteValues,
+    ShapeMismatch,
+)
+from framebridge.protocol.passes import shot_depth_range
 
 from ..colour import display_to_linear, linear_to_display
+from ..conditions import DepthRange
 from ..restyle.backend import RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
@@ -58,6 +70,8 @@ from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .extract import CONDITIONS, ExtractOp, output_name
 
 __all__ = ["RestyleOp", "RestylePlan"]
+
+log = logging.getLogger(__name__)
 
 OP_VERSION = "restyle-1"
 _GENERAL: dict[str, Any] = {
@@ -110,8 +124,10 @@ class RestylePlan:
 class _Previous:
     """What the next frame needs of the one before it; its display input is encoded only if asked for."""
 
-    def __init__(self, beauty: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None, depth: np.ndarray | None):
-        self.beauty = beauty
+    def __init__(self, number: int, straight: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None,
+                 depth: np.ndarray | None):
+        self.number = number
+        self.straight = straight
         self.display_out = display_out
         self.forward = forward
         self.depth = depth
@@ -121,7 +137,7 @@ class _Previous:
     @property
     def display_in(self) -> np.ndarray:
         if self._display_in is None:
-            self._display_in = linear_to_display(self.beauty[..., :3])
+            self._display_in = linear_to_display(self.straight)
         return self._display_in
 
 
@@ -202,6 +218,7 @@ class RestyleOp(Op):
             "op": OP_VERSION, "backend": chosen.name, "backend_version": chosen.version,
             "guidance_scale": plan.guidance_scale, "steps": plan.steps, "conditions": plan.conditions,
             "temporal": plan.temporal, "depth_tolerance": plan.depth_tolerance, "options": options,
+            "shot": shot if plan.extract is not None else None,
         }
         return plan
 
@@ -215,11 +232,30 @@ class RestyleOp(Op):
         previous: _Previous | None = None
         for frame in frames:
             try:
-                output, previous = self._frame(plan, frame, previous if plan.temporal else None)
+                self._fix_depth_range(plan, frame)
+                chained = previous if plan.temporal and previous is not None and previous.number == frame.number - 1 else None
+                output, previous = self._frame(plan, frame, chained)
                 yield output
-            except FrameBridgeError as error:
+            except Exception as error:
                 previous = None
+                if not isinstance(error, FrameBridgeError):
+                    log.exception("restyle failed on frame %s", frame.number)
+                    error = FrameFailed(f"restyle failed on frame {frame.number}: {type(error).__name__}: {error}")
                 yield FrameFailure(frame.number, error)
+
+    def _fix_depth_range(self, plan: RestylePlan, frame: InputFrame) -> None:
+        """A computed depth condition needs one range for the job: without one from the host, the first frame's.
+
+        Fixed before any cache lookup and part of every key, so a result never depends on which frames were cached.
+        """
+        extract = plan.extract
+        if extract is None or "depth" not in extract.conditions or extract.depth_range is not None:
+            return
+        if output_name("depth") in frame.buffers or passes.DEPTH not in frame.buffers:
+            return
+        measured = shot_depth_range([frame.buffers[passes.DEPTH]])
+        if measured is not None:
+            extract.depth_range, extract.depth_range_source = DepthRange(*measured), "first_frame"
 
     def _request(self, plan: RestylePlan, frame: InputFrame, image: np.ndarray) -> StyleRequest:
         number = frame.number
@@ -232,8 +268,10 @@ class RestyleOp(Op):
 
     def _key(self, plan: RestylePlan, frame: InputFrame, extra: dict[str, Any]) -> str:
         number = frame.number
+        depth_range = plan.extract.depth_range if plan.extract is not None else None
         return cache_key({
             **plan.fingerprint, "frame": number, "prompt": plan.prompt.at(number),
+            "depth_range": None if depth_range is None else [depth_range.near, depth_range.far],
             "negative_prompt": plan.negative_prompt.at(number), "strength": plan.strength.at(number),
             "seed": plan.seed.at(number), "temporal_strength": plan.temporal_strength.at(number),
             "inputs": {name: _digest(array) for name, array in sorted(frame.buffers.items())}, **extra,
@@ -241,6 +279,10 @@ class RestyleOp(Op):
 
     def _frame(self, plan: RestylePlan, frame: InputFrame, previous: _Previous | None) -> tuple[OutputFrame, _Previous]:
         beauty = _beauty(frame)
+        _check_passes(frame, beauty.shape[:2])
+        straight = _straight(beauty)
+        if previous is not None and previous.straight.shape != straight.shape:
+            previous = None  # the plate changed size: nothing to warp from
         chain = {}
         if previous is not None:
             chain = {"previous_result": previous.digest,
@@ -253,7 +295,7 @@ class RestyleOp(Op):
             display_out, result = cached["display"], cached[passes.BEAUTY]
             meta["cache"] = "hit"
         else:
-            display_in = linear_to_display(beauty[..., :3])
+            display_in = linear_to_display(straight)
             start, warped, weight = display_in, None, None
             if previous is not None:
                 warped, weight, motion_meta = self._warp_previous(plan, frame, display_in, previous)
@@ -264,11 +306,13 @@ class RestyleOp(Op):
             if warped is not None and plan.backend.fuses_output:
                 restyled = blend(restyled, warped, weight)
             # The next frame warps this half-float copy whether this frame was computed or cached, so both agree.
-            display_out, result = restyled.astype(np.float16), _with_alpha(display_to_linear(restyled), beauty)
+            display_out = restyled.astype(np.float16)
+            result = _recombine(display_to_linear(restyled), beauty, straight, float(plan.strength.at(frame.number)))
             if plan.cache:
                 plan.cache.put(key, {"display": display_out, passes.BEAUTY: result})
             meta["cache"] = "miss" if plan.cache else "off"
-        state = _Previous(beauty, display_out, frame.buffers.get(passes.MOTION_FORWARD), frame.buffers.get(passes.DEPTH))
+        state = _Previous(frame.number, straight, display_out, frame.buffers.get(passes.MOTION_FORWARD),
+                          frame.buffers.get(passes.DEPTH))
         return OutputFrame(frame.number, {passes.BEAUTY: result}, meta), state
 
     def _warp_previous(self, plan: RestylePlan, frame: InputFrame, display_in: np.ndarray,
@@ -323,10 +367,11 @@ class RestyleOp(Op):
             results = {number: entry[passes.BEAUTY] for number, entry in cached.items()}
             state = "hit"
         else:
-            requests = [self._request(plan, frame, linear_to_display(beauties[frame.number][..., :3])) for frame in usable]
+            requests = [self._request(plan, frame, linear_to_display(_straight(beauties[frame.number]))) for frame in usable]
             shape = requests[0].image.shape if requests else ()
             restyled = self._restyle(plan, requests, shape)
-            results = {frame.number: _with_alpha(display_to_linear(image), beauties[frame.number])
+            results = {frame.number: _recombine(display_to_linear(image), beauties[frame.number],
+                                                _straight(beauties[frame.number]), float(plan.strength.at(frame.number)))
                        for frame, image in zip(usable, restyled)}
             for number, result in results.items():
                 if plan.cache:
@@ -343,6 +388,8 @@ def _scalar(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise InvalidParams(f"{name} must be {' or '.join(k.__name__ for k in kinds)}", details={"param": name})
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidParams(f"{name} must be a finite number, got {value}", details={"param": name})
     if low is not None and not low <= value <= high:
         raise InvalidParams(f"{name} must be within {low}..{high}, got {value}", details={"param": name})
     return value
@@ -376,10 +423,34 @@ def _beauty(frame: InputFrame) -> np.ndarray:
     return beauty
 
 
-def _with_alpha(linear: np.ndarray, beauty: np.ndarray) -> np.ndarray:
-    """The restyled scene-linear RGB with the input's alpha untouched, if it had one."""
+def _check_passes(frame: InputFrame, size: tuple[int, int]) -> None:
+    """Motion and depth passes, when sent, must match the beauty's size and layout."""
+    for name, shape in ((passes.MOTION_BACKWARD, (*size, 2)), (passes.MOTION_FORWARD, (*size, 2)), (passes.DEPTH, size)):
+        array = frame.buffers.get(name)
+        if array is not None and array.shape != shape:
+            raise ShapeMismatch(f"frame {frame.number}'s {name} is {list(array.shape)}, the beauty needs {list(shape)}",
+                                details={"buffer": name})
+
+
+def _straight(beauty: np.ndarray) -> np.ndarray:
+    """Colour without the alpha premultiplication renders carry (RGB / alpha; 0 where alpha is 0)."""
+    rgb = beauty[..., :3]
+    if beauty.shape[2] == 3:
+        return rgb
+    alpha = beauty[..., 3:4]
+    return np.divide(rgb, alpha, out=np.zeros(rgb.shape, np.float32), where=alpha > 1e-6)
+
+
+def _recombine(restyled: np.ndarray, beauty: np.ndarray, straight: np.ndarray, strength: float) -> np.ndarray:
+    """The restyled colour premultiplied again, with the input's alpha untouched.
+
+    What the display range cannot hold (highlights above 1, light where alpha is 0)
+    is carried through, faded by ``strength``: at strength 0 the frame comes back as it was.
+    """
     result = np.empty(beauty.shape, dtype=np.float32)
-    result[..., :3] = linear
+    alpha = beauty[..., 3:4] if beauty.shape[2] == 4 else np.float32(1.0)
+    beyond = beauty[..., :3] - np.clip(straight, 0.0, 1.0) * alpha
+    result[..., :3] = restyled * alpha + beyond * np.float32(1.0 - strength)
     if beauty.shape[2] == 4:
         result[..., 3] = beauty[..., 3]
     return result
@@ -387,7 +458,7 @@ def _with_alpha(linear: np.ndarray, beauty: np.ndarray) -> np.ndarray:
 
 def _condition_rgb(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
-    image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    image = image.astype(np.float32) / np.iinfo(image.dtype).max if image.dtype.kind == "u" else image.astype(np.float32)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     return np.ascontiguousarray(image[..., :3])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +44,24 @@ class Keyframed:
             raise InvalidParams(f"{name} keyframes are empty")
         keys, values = [], []
         first, last = min(frames), max(frames)
+        seen: set[int] = set()
         for key, item in table.items():
             if key is not None:
                 try:
                     number = int(key)
                 except (TypeError, ValueError):
                     raise InvalidParams(f"{name} keyframe {key!r} is not a frame number") from None
+                if number in seen:
+                    raise InvalidParams(f"{name} has two keyframes for frame {number}", details={"param": name, "frame": number})
+                seen.add(number)
                 if not first <= number <= last:
                     raise InvalidParams(f"{name} keyframe at frame {number} is outside the submitted frames {first}..{last}",
                                         details={"param": name, "frame": number})
                 keys.append(number)
             if isinstance(item, bool) or not isinstance(item, kind):
                 raise InvalidParams(f"{name} must be {_names(kind)}, not {type(item).__name__}", details={"param": name})
+            if isinstance(item, float) and not math.isfinite(item):
+                raise InvalidParams(f"{name} must be a finite number, got {item}", details={"param": name})
             if (low is not None and item < low) or (high is not None and item > high):
                 raise InvalidParams(f"{name} must be within {low}..{high}, got {item}", details={"param": name})
             values.append(item)

@@ -76,13 +76,19 @@ def _gray8(display_rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.round(np.clip(display_rgb, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
 
 
+FLOW_MIN_SIDE = 64  # DIS crashes or fails on thinner images; smaller plates are padded by repeating their edges
+
+
 def estimate_flow(current_display: np.ndarray, previous_display: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(backward, previous_forward) optical flow with OpenCV DIS, for frames that came without motion vectors."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    current, previous = _gray8(current_display), _gray8(previous_display)
-    backward = dis.calc(current, previous, None)
-    previous_forward = dis.calc(previous, current, None)
-    return backward, previous_forward
+    height, width = current_display.shape[:2]
+    pad_y, pad_x = max(0, FLOW_MIN_SIDE - height), max(0, FLOW_MIN_SIDE - width)
+    current, previous = (cv2.copyMakeBorder(_gray8(image), 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
+                         for image in (current_display, previous_display))
+    backward = dis.calc(current, previous, None)[:height, :width]
+    previous_forward = dis.calc(previous, current, None)[:height, :width]
+    return np.ascontiguousarray(backward), np.ascontiguousarray(previous_forward)
 
 
 def blend(current: np.ndarray, warped_previous: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -28,14 +28,14 @@ def texture(seed: int = 0, size=SIZE) -> np.ndarray:
     return np.clip(cv2.resize(noise, (size[1], size[0]), interpolation=cv2.INTER_CUBIC), 0.05, 0.95)
 
 
-def shot(frames=(1, 2, 3), shift=3, with_motion=True) -> dict[int, dict[str, np.ndarray]]:
+def shot(frames=(1, 2, 3), shift=3, with_motion=True, alpha=1.0) -> dict[int, dict[str, np.ndarray]]:
     """A texture sliding right by ``shift`` pixels a frame, with the motion a renderer would give."""
     base = texture(1, (SIZE[0], SIZE[1] + shift * len(frames)))
     result = {}
     for index, number in enumerate(frames):
         start = shift * (len(frames) - 1 - index)
         display = base[:, start:start + SIZE[1]]
-        beauty = np.concatenate([display_to_linear(display), np.full((*SIZE, 1), 0.5, np.float32)], axis=2)
+        beauty = np.concatenate([display_to_linear(display) * alpha, np.full((*SIZE, 1), alpha, np.float32)], axis=2)
         buffers = {passes.BEAUTY: beauty}
         if with_motion:
             buffers[passes.MOTION_BACKWARD] = np.tile(np.array([-shift, 0], np.float32), (*SIZE, 1))
@@ -81,13 +81,13 @@ def op(tmp_path):
 
 
 def test_cpu_default_restyles_at_the_plate_size_keeping_alpha(op):
-    frames = shot()
+    frames = shot(alpha=0.5)
     results = run(op, frames, {"prompt": "cartoon", "strength": 1.0, "cache": False})
     for number, result in results.items():
         beauty = result.buffers[passes.BEAUTY]
         assert beauty.shape == (*SIZE, 4) and beauty.dtype == np.float32
         np.testing.assert_array_equal(beauty[..., 3], frames[number][passes.BEAUTY][..., 3])
-        change = np.abs(linear_to_display(beauty[..., :3]) - linear_to_display(frames[number][passes.BEAUTY][..., :3]))
+        change = np.abs(linear_to_display(beauty[..., :3] / 0.5) - linear_to_display(frames[number][passes.BEAUTY][..., :3] / 0.5))
         assert change.mean() > 0.02, "the look must visibly change the frame"
 
 
@@ -263,3 +263,110 @@ def test_restyle_through_a_real_server_streams_every_frame(server):
     for number in frames:
         assert outcome.results[number][passes.BEAUTY].shape == (*SIZE, 4)
         assert outcome.results[number][passes.BEAUTY].tobytes() == again.results[number][passes.BEAUTY].tobytes()
+
+
+def test_premultiplied_renders_are_restyled_in_straight_colour_and_stay_clear_where_transparent(op):
+    beauty = np.zeros((*SIZE, 4), np.float32)
+    beauty[12:36, 16:48] = (0.6, 0.3, 0.1, 1.0)  # an opaque card on a transparent film
+    beauty[12:36, 12:16] = (0.3, 0.15, 0.05, 0.5)  # its half-transparent edge, premultiplied
+    result = run(op, {1: {passes.BEAUTY: beauty}}, {"prompt": "sketch", "palette": "sepia", "cache": False})[1]
+    restyled = result.buffers[passes.BEAUTY]
+    transparent = beauty[..., 3] == 0
+    assert np.all(restyled[transparent][:, :3] == 0), "nothing may tint what is transparent"
+    assert np.all(restyled[..., :3] <= restyled[..., 3:4] + 1e-6), "the result stays premultiplied"
+    np.testing.assert_array_equal(restyled[..., 3], beauty[..., 3])
+
+
+def test_highlights_beyond_the_display_range_come_back_at_strength_zero(op):
+    beauty = np.full((*SIZE, 3), 4.0, np.float32)
+    beauty[:, :10] = 0.25
+    result = run(op, {1: {passes.BEAUTY: beauty}}, {"strength": 0.0, "temporal": False, "cache": False})[1]
+    np.testing.assert_allclose(result.buffers[passes.BEAUTY], beauty, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"strength": float("nan")}, "finite"),
+    ({"temporal_strength": {"1": float("nan")}}, "finite"),
+    ({"guidance_scale": float("inf")}, "finite"),
+    ({"prompt": {"1": "a", "01": "b"}}, "two keyframes for frame 1"),
+])
+def test_non_finite_and_repeated_keyframes_are_refused(op, params, message):
+    with pytest.raises(InvalidParams, match=message):
+        op.prepare(params, {}, [1, 2, 3], "cpu")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (8, 40), (9, 9), (5, 300)])
+def test_thin_plates_without_vectors_restyle_with_optical_flow(op, size):
+    frames = {n: {passes.BEAUTY: np.full((*size, 3), 0.1 * n, np.float32)} for n in (1, 2, 3)}
+    results = run(op, frames, {"cache": False})
+    assert all(isinstance(r, OutputFrame) and r.buffers[passes.BEAUTY].shape == (*size, 3) for r in results.values())
+
+
+def test_badly_shaped_passes_fail_their_frame_only(op):
+    from framebridge.protocol.errors import ShapeMismatch
+
+    frames = shot()
+    frames[2][passes.MOTION_BACKWARD] = np.zeros(SIZE, np.float32)
+    frames[3][passes.DEPTH] = np.ones((10, 10), np.float32)
+    results = run(op, frames, {"cache": False})
+    assert isinstance(results[1], OutputFrame)
+    assert isinstance(results[2].error, ShapeMismatch) and isinstance(results[3].error, ShapeMismatch)
+
+
+def test_a_plate_that_changes_size_starts_a_new_chain(op):
+    frames = shot(frames=(1, 2))
+    frames[3] = {passes.BEAUTY: np.full((20, 30, 3), 0.3, np.float32)}
+    results = run(op, frames, {"cache": False})
+    assert isinstance(results[3], OutputFrame) and "motion" not in results[3].meta
+
+
+def test_the_chain_only_links_consecutive_frames(op):
+    frames = shot(frames=(1, 2, 3))
+    results = run(op, {1: frames[1], 3: frames[3]}, {"cache": False})
+    assert "motion" not in results[3].meta, "frame 1 is not frame 3's previous frame"
+
+
+class Conditioned(Recording):
+    """A recording backend that asks for ControlNet conditions."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"params": {}}
+
+
+def depth_shot() -> dict[int, dict[str, np.ndarray]]:
+    frames = shot(frames=(1, 2, 3), with_motion=False)
+    for number, buffers in frames.items():
+        depth = np.full(SIZE, 10.0, np.float32)
+        depth[10:20, 10:20] = 2.0 + number  # an object coming no nearer than 3
+        buffers[passes.DEPTH] = depth
+    return frames
+
+
+def test_the_shot_is_part_of_the_key_when_conditions_come_from_passes(tmp_path):
+    Conditioned.outputs = {}
+    op = RestyleOp(backends={"recording": Conditioned}, cache_dir=tmp_path)
+    params = {"conditions": {"depth": 1.0}}
+    plan = op.prepare(dict(params), {"depth_range": [1.0, 20.0]}, [1, 2, 3], "recording")
+    context = JobContext(job_id="t", frames=[1, 2, 3], shot={}, cancelled=lambda: False)
+    frames = depth_shot()
+    first = [r.meta["cache"] for r in op.run(plan, (InputFrame(n, frames[n]) for n in (1, 2, 3)), context)]
+    plan = op.prepare(dict(params), {"depth_range": [1.0, 30.0]}, [1, 2, 3], "recording")
+    second = [r.meta["cache"] for r in op.run(plan, (InputFrame(n, frames[n]) for n in (1, 2, 3)), context)]
+    assert first == second == ["miss"] * 3
+
+
+def test_a_measured_depth_range_does_not_depend_on_what_was_cached(tmp_path):
+    Conditioned.outputs = {}
+    params = {"conditions": {"depth": 1.0}, "temporal": False}
+    cached = RestyleOp(backends={"recording": Conditioned}, cache_dir=tmp_path / "a")
+    run(cached, depth_shot(), params, backend="recording")
+    edited = depth_shot()
+    edited[2][passes.BEAUTY] = edited[2][passes.BEAUTY].copy()
+    edited[2][passes.BEAUTY][0, 0] = 0.9
+    again = run(cached, edited, params, backend="recording")
+    fresh = run(RestyleOp(backends={"recording": Conditioned}, cache_dir=tmp_path / "b"), edited, params, backend="recording")
+    assert [again[n].meta["cache"] for n in (1, 2, 3)] == ["hit", "miss", "hit"]
+    for number in (1, 2, 3):
+        assert again[number].buffers[passes.BEAUTY].tobytes() == fresh[number].buffers[passes.BEAUTY].tobytes()
+    depth_seen = [r.conditions["depth"] for r in cached._backends["recording"].requests]
+    assert depth_seen[0].max() == 1.0 and depth_seen[-1].max() < 1.0, "one range for the job, not one per frame"
