@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from framebridge.protocol import session
+from framebridge.protocol import passes, session
 from framebridge.protocol.client import Client, DoneEvent, ProgressEvent, ResultEvent
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled
 from framebridge.protocol.sequence import StagedSequence
@@ -29,6 +29,7 @@ __all__ = [
     "inverse_depth_to_distance",
     "capture_source",
     "run_session",
+    "shot_with_depth_range",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -90,6 +91,34 @@ def capture_source(path_of: Callable[[int], os.PathLike[str] | str], buffers: It
         return kept
 
     return source
+
+
+def shot_with_depth_range(shot: Mapping[str, Any], source: Callable[[int], Mapping[str, np.ndarray]],
+                          frames: Iterable[int]) -> dict[str, Any]:
+    """The shot plus ``depth_range``: the foreground depth over every captured frame, read one frame at a time.
+
+    Every frame is on disk before the job is sent, so the server can normalise the
+    depth condition over the whole shot instead of the first frame. The shot is
+    unchanged when it has a range already or no frame has foreground depth; frames
+    the source cannot give are skipped here (the job names them).
+    """
+    shot = dict(shot)
+    if shot.get("depth_range") is not None:
+        return shot
+
+    def depths() -> Iterable[np.ndarray]:
+        for number in frames:
+            try:
+                depth = source(number).get(passes.DEPTH)
+            except FrameBridgeError:
+                continue
+            if depth is not None:
+                yield depth
+
+    depth_range = passes.shot_depth_range(depths())
+    if depth_range is not None:
+        shot["depth_range"] = depth_range
+    return shot
 
 
 def _write_exr(path: Path, buffers: Mapping[str, np.ndarray]) -> None:

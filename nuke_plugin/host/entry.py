@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import nuke
 
+from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameBridgeError, JobCancelled, MissingInput
 from framebridge.protocol.session import connect
 
@@ -22,7 +23,7 @@ from ..core.job import JobRequest, connection_settings, plan_job
 from ..core.layers import available_conditions
 from ..core.paths import CaptureFolder
 from ..core.requests import CONDITIONS, choose_frames
-from ..core.session import SessionResult, capture_source, check_server, run_session
+from ..core.session import SessionResult, capture_source, check_server, run_session, shot_with_depth_range
 from .nodes import (
     apply_knob_states,
     create_bridge_node,
@@ -168,8 +169,11 @@ def _run(request: JobRequest, capture: CaptureFolder, progress: Callable[[int, i
         client = connect(request.connection)
         try:
             source = capture_source(capture.path, request.layers.buffers, depth_is_inverse=request.settings.depth_is_inverse)
+            shot = request.shot
+            if passes.DEPTH in request.layers.buffers:
+                shot = shot_with_depth_range(shot, source, request.frames)
             return run_session(client, request.op, list(request.frames), source, output_folder=request.output_folder,
-                               params=request.params, shot=request.shot, backend=request.backend or None,
+                               params=request.params, shot=shot, backend=request.backend or None,
                                progress=progress, cancelled=cancelled)
         finally:
             client.close()

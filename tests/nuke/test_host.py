@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from framebridge.nuke_plugin.core.knobs import ANIMATED_KNOBS, BRIDGE_KNOBS, VALUE_KNOBS
-from framebridge.protocol.errors import FrameFailed, MissingInput
+from framebridge.protocol.errors import FrameFailed, JobCancelled, MissingInput
 from framebridge.protocol.exr import read_frame, read_info
 
 PLUGIN = Path(__file__).resolve().parents[2] / "nuke_plugin"
@@ -402,3 +402,25 @@ def test_a_disk_error_in_the_background_thread_becomes_a_message(nuke, server, t
         if thread.name == "FrameBridge":
             thread.join(60)
     assert "No space left on device" in nuke.messages[-1] and "free space" in nuke.messages[-1]
+
+
+def test_a_depth_condition_sends_the_depth_range_of_every_captured_frame(nuke, tmp_path, monkeypatch):
+    from framebridge.nuke_plugin.host import entry
+    from framebridge.nuke_plugin.core.session import SessionResult
+
+    frames = {number: planes(number) for number in (1, 2)}
+    frames[2]["depth.Z"] = frames[2]["depth.Z"].copy()
+    frames[2]["depth.Z"][0, 0] = 0.25  # a nearer object appears on frame 2
+    nuke.make_image_node("Read1", frames)
+    sent = {}
+
+    def record(client, op, frames, source, **options):
+        sent.update(options)
+        return SessionResult("cancelled")
+
+    monkeypatch.setattr(entry, "check_server", lambda client, op: None)
+    monkeypatch.setattr(entry, "connect", lambda settings: type("Closed", (), {"close": lambda self: None})())
+    monkeypatch.setattr(entry, "run_session", record)
+    with pytest.raises(JobCancelled):  # the stand-in session ends the job once it has seen what was sent
+        entry.extract_node("Read1", 1, 2, str(tmp_path / "out"), connection_file=str(tmp_path / "unused.json"))
+    assert sent["shot"]["depth_range"] == [0.25, float(HEIGHT)]

@@ -6,7 +6,13 @@ import pytest
 
 from fixtures.clients import StubClient
 from framebridge.nuke_plugin.core.job import plan_job
-from framebridge.nuke_plugin.core.session import capture_source, check_server, inverse_depth_to_distance, run_session
+from framebridge.nuke_plugin.core.session import (
+    capture_source,
+    check_server,
+    inverse_depth_to_distance,
+    run_session,
+    shot_with_depth_range,
+)
 from framebridge.protocol.errors import ConnectionFileError, FrameFailed, JobCancelled, ServerUnreachable
 from framebridge.protocol.exr import read_frame, read_info
 from framebridge.protocol.sequence import existing_frames
@@ -174,3 +180,13 @@ def test_a_failed_job_raises_its_own_error():
         SessionResult("failed", error=InvalidParams("bad strength")).raise_for_failure()
     with pytest.raises(FrameBridgeError, match="state 'failed'"):
         SessionResult("failed").raise_for_failure()
+
+
+def test_a_nearer_object_in_a_later_frame_widens_the_shot_depth_range():
+    far = np.full((4, 4), 10.0, dtype=np.float32)
+    near = far.copy()
+    near[1, 1] = 0.5
+    frames = {1: {"depth": far}, 2: {"depth": near}, 3: {"beauty": np.zeros((4, 4, 4), np.float32)}}
+    assert shot_with_depth_range({}, frames.__getitem__, [1, 2, 3]) == {"depth_range": [0.5, 10.0]}
+    assert shot_with_depth_range({"depth_range": [1.0, 2.0]}, frames.__getitem__, [1, 2]) == {"depth_range": [1.0, 2.0]}
+    assert shot_with_depth_range({}, frames.__getitem__, [3]) == {}
