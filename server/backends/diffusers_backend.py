@@ -18,15 +18,18 @@ result is cropped and scaled back to the plate's exact size.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from framebridge.protocol.errors import InvalidParams, ModelError
+from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
 from framebridge.server.models import ModelsConfig, load_config, report, resolve
 from framebridge.server.restyle.backend import RestyleBackend, StyleRequest
 
@@ -87,11 +90,16 @@ class DiffusersBackend(RestyleBackend):
 
     @property
     def version(self) -> str:
-        """Code version, diffusers version and a digest of the configured model files (names, sizes, times)."""
+        """Code, diffusers and torch versions, device and dtype, and a digest of the configured models.
+
+        The digest covers each role's source and configured weight (LoRAs) and its files' names,
+        sizes and times. Before :meth:`load` the device and dtype are the ones it will pick.
+        """
         if not self._version:
             digest = hashlib.sha256()
             for role in sorted(self.config.entries):
-                digest.update(f"{role}={self.config.entries[role].source}".encode())
+                entry = self.config.entries[role]
+                digest.update(f"{role}={entry.source}@{entry.weight}".encode())
                 try:
                     where = resolve(role, self.config)
                 except ModelError:
@@ -101,7 +109,11 @@ class DiffusersBackend(RestyleBackend):
                     if file.is_file() and file.suffix in (".json", ".safetensors", ".bin", ".txt"):
                         stat = file.stat()
                         digest.update(f"{file.relative_to(where.parent)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-            self._version = f"{CODE_VERSION}+diffusers-{importlib.metadata.version('diffusers')}+models-{digest.hexdigest()[:16]}"
+            device = self._device or self._expected_device()
+            self._version = (
+                f"{CODE_VERSION}+diffusers-{importlib.metadata.version('diffusers')}"
+                f"+torch-{importlib.metadata.version('torch')}+{device}-{_dtype_name(device)}+models-{digest.hexdigest()[:16]}"
+            )
         return self._version
 
     def describe(self) -> dict[str, Any]:
@@ -206,14 +218,22 @@ class DiffusersBackend(RestyleBackend):
             for library_logging in (diffusers_logging, transformers_logging):
                 library_logging.set_verbosity_error()
                 library_logging.disable_progress_bar()
-            self._device = self._requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._dtype = torch.float16 if self._device.startswith("cuda") else torch.float32
+            self._device = self._expected_device()
+            self._dtype = getattr(torch, _dtype_name(self._device))
             self._dtype_argument = {_dtype_keyword(): self._dtype}
             self._torch = torch
             for family in FAMILIES:
                 if f"restyle.{family}.base" in self.config.entries:
                     self._base(family)
                     break
+
+    def _expected_device(self) -> str:
+        """The requested device, else CUDA when torch sees one, else the CPU."""
+        if self._requested_device:
+            return self._requested_device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
 
     def run(self, window: list[StyleRequest]) -> list[np.ndarray]:
         if not window:
@@ -237,12 +257,13 @@ class DiffusersBackend(RestyleBackend):
 
             role = f"restyle.{family}.base"
             path = resolve(role, self.config)
-            if family == "sd15":
-                pipeline = StableDiffusionPipeline.from_pretrained(
-                    path, **self._dtype_argument, safety_checker=None, requires_safety_checker=False, local_files_only=True
-                )
-            else:
-                pipeline = StableDiffusionXLPipeline.from_pretrained(path, **self._dtype_argument, local_files_only=True)
+            with _loading(role, path):
+                if family == "sd15":
+                    pipeline = StableDiffusionPipeline.from_pretrained(
+                        path, **self._dtype_argument, safety_checker=None, requires_safety_checker=False, local_files_only=True
+                    )
+                else:
+                    pipeline = StableDiffusionXLPipeline.from_pretrained(path, **self._dtype_argument, local_files_only=True)
             self._bases[family] = pipeline.to(self._device)
             self._loaded_roles.append(role)
         return self._bases[family]
@@ -252,7 +273,9 @@ class DiffusersBackend(RestyleBackend):
             from diffusers import ControlNetModel
 
             role = f"restyle.{family}.controlnets.{name}"
-            model = ControlNetModel.from_pretrained(resolve(role, self.config), **self._dtype_argument, local_files_only=True)
+            path = resolve(role, self.config)
+            with _loading(role, path):
+                model = ControlNetModel.from_pretrained(path, **self._dtype_argument, local_files_only=True)
             self._controlnets[(family, name)] = model.to(self._device)
             self._loaded_roles.append(role)
         return self._controlnets[(family, name)]
@@ -263,11 +286,13 @@ class DiffusersBackend(RestyleBackend):
             from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
             role = "restyle.animatediff.motion_adapter"
-            adapter = MotionAdapter.from_pretrained(resolve(role, self.config), **self._dtype_argument, local_files_only=True)
+            path = resolve(role, self.config)
+            with _loading(role, path):
+                adapter = MotionAdapter.from_pretrained(path, **self._dtype_argument, local_files_only=True)
             # A fresh UNet: the shared one may already carry LoRA layers, which the conversion cannot copy.
-            unet = UNet2DConditionModel.from_pretrained(
-                resolve("restyle.sd15.base", self.config), subfolder="unet", **self._dtype_argument, local_files_only=True
-            )
+            base = resolve("restyle.sd15.base", self.config)
+            with _loading("restyle.sd15.base", base):
+                unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", **self._dtype_argument, local_files_only=True)
             self._motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(device=self._device, dtype=self._dtype)
             self._loaded_roles.append(role)
         return self._motion_unet
@@ -303,7 +328,8 @@ class DiffusersBackend(RestyleBackend):
             if name not in loaded:
                 path = resolve(f"loras.{name}", self.config)
                 folder, weight_name = (path, None) if path.is_dir() else (path.parent, path.name)
-                pipeline.load_lora_weights(folder, weight_name=weight_name, adapter_name=f"{name}{suffix}", local_files_only=True)
+                with _loading(f"loras.{name}", path):
+                    pipeline.load_lora_weights(folder, weight_name=weight_name, adapter_name=f"{name}{suffix}", local_files_only=True)
                 loaded.add(name)
                 if f"loras.{name}" not in self._loaded_roles:
                     self._loaded_roles.append(f"loras.{name}")
@@ -380,6 +406,25 @@ class DiffusersBackend(RestyleBackend):
                 total[start + offset] += weight * plate.from_model(np.asarray(frame, dtype=np.float32))
                 weight_sum[start + offset] += weight
         return [np.clip(total[index] / weight_sum[index], 0.0, 1.0) for index in range(len(window))]
+
+
+def _dtype_name(device: str) -> str:
+    """The torch dtype a device runs at: float16 on CUDA, float32 elsewhere."""
+    return "float16" if device.startswith("cuda") else "float32"
+
+
+@contextlib.contextmanager
+def _loading(role: str, path: Path) -> Iterator[None]:
+    """Turns a loader's OSError/ValueError (missing or unreadable files) into ModelNotFound naming the folder."""
+    try:
+        yield
+    except (OSError, ValueError) as error:
+        raise ModelNotFound(
+            f"{role}: loading {path} failed: {error}",
+            fix=f"{path} must hold complete weights as written by save_pretrained; "
+            "re-copy the model or point the role at another folder (`framebridge models` checks them)",
+            details={"role": role, "path": str(path)},
+        ) from error
 
 
 def _dtype_keyword() -> str:

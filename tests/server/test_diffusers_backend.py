@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures.models import LORA_NAME, TinyModels
+from fixtures.models import LORA_NAME, LORA_WEIGHT, TinyModels
 from framebridge.server.launch import spawn_server
 from framebridge.protocol.errors import InvalidParams, ModelNotFound
 from framebridge.server.backends.diffusers_backend import DiffusersBackend, window_spans
@@ -154,6 +156,36 @@ def test_missing_model_folder_is_model_not_found_naming_path_and_fix(tiny_models
     assert "put the model files in" in caught.value.fix and str(config_file) in caught.value.fix
 
 
+def test_version_changes_with_lora_weight_device_dtype_and_torch(
+    tiny_models: TinyModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_text = tiny_models.config_file.read_text(encoding="utf-8")
+    versions = {}
+    for weight in ("0.8", "0.3"):
+        config_file = tiny_models.root / f"models-{weight}.toml"
+        config_file.write_text(config_text.replace(f"weight = {LORA_WEIGHT}", f"weight = {weight}"), encoding="utf-8")
+        versions[weight] = DiffusersBackend(load_config(config_file), device="cpu").version
+    assert versions["0.8"] != versions["0.3"]
+    config = load_config(tiny_models.config_file)
+    cpu, cuda = DiffusersBackend(config, device="cpu").version, DiffusersBackend(config, device="cuda").version
+    assert cpu != cuda and "cpu-float32" in cpu and "cuda-float16" in cuda
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.9.9" if name == "torch" else real_version(name))
+    assert DiffusersBackend(config, device="cpu").version != cpu
+
+
+def test_a_loader_error_on_a_broken_folder_is_model_not_found_naming_the_path(tiny_models: TinyModels, tmp_path: Path) -> None:
+    broken = tmp_path / "sd15"
+    shutil.copytree(tiny_models.root / "sd15", broken)
+    (broken / "scheduler" / "scheduler_config.json").write_text("{", encoding="utf-8")
+    config_file = tmp_path / "models.toml"
+    config_file.write_text(f'[restyle.sd15]\nbase = "{broken}"\n', encoding="utf-8")
+    with pytest.raises(ModelNotFound) as caught:
+        DiffusersBackend(load_config(config_file)).load()
+    assert str(broken) in caught.value.message and caught.value.details["role"] == "restyle.sd15.base"
+    assert "save_pretrained" in caught.value.fix
+
+
 def test_unconfigured_family_is_model_not_found(tiny_models: TinyModels, tmp_path: Path) -> None:
     config_file = tmp_path / "models.toml"
     config_file.write_text(f'[restyle.sd15]\nbase = "{tiny_models.root / "sd15"}"\n', encoding="utf-8")
@@ -210,7 +242,7 @@ def shot_frames(numbers: list[int], size: int = 64) -> dict[int, dict[str, np.nd
     frames = {}
     for number in numbers:
         sent = request(number, size, size)
-        beauty = np.concatenate([display_to_linear(sent.image), np.full((size, size, 1), 0.5, np.float32)], axis=2)
+        beauty = np.concatenate([display_to_linear(sent.image), np.ones((size, size, 1), np.float32)], axis=2)
         frames[number] = {"beauty": beauty, "control_depth": sent.conditions["depth"], "control_canny": sent.conditions["canny"]}
     return frames
 
