@@ -186,6 +186,19 @@ def test_a_loader_error_on_a_broken_folder_is_model_not_found_naming_the_path(ti
     assert "save_pretrained" in caught.value.fix
 
 
+def test_a_pipeline_folder_with_only_model_index_fails_check_options_naming_the_missing_files(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    (tmp_path / "sd15").mkdir()
+    shutil.copy(tiny_models.root / "sd15" / "model_index.json", tmp_path / "sd15")
+    config_file = tmp_path / "models.toml"
+    config_file.write_text('[restyle.sd15]\nbase = "./sd15"\n', encoding="utf-8")
+    with pytest.raises(ModelNotFound) as caught:
+        DiffusersBackend(load_config(config_file)).check_options({})
+    assert "scheduler/scheduler_config.json" in caught.value.details["missing"]
+    assert "unet/*.safetensors or *.bin" in caught.value.details["missing"]
+
+
 def test_unconfigured_family_is_model_not_found(tiny_models: TinyModels, tmp_path: Path) -> None:
     config_file = tmp_path / "models.toml"
     config_file.write_text(f'[restyle.sd15]\nbase = "{tiny_models.root / "sd15"}"\n', encoding="utf-8")
