@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from framebridge.protocol import exr, passes
+from framebridge.protocol.passes import shot_depth_range
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MediaError
 from framebridge.protocol.files import atomic_path
 
@@ -92,17 +93,20 @@ def run_demo(settings: DemoSettings) -> DemoReport:
         buffers[passes.CAMERA_MATRIX] = np.asarray(scene["frames"][str(number)]["camera_matrix"], dtype=np.float32)
         return buffers
 
+    # Every frame is on disk, so the depth condition gets one range for the whole shot.
+    depth_range = shot_depth_range(source(number)[passes.DEPTH] for number in numbers)
+    shot = {"fps": 24, **({"depth_range": depth_range} if depth_range else {})}
     with _stage(report, "serve"):
         server = spawn_server(out / "server")
     try:
         with server.client() as client:
             with _stage(report, "extract"):
-                conditions = client.submit("extract", numbers, source,
+                conditions = client.submit("extract", numbers, source, shot=shot,
                                            params={"conditions": ["depth", "normal", "segmentation"]}).wait()
             with _stage(report, "restyle"):
                 params = {"prompt": settings.prompt, "strength": settings.strength, "seed": settings.seed,
                           "temporal": True, "temporal_strength": settings.temporal_strength}
-                job = client.submit("restyle", numbers, source, params=params, shot={"fps": 24}, keep_results=False)
+                job = client.submit("restyle", numbers, source, params=params, shot=shot, keep_results=False)
                 restyled: dict[int, np.ndarray] = {}
                 for event in job:
                     if type(event).__name__ == "ResultEvent":
