@@ -124,20 +124,20 @@ class RestylePlan:
 class _Previous:
     """What the next frame needs of the one before it; its display input is encoded only if asked for."""
 
-    def __init__(self, number: int, straight: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None,
-                 depth: np.ndarray | None):
+    def __init__(self, number: int, beauty: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None,
+                 depth: np.ndarray | None, display_in: np.ndarray | None = None):
         self.number = number
-        self.straight = straight
+        self.beauty = beauty
         self.display_out = display_out
         self.forward = forward
         self.depth = depth
         self.digest = _digest(display_out)
-        self._display_in: np.ndarray | None = None
+        self._display_in = display_in
 
     @property
     def display_in(self) -> np.ndarray:
         if self._display_in is None:
-            self._display_in = linear_to_display(self.straight)
+            self._display_in = linear_to_display(_straight(self.beauty))
         return self._display_in
 
 
@@ -280,8 +280,7 @@ class RestyleOp(Op):
     def _frame(self, plan: RestylePlan, frame: InputFrame, previous: _Previous | None) -> tuple[OutputFrame, _Previous]:
         beauty = _beauty(frame)
         _check_passes(frame, beauty.shape[:2])
-        straight = _straight(beauty)
-        if previous is not None and previous.straight.shape != straight.shape:
+        if previous is not None and previous.beauty.shape[:2] != beauty.shape[:2]:
             previous = None  # the plate changed size: nothing to warp from
         chain = {}
         if previous is not None:
@@ -290,11 +289,13 @@ class RestyleOp(Op):
                      "previous_depth": None if previous.depth is None else _digest(previous.depth)}
         key = self._key(plan, frame, chain)
         meta: dict[str, Any] = {"seed": frame_seed(plan.seed.at(frame.number), frame.number), "key": key[:16]}
+        display_in = None
         cached = plan.cache.get(key, ("display", passes.BEAUTY)) if plan.cache else None
         if cached is not None and cached["display"].shape == beauty.shape[:2] + (3,) and cached[passes.BEAUTY].shape == beauty.shape:
             display_out, result = cached["display"], cached[passes.BEAUTY]
             meta["cache"] = "hit"
         else:
+            straight = _straight(beauty)
             display_in = linear_to_display(straight)
             start, warped, weight = display_in, None, None
             if previous is not None:
@@ -311,8 +312,8 @@ class RestyleOp(Op):
             if plan.cache:
                 plan.cache.put(key, {"display": display_out, passes.BEAUTY: result})
             meta["cache"] = "miss" if plan.cache else "off"
-        state = _Previous(frame.number, straight, display_out, frame.buffers.get(passes.MOTION_FORWARD),
-                          frame.buffers.get(passes.DEPTH))
+        state = _Previous(frame.number, beauty, display_out, frame.buffers.get(passes.MOTION_FORWARD),
+                          frame.buffers.get(passes.DEPTH), display_in)
         return OutputFrame(frame.number, {passes.BEAUTY: result}, meta), state
 
     def _warp_previous(self, plan: RestylePlan, frame: InputFrame, display_in: np.ndarray,
