@@ -181,7 +181,8 @@ class RestyleOp(Op):
 
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> RestylePlan:
         chosen = self._backend(backend or "cpu")
-        declared = chosen.describe().get("params", {})
+        description = chosen.describe()
+        declared = description.get("params", {})
         options = {name: value for name, value in params.items() if name not in _GENERAL}
         unknown = sorted(set(options) - set(declared))
         if unknown:
@@ -211,7 +212,7 @@ class RestyleOp(Op):
         check_conditions = getattr(chosen, "check_conditions", None)
         if plan.conditions and check_conditions:
             check_conditions(sorted(plan.conditions), options)
-        if plan.conditions and "conditions" not in chosen.describe().get("ignores", []):
+        if plan.conditions and "conditions" not in description.get("ignores", []):
             plan.extract = self._extract.prepare({"conditions": sorted(plan.conditions), "output_dtype": "float32"},
                                                  shot, frames, "builtin")
         plan.fingerprint = {
