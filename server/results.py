@@ -43,6 +43,7 @@ class ResultStore:
     def put(self, frame: int, described: list[tuple[BufferDescriptor, np.ndarray]], meta: dict[str, Any]) -> None:
         nbytes = sum(descriptor.nbytes for descriptor, _ in described)
         with self._lock:
+            self._remove(frame)
             self._results[frame] = StoredResult(frame, list(described), meta, nbytes)
             self._in_memory += nbytes
             for stored in self._results.values():
@@ -67,14 +68,18 @@ class ResultStore:
     def drop(self, frames: list[int]) -> None:
         with self._lock:
             for frame in frames:
-                stored = self._results.pop(frame, None)
-                if stored is None:
-                    continue
-                if stored.spilled:
-                    for index in range(len(stored.described)):
-                        self._path(frame, index).unlink(missing_ok=True)
-                else:
-                    self._in_memory -= stored.nbytes
+                self._remove(frame)
+
+    def _remove(self, frame: int) -> None:
+        """Forget one frame's result, in memory or on disk (the lock is held)."""
+        stored = self._results.pop(frame, None)
+        if stored is None:
+            return
+        if stored.spilled:
+            for index in range(len(stored.described)):
+                self._path(frame, index).unlink(missing_ok=True)
+        else:
+            self._in_memory -= stored.nbytes
 
     def frames(self) -> list[int]:
         with self._lock:

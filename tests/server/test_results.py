@@ -102,3 +102,13 @@ def test_an_op_that_crashes_fails_its_job_and_names_every_frame_it_did_not_retur
     assert done.state == "failed" and done.frames == [1]
     assert sorted(expand_failures(done.failed)) == [2, 3] and "out of memory" in done.error["message"]
     assert len(done.failed) == 1, "one job-level error travels once for all the frames it failed"
+
+
+def test_a_frame_stored_again_replaces_its_earlier_copy(tmp_path):
+    one_frame = 8 * 8 * 4 * 4 + 8 * 8 * 2
+    store = ResultStore(tmp_path / "job", memory_budget=one_frame)
+    store.put(1, result(1, 0.5), {})
+    store.put(1, result(1, 0.25), {})
+    assert not (tmp_path / "job").exists(), "the replaced copy is not counted, so nothing spills"
+    described, _ = store.get(1)
+    assert described[0][1][0, 0, 0] == 0.25
