@@ -401,6 +401,7 @@ def test_four_concurrent_clients_lose_and_duplicate_nothing(server):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a client hung"
     assert not failures, failures
 
 
