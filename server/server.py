@@ -97,9 +97,11 @@ class Server:
         self.outbox = self.context.socket(zmq.PULL)
         self.outbox.setsockopt(zmq.RCVHWM, 0)
         self.outbox.bind(self._outbox_address)
-        self._local = threading.local()
-        self._pushers: list[zmq.Socket] = []
-        self._pushers_lock = threading.Lock()
+        # One PUSH socket for every job thread, used under a lock: a socket per thread would leak one per job.
+        self._pusher = self.context.socket(zmq.PUSH)
+        self._pusher.setsockopt(zmq.SNDHWM, 0)
+        self._pusher.connect(self._outbox_address)
+        self._pusher_lock = threading.Lock()
         self._stop = threading.Event()
         self._owned_spool = spool_dir is None
         self.spool_dir = Path(spool_dir or tempfile.mkdtemp(prefix="framebridge-spool-"))
@@ -171,17 +173,11 @@ class Server:
             log.debug("could not reach a client: %s", error)
 
     def _deliver(self, job_id: str, frames: list[Any]) -> None:
-        """Called from worker threads: each gets its own PUSH socket."""
-        pusher = getattr(self._local, "pusher", None)
-        if pusher is None:
-            pusher = self.context.socket(zmq.PUSH)
-            pusher.setsockopt(zmq.SNDHWM, 0)
-            pusher.setsockopt(zmq.LINGER, 1000)
-            pusher.connect(self._outbox_address)
-            self._local.pusher = pusher
-            with self._pushers_lock:
-                self._pushers.append(pusher)
-        pusher.send_multipart([job_id.encode(), *frames], copy=False)
+        """Called from job threads: hand a message to the socket thread."""
+        with self._pusher_lock:
+            if self._pusher.closed:
+                return
+            self._pusher.send_multipart([job_id.encode(), *frames], copy=False)
 
     def _handle(self, identity: bytes, envelope: Envelope) -> None:
         body = envelope.body
@@ -285,9 +281,8 @@ class Server:
 
     def _shutdown(self) -> None:
         self.jobs.close()
-        with self._pushers_lock:
-            for pusher in self._pushers:
-                pusher.close(linger=0)
+        with self._pusher_lock:
+            self._pusher.close(linger=0)
         self.outbox.close(linger=0)
         self.router.close(linger=0)
         self.context.term()
