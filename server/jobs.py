@@ -150,14 +150,25 @@ class JobManager:
         job.results.drop(frames)
         job.last_activity = time.monotonic()
 
+    def active_for(self, owner: bytes) -> int:
+        return sum(1 for job in self.jobs.values() if not job.finished and job.owner == owner)
+
     def expire(self) -> None:
-        """Forget jobs idle for longer than the time to live: finished ones, and submits no frame ever followed."""
+        """End submits no frame followed within the input timeout; forget finished jobs by age and count."""
         now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if not job.scheduled and not job.finished and now - job.last_activity > self.input_timeout:
+                self._finish(job, "failed", RequestTimeout(
+                    f"no frame arrived within {self.input_timeout:.0f} s of the submit",
+                    fix="send the job's frames right after submitting it"))
         for job_id, job in list(self.jobs.items()):
-            if (job.finished or not job.scheduled) and now - job.last_activity > self.job_ttl:
-                job.results.clear()
-                del self.jobs[job_id]
-                self._threads.pop(job_id, None)
+            if job.finished and now - job.last_activity > self.job_ttl:
+                self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        job = self.jobs.pop(job_id)
+        job.results.clear()
+        self._threads.pop(job_id, None)
 
     def close(self) -> None:
         for job in list(self.jobs.values()):

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_FRAMES_PER_JOB = 20_000
 MAX_ACTIVE_JOBS = 64
+MAX_JOBS_PER_PEER = 16
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -230,6 +231,9 @@ class Server:
         if self.jobs.active() >= MAX_ACTIVE_JOBS:
             raise ServerBusy(f"the server already has {MAX_ACTIVE_JOBS} jobs queued or running",
                              fix="wait for a job to finish, or cancel one")
+        if self.jobs.active_for(identity) >= MAX_JOBS_PER_PEER:
+            raise ServerBusy(f"this connection already has {MAX_JOBS_PER_PEER} jobs queued or running",
+                             fix="wait for one of your jobs to finish, or cancel one")
         op = self.ops.get(body.op)
         if op is None:
             raise UnknownOp(f"unknown op {body.op!r}", details={"allowed": sorted(self.ops)})

@@ -580,11 +580,17 @@ def test_thousands_of_distinct_frame_failures_still_fit_one_message(server):
 
 def test_too_many_jobs_at_once_is_a_busy_server(tmp_path):
     from framebridge.protocol.errors import ServerBusy
-    from framebridge.server.server import MAX_ACTIVE_JOBS
+    from framebridge.protocol.messages import Submit
+    from framebridge.server.server import MAX_ACTIVE_JOBS, MAX_JOBS_PER_PEER
 
-    with spawn_server(tmp_path) as running, running.client() as client:
-        for number in range(MAX_ACTIVE_JOBS):
-            client.submit("echo", [1], {}, job_id=f"idle-{number}")
-        with pytest.raises(ServerBusy):
-            client.submit("echo", [1], {})
-        assert client.ping()
+    with spawn_server(tmp_path) as running:
+        clients = [running.client() for _ in range(MAX_ACTIVE_JOBS // MAX_JOBS_PER_PEER + 1)]
+        try:
+            for number in range(MAX_ACTIVE_JOBS):
+                clients[number // MAX_JOBS_PER_PEER].request(Submit(op="echo", frames=[1]), job=f"idle-{number}")
+            with pytest.raises(ServerBusy):
+                clients[-1].request(Submit(op="echo", frames=[1]), job="one-too-many")
+            assert clients[-1].ping()
+        finally:
+            for client in clients:
+                client.close()
