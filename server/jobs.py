@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from array import array
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ from framebridge.protocol.messages import Done, Progress, Result, Status, group_
 from framebridge.protocol.wire import Codec
 
 from .ops.base import FrameFailure, InputFrame, JobContext, Op
-from .results import ResultStore
+from .results import ResultStore, RetentionBudget
 
 __all__ = ["Job", "JobManager"]
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+MAX_FINISHED_JOBS = 64
 
 
 @dataclass
@@ -79,6 +81,15 @@ class Job:
         """The frame the op takes next (frames are consumed in submit order)."""
         return self.frames[self.consumed] if self.consumed < len(self.frames) else None
 
+    def compact(self) -> None:
+        """Once the job has ended, keep only what ``status`` and ``done`` report, as flat arrays."""
+        self.frames = array("q", self.frames)  # type: ignore[assignment]
+        self.received = array("q", sorted(self.received))  # type: ignore[assignment]
+        self.done = array("q", self.done)  # type: ignore[assignment]
+        self.frame_set = frozenset()
+        self.waiting.clear()
+        self.plan = None
+
     def progress(self) -> Progress:
         with self.lock:
             finished = len(self.done) + len(self.failed)
@@ -103,11 +114,13 @@ class JobManager:
     """Runs each job on its own thread; at most ``workers`` of them compute at once."""
 
     def __init__(self, codec: Codec, deliver: Callable[[str, list[Any]], None], *, workers: int = 1, spool_dir: Path,
-                 retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0):
+                 retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0,
+                 max_finished: int = MAX_FINISHED_JOBS):
         self.codec = codec
         self.deliver = deliver
         self.spool_dir = spool_dir
-        self.retain_bytes = retain_bytes
+        self.retention = RetentionBudget(retain_bytes)
+        self.max_finished = max_finished
         self.input_timeout = input_timeout
         self.job_ttl = job_ttl
         self.jobs: dict[str, Job] = {}
@@ -119,7 +132,7 @@ class JobManager:
         # The spool folder is named by a hash, so no job id can point outside the spool.
         folder = self.spool_dir / hashlib.sha256(job_id.encode()).hexdigest()[:32]
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
-                  results=ResultStore(folder, self.retain_bytes), backend=op.backend_name(plan))
+                  results=ResultStore(folder, self.retention), backend=op.backend_name(plan))
         self.jobs[job_id] = job
         return job
 
@@ -129,7 +142,7 @@ class JobManager:
     def add_frame(self, job: Job, frame: InputFrame) -> bool:
         """File an input frame; False if it was already received (a resend after reconnect)."""
         with job.lock:
-            if frame.number in job.received:
+            if job.finished or frame.number in job.received:
                 return False
             job.received.add(frame.number)
             job.waiting[frame.number] = frame
@@ -158,12 +171,15 @@ class JobManager:
         now = time.monotonic()
         for job in list(self.jobs.values()):
             if not job.scheduled and not job.finished and now - job.last_activity > self.input_timeout:
+                job.scheduled = True  # it ends here, so no thread is ever started for it
                 self._finish(job, "failed", RequestTimeout(
                     f"no frame arrived within {self.input_timeout:.0f} s of the submit",
                     fix="send the job's frames right after submitting it"))
-        for job_id, job in list(self.jobs.items()):
-            if job.finished and now - job.last_activity > self.job_ttl:
-                self._forget(job_id)
+        now = time.monotonic()
+        finished = sorted((job for job in self.jobs.values() if job.finished), key=lambda job: job.last_activity)
+        for index, job in enumerate(finished):
+            if index < len(finished) - self.max_finished or now - job.last_activity > self.job_ttl:
+                self._forget(job.id)
 
     def _forget(self, job_id: str) -> None:
         job = self.jobs.pop(job_id)
@@ -298,7 +314,7 @@ class JobManager:
                         job.failed[number] = error
             job.state = job.stage = state
             job.last_activity = time.monotonic()
-            job.waiting.clear()
+            job.compact()
         self._send(job, job.done_message())
 
     def _send(self, job: Job, body: Any) -> None:

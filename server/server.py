@@ -64,6 +64,7 @@ MAX_FRAMES_PER_JOB = 20_000
 MAX_ACTIVE_JOBS = 64
 MAX_JOBS_PER_PEER = 16
 HEARTBEAT_SECONDS = 2.0
+PEER_SEND_QUEUE = 256
 
 
 class Server:
@@ -82,7 +83,8 @@ class Server:
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.SNDHWM, 0)
+        # What one peer may have queued: replies beyond SNDHWM are dropped (results stay stored for a resend).
+        self.router.setsockopt(zmq.SNDHWM, PEER_SEND_QUEUE)
         self.router.setsockopt(zmq.RCVHWM, 0)
         # ZeroMQ drops a peer that sends a single frame above this without a word; frames up to twice the
         # message limit still arrive and get a typed message_too_large reply.
@@ -168,9 +170,10 @@ class Server:
 
     def _reply(self, identity: bytes, frames: list[Any]) -> None:
         try:
-            self.router.send_multipart([identity, *frames], copy=False)
+            self.router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:
-            # ROUTER_MANDATORY: the peer is gone; its job keeps results for a reconnect.
+            # ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or does not read (EAGAIN at SNDHWM). Never wait:
+            # the message is dropped, and a job's results stay in its store until a status with resend fetches them.
             log.debug("could not reach a client: %s", error)
 
     def _deliver(self, job_id: str, frames: list[Any]) -> None:

@@ -6,9 +6,11 @@ import time
 
 import numpy as np
 import pytest
+import zmq
 
-from framebridge.protocol.errors import ServerBusy
-from framebridge.protocol.messages import StatusRequest, Submit
+from framebridge.protocol.errors import ServerBusy, UnknownJob
+from framebridge.protocol.messages import REPLIES, Cancel, StatusRequest, Submit
+from framebridge.protocol.wire import Codec
 from framebridge.server.launch import spawn_server
 from framebridge.server.server import MAX_JOBS_PER_PEER
 
@@ -23,6 +25,18 @@ def run_echo_jobs(client, count, prefix):
         frame = {"beauty": np.full((4, 4), number % 256, np.uint8)}
         outcome = client.submit("echo", [1], {1: frame}, job_id=f"{prefix}-{number}").wait(timeout=20)
         assert outcome.state == "completed"
+
+
+def wait_for_job(client, job_id, timeout=20.0):
+    """Status of a job another connection submitted, once the server has it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.request(StatusRequest(), job=job_id).body
+        except UnknownJob:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_jobs_leave_no_file_descriptors_or_threads_behind(tmp_path):
@@ -53,3 +67,31 @@ def test_one_connection_cannot_take_every_job_slot(tmp_path):
             idle_submit(greedy, "greedy-one-more")
         outcome = other.submit("echo", [1], {1: {"beauty": np.zeros((2, 2), np.uint8)}}).wait(timeout=20)
     assert outcome.state == "completed"
+
+
+def test_replies_a_peer_never_reads_do_not_pile_up_in_the_server(tmp_path):
+    frames = list(range(20_000))  # each status lists every frame: about 60 kB
+    with spawn_server(tmp_path) as running, running.client() as watcher:
+        info = running.connection
+        codec = Codec(info.key, incoming=REPLIES)
+        context = zmq.Context()
+        silent = context.socket(zmq.DEALER)
+        silent.setsockopt(zmq.RCVHWM, 1)  # it stops reading its socket, as a hung host does
+        silent.setsockopt(zmq.LINGER, 0)
+        silent.connect(info.address)
+        try:
+            silent.send_multipart(codec.encode(Submit(op="echo", frames=frames), job="flood"))
+            wait_for_job(watcher, "flood")
+            before = running.resources()
+            for _ in range(1_500):
+                silent.send_multipart(codec.encode(StatusRequest(), job="flood"))
+            silent.send_multipart(codec.encode(Cancel(), job="flood"))
+            deadline = time.monotonic() + 60
+            while watcher.request(StatusRequest(), job="flood").body.state != "cancelled" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            after = running.resources()
+        finally:
+            silent.close()
+            context.term()
+        assert watcher.ping()
+    assert after.rss_mb - before.rss_mb < 40, (before, after)
