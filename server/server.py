@@ -51,6 +51,7 @@ from framebridge.protocol.version import PROTOCOL_VERSION
 from framebridge.protocol.wire import Codec, Envelope
 
 from . import __version__
+from .intake import receive
 from .jobs import Job, JobManager
 from .ops import Op, default_ops
 from .ops.base import InputFrame
@@ -65,6 +66,7 @@ MAX_ACTIVE_JOBS = 64
 MAX_JOBS_PER_PEER = 16
 HEARTBEAT_SECONDS = 2.0
 PEER_SEND_QUEUE = 256
+PEER_REQUESTS_QUEUED = 8
 
 
 class Server:
@@ -85,10 +87,10 @@ class Server:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # What one peer may have queued: replies beyond SNDHWM are dropped (results stay stored for a resend).
         self.router.setsockopt(zmq.SNDHWM, PEER_SEND_QUEUE)
-        self.router.setsockopt(zmq.RCVHWM, 0)
-        # ZeroMQ drops a peer that sends a single frame above this without a word; frames up to twice the
-        # message limit still arrive and get a typed message_too_large reply.
-        self.router.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_message_bytes)
+        # What one peer may have waiting to be read: its credit window of frames and a few requests.
+        self.router.setsockopt(zmq.RCVHWM, self.limits.credit_window + PEER_REQUESTS_QUEUED)
+        # ZeroMQ drops a peer that sends a single frame above this without a word, before reading the frame.
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
         self.router.setsockopt(zmq.LINGER, 0)
         if connection.curve_secret:
             self.router.curve_server = True
@@ -135,12 +137,13 @@ class Server:
 
     def _drain_requests(self, budget: int = 64) -> None:
         for _ in range(budget):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+            incoming = receive(self.router, self.limits)
+            if incoming is None:
                 return
-            identity, message = frames[0].bytes, frames[1:]
+            identity, message = incoming.identity, incoming.frames
             try:
+                if incoming.refused is not None:
+                    raise incoming.refused
                 envelope = self.codec.decode(message)
             except Exception as error:
                 if not isinstance(error, FrameBridgeError):

@@ -95,3 +95,23 @@ def test_replies_a_peer_never_reads_do_not_pile_up_in_the_server(tmp_path):
             context.term()
         assert watcher.ping()
     assert after.rss_mb - before.rss_mb < 40, (before, after)
+
+
+def test_a_peer_without_the_key_cannot_make_the_server_hold_a_large_message(tmp_path):
+    with spawn_server(tmp_path, "--max-message-mb", "16") as running, running.client() as client:
+        client.ping()
+        before = running.resources()
+        context = zmq.Context()
+        stranger = context.socket(zmq.DEALER)
+        stranger.setsockopt(zmq.LINGER, 0)
+        stranger.connect(running.connection.address)
+        try:
+            chunk = bytes(20 << 20)  # each frame over the 16 MiB limit, 80 MiB in all, unsigned
+            stranger.send_multipart([b"framebridge:1", b"", b"\x80", chunk, chunk, chunk, chunk])
+            time.sleep(2.0)
+            assert client.ping()
+            after = running.resources()
+        finally:
+            stranger.close()
+            context.term()
+    assert after.peak_rss_mb - before.peak_rss_mb < 30, (before, after)

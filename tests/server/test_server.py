@@ -280,14 +280,26 @@ def test_oversize_message(small_server):
         peer.close()
 
 
-def test_a_single_frame_over_the_message_limit_gets_a_typed_error(small_server):
+def test_a_single_frame_over_the_message_limit_drops_the_connection_before_it_is_read(small_server):
     peer = RawPeer(small_server)
     try:
         part = np.zeros((600, 600), np.float32)  # 1.44 MB in one frame, over the 1 MiB limit
         descriptor = {"name": "b", "dtype": "float32", "shape": [600, 600], "frame": 1,
                       "digest": xxhash.xxh3_128_hexdigest(part.tobytes())}
-        peer.expect_error(peer.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]),
-                                     [part.tobytes()]), MessageTooLarge)
+        peer.send(peer.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]), [part.tobytes()]))
+        assert not peer.socket.poll(1000), "ZeroMQ drops the peer (MAXMSGSIZE); there is no one to answer"
+        with small_server.client() as client:
+            assert client.ping()
+    finally:
+        peer.close()
+
+
+def test_a_message_of_more_frames_than_a_request_can_have_is_too_large(small_server):
+    peer = RawPeer(small_server)
+    try:
+        frames = peer.forge(header(type="frame", job="x", body={"frame": 1}), [b"\0"] * 100)
+        error = peer.expect_error(frames, MessageTooLarge)
+        assert "frames" in error.message
     finally:
         peer.close()
 
