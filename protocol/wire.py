@@ -35,7 +35,7 @@ from .errors import (
     UnknownMessageType,
     VersionMismatch,
 )
-from .messages import REQUESTS, Body, ErrorReply
+from .messages import REQUESTS, Body, ErrorReply, bounded_error
 from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
 
 __all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]
@@ -137,7 +137,7 @@ class Codec:
         return [TAG, self.sign(TAG, header), header, *(array for _, array in described)]
 
     def error(self, error: FrameBridgeError, *, job: str | None = None, reply_to: str | None = None) -> list[Any]:
-        return self.encode(ErrorReply(**error.to_wire()), job=job, reply_to=reply_to)
+        return self.encode(ErrorReply(**bounded_error(error.to_wire())), job=job, reply_to=reply_to)
 
     def peek(self, frames: Sequence[Any]) -> dict[str, Any]:
         """Ids of a message that failed to decode, when its header is trustworthy; else empty.

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from framebridge.protocol.buffers import describe
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled, RequestTimeout
-from framebridge.protocol.messages import Done, Progress, Result, Status, group_failures
+from framebridge.protocol.messages import Done, Progress, Result, Status, bounded_error, group_failures
 from framebridge.protocol.wire import Codec
 
 from .ops.base import FrameFailure, InputFrame, JobContext, Op
@@ -107,7 +107,7 @@ class Job:
     def done_message(self) -> Done:
         with self.lock:
             return Done(state=self.state, frames=list(self.done), failed=group_failures(self.failed),
-                        error=self.error.to_wire() if self.error else None)
+                        error=bounded_error(self.error.to_wire()) if self.error else None)
 
 
 class JobManager:

@@ -606,3 +606,16 @@ def test_too_many_jobs_at_once_is_a_busy_server(tmp_path):
         finally:
             for client in clients:
                 client.close()
+
+
+def test_hundreds_of_long_distinct_failures_still_give_a_done_the_client_can_read(server):
+    def source(number):
+        raise OSError(f"frame {number}: " + "x" * 6000)
+
+    with server.client() as client:
+        job = client.submit("echo", list(range(300)), source)
+        outcome = job.wait(timeout=120)
+        status = client.request(StatusRequest(), job=job.id).body
+    assert sorted(outcome.failed) == list(range(300)) and outcome.state == "completed_with_failures"
+    assert "frame 7: xxx" in outcome.failed[7].message and len(outcome.failed[7].message) <= 500
+    assert sorted(n for group in status.failed for n in group["frames"]) == list(range(300))
