@@ -42,6 +42,7 @@ __all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]
 
 TAG = f"framebridge:{PROTOCOL_MAJOR}".encode()
 ZERO_COPY_THRESHOLD = 64 * 1024
+MAX_DEPTH = 32
 
 
 def new_id() -> str:
@@ -223,7 +224,19 @@ class Codec:
             raise MalformedMessage(f"the header is not valid bounded msgpack ({type(error).__name__})") from None
         if not isinstance(raw, dict):
             raise MalformedMessage("the header must be a msgpack map")
+        _check_depth(raw, MAX_DEPTH)
         return raw
+
+
+def _check_depth(header: dict[str, Any], limit: int) -> None:
+    """Refuse maps and lists nested deeper than ``limit`` (the header itself is level 1)."""
+    pending: list[tuple[Any, int]] = [(header, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            raise MalformedMessage(f"the header nests maps and lists more than {limit} deep")
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def _bytes(frame: Any) -> bytes:

@@ -203,10 +203,13 @@ class JobManager:
         thread.start()
 
     def _guarded(self, job: Job) -> None:
+        """Run a job; should its thread fail outside the op, the job still ends and its client hears of it."""
         try:
             self._run(job)
-        except Exception:
+        except Exception as error:
             log.exception("job %s crashed its thread", job.id)
+            if not job.finished:
+                self._finish(job, "failed", FrameBridgeError(f"the job failed: {type(error).__name__}: {error}"))
 
     def _take_slot(self, job: Job) -> None:
         """Wait for a compute slot; a cancel while waiting raises :class:`JobCancelled`."""

@@ -619,3 +619,18 @@ def test_hundreds_of_long_distinct_failures_still_give_a_done_the_client_can_rea
     assert sorted(outcome.failed) == list(range(300)) and outcome.state == "completed_with_failures"
     assert "frame 7: xxx" in outcome.failed[7].message and len(outcome.failed[7].message) <= 500
     assert sorted(n for group in status.failed for n in group["frames"]) == list(range(300))
+
+
+def test_a_header_nested_too_deep_is_malformed_and_the_job_still_ends(server, raw, another_client_works):
+    submit_raw(raw, "deep", [1])
+    packed = msgpack.packb(header(type="frame", job="deep", body={"frame": 1, "error": {
+        "code": "frame_failed", "message": "nested", "fix": None, "details": "@@"}}), use_bin_type=True)
+    nested = b"\x81\xa1a" * 1000 + b"\xc0"  # {"a": {"a": ... nil}} 1,000 maps deep
+    packed = packed.replace(msgpack.packb("@@"), nested)
+    signature = hmac.new(raw.info.key, TAG + packed, hashlib.sha256).hexdigest().encode()
+    error = raw.expect_error([TAG, signature, packed], MalformedMessage)
+    assert "deep" in error.message
+    raw.send(frame_message(raw, "deep", 1, np.zeros((2, 2), np.uint8)))
+    while (reply := raw.receive(10)).type != "done":
+        pass
+    assert reply.body.state == "completed"
