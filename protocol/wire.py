@@ -18,7 +18,6 @@ import hmac
 import math
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -30,12 +29,12 @@ from .errors import (
     FrameBridgeError,
     MalformedMessage,
     MessageTooLarge,
-    ReplayedMessage,
     SignatureInvalid,
     UnknownMessageType,
     VersionMismatch,
 )
 from .messages import REQUESTS, Body, ErrorReply, bounded_error
+from .replay import ReplayGuard
 from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
 
 __all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]
@@ -65,28 +64,6 @@ class Envelope:
     @property
     def type(self) -> str:
         return self.body.TYPE
-
-
-class ReplayGuard:
-    """Rejects a message id seen before, or a timestamp outside the window."""
-
-    def __init__(self, window_seconds: float = 300.0, capacity: int = 200_000):
-        self.window = window_seconds
-        self.capacity = capacity
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def check(self, message_id: str, sent_at: float, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        if abs(now - sent_at) > self.window:
-            raise ReplayedMessage(
-                f"message {message_id} is {now - sent_at:.0f} s off this host's clock (window {self.window:.0f} s)",
-                fix="check that the client and server clocks agree",
-            )
-        if message_id in self._seen:
-            raise ReplayedMessage(f"message {message_id} was already received")
-        self._seen[message_id] = sent_at
-        while self._seen and (len(self._seen) > self.capacity or next(iter(self._seen.values())) < now - self.window):
-            self._seen.popitem(last=False)
 
 
 class Codec:

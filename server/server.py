@@ -53,6 +53,7 @@ from framebridge.protocol.wire import Codec, Envelope
 from . import __version__
 from .intake import receive
 from .jobs import Job, JobManager
+from .peers import PeerRates
 from .ops import Op, default_ops
 from .ops.base import InputFrame
 
@@ -113,6 +114,7 @@ class Server:
         self.jobs = JobManager(self.codec, self._deliver, workers=workers, spool_dir=self.spool_dir,
                                retain_bytes=retain_bytes, input_timeout=input_timeout)
         self._last_heartbeat: dict[str, float] = {}
+        self.rates = PeerRates()
 
     def serve_forever(self) -> None:
         poller = zmq.Poller()
@@ -142,6 +144,9 @@ class Server:
                 return
             identity, message = incoming.identity, incoming.frames
             try:
+                if not self.rates.allow(identity):
+                    raise ServerBusy(f"more than {self.rates.rate:.0f} messages a second from one connection",
+                                     fix="send fewer messages (acknowledge results in batches)")
                 if incoming.refused is not None:
                     raise incoming.refused
                 envelope = self.codec.decode(message)
@@ -286,6 +291,7 @@ class Server:
                 self._last_heartbeat[job.id] = now
                 self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
         self.jobs.expire()
+        self.rates.forget_idle()
         for job_id in set(self._last_heartbeat) - set(self.jobs.jobs):
             del self._last_heartbeat[job_id]
 
