@@ -36,6 +36,7 @@ from .messages import (
     Submit,
     expand_failures,
 )
+from .probe import listening
 from .wire import Codec, Envelope, new_id
 
 __all__ = ["Client", "Job", "JobOutcome", "ResultEvent", "ProgressEvent", "DoneEvent", "FrameSource"]
@@ -143,6 +144,10 @@ class Client:
 
     def ping(self, timeout: float | None = None) -> dict[str, Any]:
         """Server and protocol version, and the round trip in seconds."""
+        if listening(self.connection.address) is False:
+            raise ServerUnreachable(f"no FrameBridge server is running at {self.connection.address}",
+                                    fix="start one with `framebridge serve` (the connection file names a server "
+                                        "that has stopped)")
         start = time.perf_counter()
         reply = self.request(Ping(), timeout=timeout)
         return {**reply.body.to_wire(), "round_trip": time.perf_counter() - start}

@@ -24,6 +24,7 @@ import zmq
 from framebridge.protocol.buffers import Limits
 from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import (
+    BindFailed,
     CreditExceeded,
     FrameBridgeError,
     InsecureBind,
@@ -97,7 +98,13 @@ class Server:
             self.router.curve_server = True
             self.router.curve_secretkey = connection.curve_secret
             self.router.curve_publickey = connection.curve_public
-        self.router.bind(connection.address)
+        try:
+            self.router.bind(connection.address)
+        except zmq.ZMQError as error:
+            self.router.close(linger=0)
+            self.context.term()
+            raise BindFailed(f"cannot listen on {connection.address}: {error}",
+                             fix="stop the server already using that port, or pass --address tcp://127.0.0.1:<free port>") from None
         self.address = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._outbox_address = f"inproc://framebridge-outbox-{id(self)}"
         self.outbox = self.context.socket(zmq.PULL)

@@ -634,3 +634,42 @@ def test_a_header_nested_too_deep_is_malformed_and_the_job_still_ends(server, ra
     while (reply := raw.receive(10)).type != "done":
         pass
     assert reply.body.state == "completed"
+
+
+def test_a_port_already_in_use_is_a_typed_error_not_a_traceback(server, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "framebridge.server", "serve", "--address", server.connection.address,
+                             "--connection-file", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "bind_failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_repeated_header_key_is_malformed(server, raw, another_client_works):
+    packer = msgpack.Packer(use_bin_type=True)
+    fields = list(header().items()) + [("type", "cancel")]  # a second "type" must not turn a ping into a cancel
+    packed = packer.pack_map_header(len(fields)) + b"".join(packer.pack(key) + packer.pack(value) for key, value in fields)
+    signature = hmac.new(raw.info.key, TAG + packed, hashlib.sha256).hexdigest().encode()
+    error = raw.expect_error([TAG, signature, packed], MalformedMessage)
+    assert "repeats" in error.message
+
+
+def test_an_error_names_the_request_it_answers_even_when_the_signature_is_wrong(server, raw, another_client_works):
+    message_id = new_id()
+    raw.send(raw.forge(header(id=message_id), key=b"not the key" * 4))
+    reply = raw.receive()
+    assert reply.body.code == SignatureInvalid.code and reply.reply_to == message_id
+    raw.send([TAG, b""])
+    reply = raw.receive()
+    assert reply.body.code == MalformedMessage.code and reply.reply_to is None
+
+
+def test_a_connection_file_left_by_a_stopped_server_says_no_server_is_running(tmp_path):
+    import socket
+
+    from framebridge.protocol import ConnectionInfo
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = ConnectionInfo(f"tcp://127.0.0.1:{port}", b"k" * 64)
+    with Client(connection=info, timeout=10) as client, pytest.raises(ServerUnreachable, match="is running"):
+        client.ping()
