@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="largest message accepted, in MiB")
     serve.add_argument("--max-dimension", type=int, default=Limits.max_width, help="largest frame width or height")
     serve.add_argument("--retain-mb", type=int, default=1024,
-                       help="memory for results not yet acknowledged before they spill to disk, in MiB")
+                       help="memory for results not yet acknowledged, shared by all jobs, before they spill to disk, in MiB")
     serve.add_argument("--input-timeout", type=float, default=600.0, help="seconds a job waits for its next frame")
     serve.add_argument("--models-config", type=Path, default=None,
                        help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
