@@ -246,6 +246,7 @@ class Job:
         self._inbox: deque[Envelope] = deque()
         self._last_message = time.monotonic()
         self._asked_status = False
+        self._refetched = False
 
     @property
     def finished(self) -> bool:
@@ -306,6 +307,7 @@ class Job:
         self._credit = status.credit
         self._last_message = time.monotonic()
         self._asked_status = False
+        self._refetched = False
 
     def _send_frames(self) -> None:
         while self._unsent and self._sent < self._credit and not self.finished and self._may_send_ahead():
@@ -345,7 +347,16 @@ class Job:
             self.progress = ProgressEvent(body.received, body.done, body.failed, body.total, body.stage, body.eta)
             return self.progress
         if isinstance(body, Done):
+            missing = set(body.frames) - self.received
+            if missing and not self._refetched:
+                # A result went to a connection this job has since left (a frame of the old one arrived late):
+                # the server still holds it, so ask once for everything unacknowledged, and the done again.
+                self._refetched = True
+                self.client.send(StatusRequest(resend=True), job=self.id)
+                return None
             self.client._jobs.pop(self.id, None)
+            self.failed.update({number: FrameFailed(f"the server finished frame {number} but its result never arrived")
+                                for number in missing})
             self.state = body.state
             self.failed.update({number: error_from_wire(body) for number, body in expand_failures(body.failed).items()})
             self.error = error_from_wire(body.error) if body.error else None
