@@ -208,8 +208,9 @@ class JobManager:
             self._run(job)
         except Exception as error:
             log.exception("job %s crashed its thread", job.id)
-            if not job.finished:
-                self._finish(job, "failed", FrameBridgeError(f"the job failed: {type(error).__name__}: {error}"))
+            with job.lock:
+                job.failed = {}  # what could not be reported is replaced by the one error that ended the job
+            self._finish(job, "failed", FrameBridgeError(f"the job failed: {type(error).__name__}: {error}"))
 
     def _take_slot(self, job: Job) -> None:
         """Wait for a compute slot; a cancel while waiting raises :class:`JobCancelled`."""

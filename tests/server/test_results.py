@@ -146,3 +146,44 @@ def test_finished_jobs_are_forgotten_beyond_a_count_with_their_spool_files(tmp_p
         assert len(list(tmp_path.iterdir())) == MAX_FINISHED_JOBS, "a forgotten job's spilled results are deleted"
     finally:
         manager.close()
+
+
+def test_a_job_whose_failures_cannot_be_reported_still_ends_with_done(tmp_path):
+    from framebridge.protocol.errors import FrameBridgeError
+    from framebridge.protocol.messages import REPLIES
+    from framebridge.server.ops.base import FrameFailure, Op
+
+    class Unreportable(FrameBridgeError):
+        code = "test_unreportable"
+
+        def to_wire(self):
+            raise RecursionError("maximum recursion depth exceeded")
+
+    class Failing(Op):
+        name = "failing"
+
+        def describe(self):
+            return {}
+
+        def prepare(self, params, shot, frames, backend):
+            return None
+
+        def run(self, plan, frames, context):
+            for frame in frames:
+                yield FrameFailure(frame.number, Unreportable("nested too deep to report"))
+
+    replies = Codec(b"k" * 64, incoming=REPLIES)
+    messages = []
+    manager = JobManager(Codec(b"k" * 64), lambda job_id, frames: messages.append(replies.decode([bytes(f) for f in frames])),
+                         spool_dir=tmp_path)
+    try:
+        job = manager.create("unreportable", Failing(), None, [1], {}, b"client", 8)
+        manager.add_frame(job, InputFrame(1, {"x": np.zeros(3, np.float32)}))
+        deadline = time.monotonic() + 10
+        while not job.finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+    finally:
+        manager.close()
+    done = [message.body for message in messages if message.type == "done"]
+    assert done and done[-1].state == "failed" and "RecursionError" in done[-1].error["message"]
