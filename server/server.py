@@ -54,9 +54,9 @@ from framebridge.protocol.wire import Codec, Envelope
 from . import __version__
 from .intake import receive
 from .jobs import Job, JobManager
-from .peers import PeerRates
 from .ops import Op, default_ops
 from .ops.base import InputFrame
+from .peers import PeerRates
 
 __all__ = ["Server"]
 
