@@ -25,7 +25,8 @@ ALLOWED_DTYPES: dict[str, np.dtype] = {
     "float16": np.dtype("<f2"),
     "float32": np.dtype("<f4"),
 }
-_NAME = re.compile(r"^[A-Za-z0-9_.:/ -]{1,128}$")
+# A name may become part of a file name ({name} in an output pattern): no separators, no leading dot or dash.
+_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_. -]{0,126}[A-Za-z0-9_])?$")
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,9 @@ class BufferDescriptor:
         if not isinstance(raw, dict):
             raise MalformedMessage("a buffer descriptor must be a map")
         name, dtype, shape, frame, checksum = (raw.get(k) for k in ("name", "dtype", "shape", "frame", "digest"))
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise MalformedMessage(f"buffer name {name!r} is not 1-128 characters of [A-Za-z0-9_.:/ -]")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise MalformedMessage(f"buffer name {str(name)[:64]!r} is not 1-128 characters of [A-Za-z0-9_. -] "
+                                   "starting and ending with a letter, digit or underscore")
         if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
             raise DtypeNotAllowed(
                 f"buffer {name!r} has dtype {dtype!r}",

@@ -36,6 +36,7 @@ from .messages import (
     Submit,
     expand_failures,
 )
+from .probe import listening
 from .wire import Codec, Envelope, new_id
 
 __all__ = ["Client", "Job", "JobOutcome", "ResultEvent", "ProgressEvent", "DoneEvent", "FrameSource"]
@@ -143,6 +144,10 @@ class Client:
 
     def ping(self, timeout: float | None = None) -> dict[str, Any]:
         """Server and protocol version, and the round trip in seconds."""
+        if listening(self.connection.address) is False:
+            raise ServerUnreachable(f"no FrameBridge server is running at {self.connection.address}",
+                                    fix="start one with `framebridge serve` (the connection file names a server "
+                                        "that has stopped)")
         start = time.perf_counter()
         reply = self.request(Ping(), timeout=timeout)
         return {**reply.body.to_wire(), "round_trip": time.perf_counter() - start}
@@ -246,6 +251,7 @@ class Job:
         self._inbox: deque[Envelope] = deque()
         self._last_message = time.monotonic()
         self._asked_status = False
+        self._refetched = False
 
     @property
     def finished(self) -> bool:
@@ -306,6 +312,7 @@ class Job:
         self._credit = status.credit
         self._last_message = time.monotonic()
         self._asked_status = False
+        self._refetched = False
 
     def _send_frames(self) -> None:
         while self._unsent and self._sent < self._credit and not self.finished and self._may_send_ahead():
@@ -345,7 +352,16 @@ class Job:
             self.progress = ProgressEvent(body.received, body.done, body.failed, body.total, body.stage, body.eta)
             return self.progress
         if isinstance(body, Done):
+            missing = set(body.frames) - self.received
+            if missing and not self._refetched:
+                # A result went to a connection this job has since left (a frame of the old one arrived late):
+                # the server still holds it, so ask once for everything unacknowledged, and the done again.
+                self._refetched = True
+                self.client.send(StatusRequest(resend=True), job=self.id)
+                return None
             self.client._jobs.pop(self.id, None)
+            self.failed.update({number: FrameFailed(f"the server finished frame {number} but its result never arrived")
+                                for number in missing})
             self.state = body.state
             self.failed.update({number: error_from_wire(body) for number, body in expand_failures(body.failed).items()})
             self.error = error_from_wire(body.error) if body.error else None

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,8 +38,8 @@ def is_loopback(address: str) -> bool:
     scheme = address.split("://", 1)[0]
     if scheme in ("ipc", "inproc"):
         return True
-    if scheme != "tcp":
-        return False
+    if scheme != "tcp" or any(mark in address for mark in "@;"):
+        return False  # ZeroMQ reads "source;destination" endpoints, and "a@b" hides a second host from urlsplit
     host = urlsplit(address).hostname or ""
     if host == "localhost":
         return True
@@ -94,13 +95,15 @@ class ConnectionInfo:
 def load_or_create(path: str | os.PathLike[str] | None = None, address: str | None = None, *, curve: bool = False) -> ConnectionInfo:
     """The server's connection info: reuse the key in ``path``, or make a new file.
 
-    A non-loopback address needs CURVE keys (``curve=True`` creates them).
+    A non-loopback address needs CURVE keys (``curve=True`` creates them). A file
+    other users could read is not trusted: its key and CURVE keys are replaced.
     """
     path = Path(path) if path else default_connection_path()
     existing = ConnectionInfo.read(path) if path.exists() else None
+    trusted = existing if existing is not None and not stat.S_IMODE(path.stat().st_mode) & 0o077 else None
     address = address or (existing.address if existing else DEFAULT_ADDRESS)
-    key = existing.key if existing else secrets.token_hex(32).encode()
-    public, secret = (existing.curve_public, existing.curve_secret) if existing else (None, None)
+    key = trusted.key if trusted else secrets.token_hex(32).encode()
+    public, secret = (trusted.curve_public, trusted.curve_secret) if trusted else (None, None)
     if curve and not secret:
         import zmq
 

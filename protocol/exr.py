@@ -93,8 +93,9 @@ def _headers(path: Path, limits: Limits) -> list[Any]:
         storage = str(header.get("type", ""))
         if "deep" in storage:
             raise ExrError(f"{path}: deep EXR parts are not supported", fix="flatten the image (Nuke: DeepToImage) before sending it")
-        data_width, data_height = _check_size(path, "data window", _window(header, "dataWindow", path), limits)
-        _check_size(path, "display window", _window(header, "displayWindow", path), limits)
+        data_window, display_window = _window(header, "dataWindow", path), _window(header, "displayWindow", path)
+        data_width, data_height = _check_size(path, "data window", data_window, limits)
+        display_width, display_height = _check_size(path, "display window", display_window, limits)
         channels = header.get("channels") or []
         total_channels += len(channels)
         if total_channels > max_channels:
@@ -102,9 +103,13 @@ def _headers(path: Path, limits: Limits) -> list[Any]:
         for channel in channels:
             if channel.xSampling != 1 or channel.ySampling != 1:
                 raise ExrError(f"{path}: channel {channel.name!r} is subsampled; only full-resolution channels are supported")
-        decoded_bytes += data_width * data_height * 4 * len(channels)
+        # Each channel is read at its data window, then placed into a float32 plane of the display window.
+        placed = display_width * display_height if data_window != display_window else 0
+        decoded_bytes += (data_width * data_height + placed) * 4 * len(channels)
     if decoded_bytes > limits.max_message_bytes:
-        raise FrameTooLarge(f"{path}: decodes to {decoded_bytes} bytes; the limit is {limits.max_message_bytes}")
+        raise FrameTooLarge(f"{path}: decodes to {decoded_bytes} bytes (data and display windows); "
+                            f"the limit is {limits.max_message_bytes}",
+                            details={"path": str(path), "bytes": decoded_bytes})
     return parts
 
 
@@ -132,6 +137,14 @@ def read_channels(path: str | os.PathLike[str], limits: Limits | None = None) ->
     # On a truncated or corrupt chunk the bindings warn and return fewer parts or channels; never raise.
     if len(parts) != len(headers):
         raise ExrError(f"{path}: pixel data is truncated or corrupt ({len(parts)} of {len(headers)} parts decoded)")
+    try:
+        return _placed_channels(path, headers, parts, display, width, height)
+    except MemoryError as error:
+        raise FrameTooLarge(f"{path}: not enough memory to decode its {width}x{height} display window") from error
+
+
+def _placed_channels(path: Path, headers: list[Any], parts: list[Any], display: tuple[int, int, int, int],
+                     width: int, height: int) -> dict[str, np.ndarray]:
     channels: dict[str, np.ndarray] = {}
     for header, part in zip(headers, parts):
         data = _window(part.header, "dataWindow", path)

@@ -34,6 +34,7 @@ __all__ = [
     "StatusRequest",
     "Status",
     "Ack",
+    "bounded_error",
     "group_failures",
     "expand_failures",
     "REQUESTS",
@@ -230,25 +231,47 @@ class Ack(Body):
 
 
 MAX_FAILURE_GROUPS = 256
+MAX_ERROR_TEXT = 500
+MAX_ERROR_DETAILS = 1024
+MAX_FAILURE_BYTES = 256 * 1024
+
+
+def bounded_error(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An error body cut to a size every reply can carry: message and fix to 500 characters, details to 1 kB."""
+    def cut(text: Any) -> str:
+        text = str(text)
+        return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "\u2026"
+
+    details = body.get("details")
+    details = dict(details) if isinstance(details, Mapping) else {}
+    if len(json.dumps(details, sort_keys=True, default=str)) > MAX_ERROR_DETAILS:
+        details = {"truncated": True}
+    fix = body.get("fix")
+    return {"code": str(body.get("code", "error"))[:64], "message": cut(body.get("message", "")),
+            "fix": None if fix is None else cut(fix), "details": details}
 
 
 def group_failures(failed: Mapping[int, Any]) -> list[dict[str, Any]]:
     """``{frame: error}`` as ``[{"frames": [...], "error": body}]``, one entry per distinct error.
 
     A job-level failure names every remaining frame with one error, so it travels
-    once. Past :data:`MAX_FAILURE_GROUPS` distinct errors, further frames are grouped
-    by error code with a summary message, so a message stays small however many
-    frames failed in their own way.
+    once. Each error is cut by :func:`bounded_error`; past :data:`MAX_FAILURE_GROUPS`
+    distinct errors or :data:`MAX_FAILURE_BYTES` of them, further frames are grouped
+    by error code with a summary message, so a ``done`` or ``status`` always fits a
+    header however many frames failed in their own way.
     """
     groups: dict[str, dict[str, Any]] = {}
+    listed_bytes = 0
     for frame, error in sorted(failed.items()):
-        body = error.to_wire() if hasattr(error, "to_wire") else dict(error)
+        body = bounded_error(error.to_wire() if hasattr(error, "to_wire") else dict(error))
         key = json.dumps(body, sort_keys=True, default=str)
-        if key not in groups and len(groups) >= MAX_FAILURE_GROUPS:
-            code = str(body.get("code", "error"))
+        if key not in groups and (len(groups) >= MAX_FAILURE_GROUPS or listed_bytes + len(key) > MAX_FAILURE_BYTES):
+            code = body["code"]
             key = f"summary:{code}"
             body = {"code": code, "message": f"frame failed with {code} (one of many such errors; the first are listed in full)",
                     "fix": body.get("fix"), "details": {}}
+        if key not in groups:
+            listed_bytes += len(key)
         groups.setdefault(key, {"frames": [], "error": body})["frames"].append(frame)
     return list(groups.values())
 

@@ -18,7 +18,6 @@ import hmac
 import math
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -30,18 +29,20 @@ from .errors import (
     FrameBridgeError,
     MalformedMessage,
     MessageTooLarge,
-    ReplayedMessage,
     SignatureInvalid,
     UnknownMessageType,
     VersionMismatch,
 )
-from .messages import REQUESTS, Body, ErrorReply
+from .messages import REQUESTS, Body, ErrorReply, bounded_error
+from .replay import ReplayGuard
 from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
 
 __all__ = ["TAG", "Envelope", "Codec", "ReplayGuard", "new_id"]
 
 TAG = f"framebridge:{PROTOCOL_MAJOR}".encode()
 ZERO_COPY_THRESHOLD = 64 * 1024
+MAX_DEPTH = 32
+MAX_ECHOED_ID = 128
 
 
 def new_id() -> str:
@@ -64,28 +65,6 @@ class Envelope:
     @property
     def type(self) -> str:
         return self.body.TYPE
-
-
-class ReplayGuard:
-    """Rejects a message id seen before, or a timestamp outside the window."""
-
-    def __init__(self, window_seconds: float = 300.0, capacity: int = 200_000):
-        self.window = window_seconds
-        self.capacity = capacity
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def check(self, message_id: str, sent_at: float, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        if abs(now - sent_at) > self.window:
-            raise ReplayedMessage(
-                f"message {message_id} is {now - sent_at:.0f} s off this host's clock (window {self.window:.0f} s)",
-                fix="check that the client and server clocks agree",
-            )
-        if message_id in self._seen:
-            raise ReplayedMessage(f"message {message_id} was already received")
-        self._seen[message_id] = sent_at
-        while self._seen and (len(self._seen) > self.capacity or next(iter(self._seen.values())) < now - self.window):
-            self._seen.popitem(last=False)
 
 
 class Codec:
@@ -137,23 +116,23 @@ class Codec:
         return [TAG, self.sign(TAG, header), header, *(array for _, array in described)]
 
     def error(self, error: FrameBridgeError, *, job: str | None = None, reply_to: str | None = None) -> list[Any]:
-        return self.encode(ErrorReply(**error.to_wire()), job=job, reply_to=reply_to)
+        return self.encode(ErrorReply(**bounded_error(error.to_wire())), job=job, reply_to=reply_to)
 
     def peek(self, frames: Sequence[Any]) -> dict[str, Any]:
-        """Ids of a message that failed to decode, when its header is trustworthy; else empty.
+        """The ``id`` and ``job`` of a message that failed to decode, wherever its header can be read; else empty.
 
-        Used only to address the error reply; returns nothing unless the
-        signature verifies.
+        Used only to address the error reply (``reply_to``) to the same peer, so
+        the header is read under the same bounds whether or not it is signed.
         """
         try:
-            tag, signature, header = (_bytes(frame) for frame in frames[:3])
-            if not hmac.compare_digest(self.sign(tag, header), signature):
+            header = _bytes(frames[2])
+            if len(header) > self.limits.max_header_bytes:
                 return {}
             raw = self._unpack(header)
         except Exception:
             return {}
-        return {"job": raw.get("job") if isinstance(raw.get("job"), str) else None,
-                "reply_to": raw.get("id") if isinstance(raw.get("id"), str) else None}
+        return {name: value if isinstance(value, str) and len(value) <= MAX_ECHOED_ID else None
+                for name, value in (("job", raw.get("job")), ("reply_to", raw.get("id")))}
 
     def decode(self, frames: Sequence[Any], *, verify_digests: bool = True) -> Envelope:
         """Verify and decode one message (without the ROUTER identity frame)."""
@@ -216,14 +195,38 @@ class Codec:
         limit = self.limits.max_header_bytes
         try:
             raw = msgpack.unpackb(
-                header, raw=False, strict_map_key=True, use_list=True,
+                header, raw=False, strict_map_key=True, use_list=True, object_pairs_hook=_unique_keys,
                 max_str_len=limit, max_bin_len=0, max_array_len=100_000, max_map_len=10_000, max_ext_len=0,
             )
+        except MalformedMessage:
+            raise
         except Exception as error:
             raise MalformedMessage(f"the header is not valid bounded msgpack ({type(error).__name__})") from None
         if not isinstance(raw, dict):
             raise MalformedMessage("the header must be a msgpack map")
+        _check_depth(raw, MAX_DEPTH)
         return raw
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A msgpack map as a dict, refusing a repeated key (which could otherwise override a checked field)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedMessage(f"a msgpack map repeats the key {str(key)[:64]!r}")
+        result[key] = value
+    return result
+
+
+def _check_depth(header: dict[str, Any], limit: int) -> None:
+    """Refuse maps and lists nested deeper than ``limit`` (the header itself is level 1)."""
+    pending: list[tuple[Any, int]] = [(header, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            raise MalformedMessage(f"the header nests maps and lists more than {limit} deep")
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def _bytes(frame: Any) -> bytes:

@@ -1,4 +1,4 @@
-"""The `framebridge` command: serve, ping, and the headless jobs."""
+"""The `framebridge` command: serve, ping, the headless jobs, and the restyle cache."""
 
 from __future__ import annotations
 
@@ -33,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="largest message accepted, in MiB")
     serve.add_argument("--max-dimension", type=int, default=Limits.max_width, help="largest frame width or height")
     serve.add_argument("--retain-mb", type=int, default=1024,
-                       help="memory for results not yet acknowledged before they spill to disk, in MiB")
+                       help="memory for results not yet acknowledged, shared by all jobs, before they spill to disk, in MiB")
     serve.add_argument("--input-timeout", type=float, default=600.0, help="seconds a job waits for its next frame")
     serve.add_argument("--models-config", type=Path, default=None,
                        help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
     serve.add_argument("--cache-dir", type=Path, default=None,
                        help="restyle result cache (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
+    serve.add_argument("--cache-mb", type=float, default=None,
+                       help="size budget of the restyle cache in MiB; least recently used entries go first "
+                            "(default $FRAMEBRIDGE_CACHE_MB or 10240)")
     serve.add_argument("--log-level", default="INFO")
 
     ping = commands.add_parser("ping", help="check that a server answers, and print its versions")
@@ -78,9 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--prompt", default="cartoon, bold ink lines")
     demo.add_argument("--seed", type=int, default=7)
 
+    cache = commands.add_parser("cache", help="show or clear the restyle result cache")
+    cache.add_argument("action", choices=("show", "clear"), nargs="?", default="show")
+    cache.add_argument("--cache-dir", type=Path, default=None,
+                       help="cache folder (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
+
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo}[args.command](args)
+        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
+                "cache": _cache}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
@@ -95,6 +104,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FRAMEBRIDGE_MODELS"] = str(args.models_config.resolve())
     if args.cache_dir:
         os.environ["FRAMEBRIDGE_CACHE_DIR"] = str(args.cache_dir.resolve())
+    if args.cache_mb is not None:
+        os.environ["FRAMEBRIDGE_CACHE_MB"] = str(args.cache_mb)
     connection_file = args.connection_file or default_connection_path()
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
@@ -165,3 +176,22 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import demo_command
 
     return demo_command(args)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .restyle.cache import cache_entries, clear_cache, default_cache_budget, default_cache_dir
+
+    root = args.cache_dir or default_cache_dir()
+    if args.action == "clear":
+        count, nbytes = clear_cache(root)
+        print(f"{root}: removed {count} entries, {nbytes / (1 << 20):.1f} MiB")
+        return 0
+    entries = cache_entries(root)
+    total = sum(entry.nbytes for entry in entries)
+    print(f"{root}: {len(entries)} entries, {total / (1 << 20):.1f} MiB of a {default_cache_budget() / (1 << 20):.0f} MiB budget")
+    by_op: dict[str, list[int]] = {}
+    for entry in entries:
+        by_op.setdefault(entry.op, []).append(entry.nbytes)
+    for op, sizes in sorted(by_op.items()):
+        print(f"  {op}: {len(sizes)} entries, {sum(sizes) / (1 << 20):.1f} MiB")
+    return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from array import array
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,17 +24,18 @@ import numpy as np
 
 from framebridge.protocol.buffers import describe
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled, RequestTimeout
-from framebridge.protocol.messages import Done, Progress, Result, Status, group_failures
+from framebridge.protocol.messages import Done, Progress, Result, Status, bounded_error, group_failures
 from framebridge.protocol.wire import Codec
 
 from .ops.base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op
-from .results import ResultStore
+from .results import ResultStore, RetentionBudget
 
 __all__ = ["Job", "JobManager"]
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+MAX_FINISHED_JOBS = 64
 
 
 @dataclass
@@ -82,6 +84,15 @@ class Job:
         """The frame the op takes next (frames are consumed in submit order)."""
         return self.frames[self.consumed] if self.consumed < len(self.frames) else None
 
+    def compact(self) -> None:
+        """Once the job has ended, keep only what ``status`` and ``done`` report, as flat arrays."""
+        self.frames = array("q", self.frames)  # type: ignore[assignment]
+        self.received = array("q", sorted(self.received))  # type: ignore[assignment]
+        self.done = array("q", self.done)  # type: ignore[assignment]
+        self.frame_set = frozenset()
+        self.waiting.clear()
+        self.plan = None
+
     def progress(self) -> Progress:
         with self.lock:
             finished = len(self.done) + len(self.failed)
@@ -99,18 +110,20 @@ class Job:
     def done_message(self) -> Done:
         with self.lock:
             return Done(state=self.state, frames=list(self.done), failed=group_failures(self.failed),
-                        error=self.error.to_wire() if self.error else None)
+                        error=bounded_error(self.error.to_wire()) if self.error else None)
 
 
 class JobManager:
     """Runs each job on its own thread; at most ``workers`` of them compute at once."""
 
     def __init__(self, codec: Codec, deliver: Callable[[str, list[Any]], None], *, workers: int = 1, spool_dir: Path,
-                 retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0):
+                 retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0,
+                 max_finished: int = MAX_FINISHED_JOBS):
         self.codec = codec
         self.deliver = deliver
         self.spool_dir = spool_dir
-        self.retain_bytes = retain_bytes
+        self.retention = RetentionBudget(retain_bytes)
+        self.max_finished = max_finished
         self.input_timeout = input_timeout
         self.job_ttl = job_ttl
         self.jobs: dict[str, Job] = {}
@@ -122,7 +135,7 @@ class JobManager:
         # The spool folder is named by a hash, so no job id can point outside the spool.
         folder = self.spool_dir / hashlib.sha256(job_id.encode()).hexdigest()[:32]
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
-                  results=ResultStore(folder, self.retain_bytes), backend=op.backend_name(plan),
+                  results=ResultStore(folder, self.retention), backend=op.backend_name(plan),
                   job_buffers=job_buffers)
         self.jobs[job_id] = job
         return job
@@ -133,7 +146,7 @@ class JobManager:
     def add_frame(self, job: Job, frame: InputFrame) -> bool:
         """File an input frame; False if it was already received (a resend after reconnect)."""
         with job.lock:
-            if frame.number in job.received:
+            if job.finished or frame.number in job.received:
                 return False
             job.received.add(frame.number)
             job.waiting[frame.number] = frame
@@ -154,14 +167,28 @@ class JobManager:
         job.results.drop(frames)
         job.last_activity = time.monotonic()
 
+    def active_for(self, owner: bytes) -> int:
+        return sum(1 for job in self.jobs.values() if not job.finished and job.owner == owner)
+
     def expire(self) -> None:
-        """Forget jobs idle for longer than the time to live: finished ones, and submits no frame ever followed."""
+        """End submits no frame followed within the input timeout; forget finished jobs by age and count."""
         now = time.monotonic()
-        for job_id, job in list(self.jobs.items()):
-            if (job.finished or not job.scheduled) and now - job.last_activity > self.job_ttl:
-                job.results.clear()
-                del self.jobs[job_id]
-                self._threads.pop(job_id, None)
+        for job in list(self.jobs.values()):
+            if not job.scheduled and not job.finished and now - job.last_activity > self.input_timeout:
+                job.scheduled = True  # it ends here, so no thread is ever started for it
+                self._finish(job, "failed", RequestTimeout(
+                    f"no frame arrived within {self.input_timeout:.0f} s of the submit",
+                    fix="send the job's frames right after submitting it"))
+        now = time.monotonic()
+        finished = sorted((job for job in self.jobs.values() if job.finished), key=lambda job: job.last_activity)
+        for index, job in enumerate(finished):
+            if index < len(finished) - self.max_finished or now - job.last_activity > self.job_ttl:
+                self._forget(job.id)
+
+    def _forget(self, job_id: str) -> None:
+        job = self.jobs.pop(job_id)
+        job.results.clear()
+        self._threads.pop(job_id, None)
 
     def close(self) -> None:
         for job in list(self.jobs.values()):
@@ -180,10 +207,14 @@ class JobManager:
         thread.start()
 
     def _guarded(self, job: Job) -> None:
+        """Run a job; should its thread fail outside the op, the job still ends and its client hears of it."""
         try:
             self._run(job)
-        except Exception:
+        except Exception as error:
             log.exception("job %s crashed its thread", job.id)
+            with job.lock:
+                job.failed = {}  # what could not be reported is replaced by the one error that ended the job
+            self._finish(job, "failed", FrameBridgeError(f"the job failed: {type(error).__name__}: {error}"))
 
     def _take_slot(self, job: Job) -> None:
         """Wait for a compute slot; a cancel while waiting raises :class:`JobCancelled`."""
@@ -292,7 +323,7 @@ class JobManager:
                         job.failed[number] = error
             job.state = job.stage = state
             job.last_activity = time.monotonic()
-            job.waiting.clear()
+            job.compact()
         self._send(job, job.done_message())
 
     def _send(self, job: Job, body: Any) -> None:

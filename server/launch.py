@@ -13,7 +13,17 @@ from framebridge.protocol.client import Client
 from framebridge.protocol.connection import ConnectionInfo
 from framebridge.protocol.errors import ServerUnreachable
 
-__all__ = ["ServerProcess", "spawn_server"]
+__all__ = ["Resources", "ServerProcess", "spawn_server"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a long-running server holds: the figures that must not grow with the jobs it served."""
+
+    fds: int
+    threads: int
+    rss_mb: float
+    peak_rss_mb: float
 
 
 @dataclass
@@ -30,6 +40,13 @@ class ServerProcess:
 
     def client(self, **options) -> Client:
         return Client(self.connection_file, **options)
+
+    def resources(self) -> Resources:
+        """Open file descriptors, threads and resident memory of the server process (Linux ``/proc``)."""
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
+        kib = lambda key: int(status[key].split()[0])  # noqa: E731
+        return Resources(fds=len(os.listdir(f"/proc/{self.process.pid}/fd")), threads=int(status["Threads"]),
+                         rss_mb=kib("VmRSS") / 1024, peak_rss_mb=kib("VmHWM") / 1024)
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -1,8 +1,9 @@
 """Result frames a job keeps until its client acknowledges them.
 
-Kept in memory up to a byte budget, spilled to a spool folder beyond it, so a
-client that disconnects can reconnect and fetch every result it missed without
-the server's memory growing with the length of the shot.
+Kept in memory up to one byte budget shared by every job of the server, spilled
+to a spool folder beyond it, so a client that disconnects can reconnect and
+fetch every result it missed without the server's memory growing with the
+length of the shot or the number of jobs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from framebridge.protocol.buffers import ALLOWED_DTYPES, BufferDescriptor
 from framebridge.protocol.files import atomic_path
 
-__all__ = ["StoredResult", "ResultStore"]
+__all__ = ["RetentionBudget", "StoredResult", "ResultStore"]
 
 
 @dataclass
@@ -30,27 +31,43 @@ class StoredResult:
     spilled: bool = False
 
 
-class ResultStore:
-    """Unacknowledged results of one job, by frame number."""
+class RetentionBudget:
+    """Bytes of results that all jobs together may keep in memory."""
 
-    def __init__(self, spool_dir: Path, memory_budget: int):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int) -> bool:
+        with self._lock:
+            if self.used + nbytes > self.limit:
+                return False
+            self.used += nbytes
+            return True
+
+    def release(self, nbytes: int) -> None:
+        with self._lock:
+            self.used -= nbytes
+
+
+class ResultStore:
+    """Unacknowledged results of one job, by frame number; memory is drawn from a server-wide budget."""
+
+    def __init__(self, spool_dir: Path, budget: RetentionBudget):
         self.spool_dir = spool_dir
-        self.memory_budget = memory_budget
+        self.budget = budget
         self._results: dict[int, StoredResult] = {}
-        self._in_memory = 0
         self._lock = threading.Lock()
 
     def put(self, frame: int, described: list[tuple[BufferDescriptor, np.ndarray]], meta: dict[str, Any]) -> None:
         nbytes = sum(descriptor.nbytes for descriptor, _ in described)
         with self._lock:
             self._remove(frame)
-            self._results[frame] = StoredResult(frame, list(described), meta, nbytes)
-            self._in_memory += nbytes
-            for stored in self._results.values():
-                if self._in_memory <= self.memory_budget:
-                    break
-                if not stored.spilled:
-                    self._spill(stored)
+            stored = StoredResult(frame, list(described), meta, nbytes)
+            if not self.budget.reserve(nbytes):
+                self._spill(stored)
+            self._results[frame] = stored
 
     def get(self, frame: int) -> tuple[list[tuple[BufferDescriptor, np.ndarray]], dict[str, Any]] | None:
         with self._lock:
@@ -79,7 +96,7 @@ class ResultStore:
             for index in range(len(stored.described)):
                 self._path(frame, index).unlink(missing_ok=True)
         else:
-            self._in_memory -= stored.nbytes
+            self.budget.release(stored.nbytes)
 
     def frames(self) -> list[int]:
         with self._lock:
@@ -87,18 +104,18 @@ class ResultStore:
 
     def clear(self) -> None:
         with self._lock:
-            self._results.clear()
-            self._in_memory = 0
+            for frame in list(self._results):
+                self._remove(frame)
         shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def _spill(self, stored: StoredResult) -> None:
+        """Write a result that found no room in the budget to the spool (it never counted against the budget)."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         for index, (descriptor, array) in enumerate(stored.described):
             with atomic_path(self._path(stored.frame, index)) as temporary:
                 np.ascontiguousarray(array).tofile(temporary)
             stored.described[index] = (descriptor, None)
         stored.spilled = True
-        self._in_memory -= stored.nbytes
 
     def _path(self, frame: int, index: int) -> Path:
         return self.spool_dir / f"{frame}.{index}.raw"

@@ -25,6 +25,7 @@ import zmq
 from framebridge.protocol.buffers import Limits
 from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import (
+    BindFailed,
     CreditExceeded,
     FrameBridgeError,
     InsecureBind,
@@ -52,9 +53,11 @@ from framebridge.protocol.version import PROTOCOL_VERSION
 from framebridge.protocol.wire import Codec, Envelope
 
 from . import __version__
+from .intake import receive
 from .jobs import Job, JobManager
 from .ops import Op, default_ops
 from .ops.base import InputFrame
+from .peers import PeerRates
 
 __all__ = ["Server"]
 
@@ -63,7 +66,10 @@ log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MAX_FRAMES_PER_JOB = 20_000
 MAX_ACTIVE_JOBS = 64
+MAX_JOBS_PER_PEER = 16
 HEARTBEAT_SECONDS = 2.0
+PEER_SEND_QUEUE = 256
+PEER_REQUESTS_QUEUED = 8
 
 
 class Server:
@@ -82,31 +88,41 @@ class Server:
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.SNDHWM, 0)
-        self.router.setsockopt(zmq.RCVHWM, 0)
-        # ZeroMQ drops a peer that sends a single frame above this without a word; frames up to twice the
-        # message limit still arrive and get a typed message_too_large reply.
-        self.router.setsockopt(zmq.MAXMSGSIZE, 2 * self.limits.max_message_bytes)
+        # What one peer may have queued: replies beyond SNDHWM are dropped (results stay stored for a resend).
+        self.router.setsockopt(zmq.SNDHWM, PEER_SEND_QUEUE)
+        # What one peer may have waiting to be read: its credit window of frames and a few requests.
+        self.router.setsockopt(zmq.RCVHWM, self.limits.credit_window + PEER_REQUESTS_QUEUED)
+        # ZeroMQ drops a peer that sends a single frame above this without a word, before reading the frame.
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
         self.router.setsockopt(zmq.LINGER, 0)
         if connection.curve_secret:
             self.router.curve_server = True
             self.router.curve_secretkey = connection.curve_secret
             self.router.curve_publickey = connection.curve_public
-        self.router.bind(connection.address)
+        try:
+            self.router.bind(connection.address)
+        except zmq.ZMQError as error:
+            self.router.close(linger=0)
+            self.context.term()
+            raise BindFailed(f"cannot listen on {connection.address}: {error}",
+                             fix="stop the server already using that port, or pass --address tcp://127.0.0.1:<free port>") from None
         self.address = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._outbox_address = f"inproc://framebridge-outbox-{id(self)}"
         self.outbox = self.context.socket(zmq.PULL)
         self.outbox.setsockopt(zmq.RCVHWM, 0)
         self.outbox.bind(self._outbox_address)
-        self._local = threading.local()
-        self._pushers: list[zmq.Socket] = []
-        self._pushers_lock = threading.Lock()
+        # One PUSH socket for every job thread, used under a lock: a socket per thread would leak one per job.
+        self._pusher = self.context.socket(zmq.PUSH)
+        self._pusher.setsockopt(zmq.SNDHWM, 0)
+        self._pusher.connect(self._outbox_address)
+        self._pusher_lock = threading.Lock()
         self._stop = threading.Event()
         self._owned_spool = spool_dir is None
         self.spool_dir = Path(spool_dir or tempfile.mkdtemp(prefix="framebridge-spool-"))
         self.jobs = JobManager(self.codec, self._deliver, workers=workers, spool_dir=self.spool_dir,
                                retain_bytes=retain_bytes, input_timeout=input_timeout)
         self._last_heartbeat: dict[str, float] = {}
+        self.rates = PeerRates()
 
     def serve_forever(self) -> None:
         poller = zmq.Poller()
@@ -131,12 +147,16 @@ class Server:
 
     def _drain_requests(self, budget: int = 64) -> None:
         for _ in range(budget):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+            incoming = receive(self.router, self.limits)
+            if incoming is None:
                 return
-            identity, message = frames[0].bytes, frames[1:]
+            identity, message = incoming.identity, incoming.frames
             try:
+                if not self.rates.allow(identity):
+                    raise ServerBusy(f"more than {self.rates.rate:.0f} messages a second from one connection",
+                                     fix="send fewer messages (acknowledge results in batches)")
+                if incoming.refused is not None:
+                    raise incoming.refused
                 envelope = self.codec.decode(message)
             except Exception as error:
                 if not isinstance(error, FrameBridgeError):
@@ -166,23 +186,18 @@ class Server:
 
     def _reply(self, identity: bytes, frames: list[Any]) -> None:
         try:
-            self.router.send_multipart([identity, *frames], copy=False)
+            self.router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:
-            # ROUTER_MANDATORY: the peer is gone; its job keeps results for a reconnect.
+            # ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or does not read (EAGAIN at SNDHWM). Never wait:
+            # the message is dropped, and a job's results stay in its store until a status with resend fetches them.
             log.debug("could not reach a client: %s", error)
 
     def _deliver(self, job_id: str, frames: list[Any]) -> None:
-        """Called from worker threads: each gets its own PUSH socket."""
-        pusher = getattr(self._local, "pusher", None)
-        if pusher is None:
-            pusher = self.context.socket(zmq.PUSH)
-            pusher.setsockopt(zmq.SNDHWM, 0)
-            pusher.setsockopt(zmq.LINGER, 1000)
-            pusher.connect(self._outbox_address)
-            self._local.pusher = pusher
-            with self._pushers_lock:
-                self._pushers.append(pusher)
-        pusher.send_multipart([job_id.encode(), *frames], copy=False)
+        """Called from job threads: hand a message to the socket thread."""
+        with self._pusher_lock:
+            if self._pusher.closed:
+                return
+            self._pusher.send_multipart([job_id.encode(), *frames], copy=False)
 
     def _handle(self, identity: bytes, envelope: Envelope) -> None:
         body = envelope.body
@@ -235,6 +250,9 @@ class Server:
         if self.jobs.active() >= MAX_ACTIVE_JOBS:
             raise ServerBusy(f"the server already has {MAX_ACTIVE_JOBS} jobs queued or running",
                              fix="wait for a job to finish, or cancel one")
+        if self.jobs.active_for(identity) >= MAX_JOBS_PER_PEER:
+            raise ServerBusy(f"this connection already has {MAX_JOBS_PER_PEER} jobs queued or running",
+                             fix="wait for one of your jobs to finish, or cancel one")
         op = self.ops.get(body.op)
         if op is None:
             raise UnknownOp(f"unknown op {body.op!r}", details={"allowed": sorted(self.ops)})
@@ -282,14 +300,14 @@ class Server:
                 self._last_heartbeat[job.id] = now
                 self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
         self.jobs.expire()
+        self.rates.forget_idle()
         for job_id in set(self._last_heartbeat) - set(self.jobs.jobs):
             del self._last_heartbeat[job_id]
 
     def _shutdown(self) -> None:
         self.jobs.close()
-        with self._pushers_lock:
-            for pusher in self._pushers:
-                pusher.close(linger=0)
+        with self._pusher_lock:
+            self._pusher.close(linger=0)
         self.outbox.close(linger=0)
         self.router.close(linger=0)
         self.context.term()

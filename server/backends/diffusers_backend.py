@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,8 @@ FAMILIES = ("sd15", "sdxl")
 MODES = ("frames", "animatediff")
 DEFAULT_MAX_SIDE = {"sd15": 768, "sdxl": 1024}
 CODE_VERSION = "diffusers-backend-1"
+MODEL_PACKAGES = ("torch", "diffusers", "transformers")
+INSTALL_LINE = "pip install 'framebridge[models]'"
 
 
 def window_spans(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
@@ -59,6 +62,14 @@ def _blend_weights(start: int, stop: int, count: int, size: int) -> np.ndarray:
     rising = offsets + 1 if start > 0 else np.full_like(offsets, size)
     falling = (stop - start) - offsets if stop < count else np.full_like(offsets, size)
     return np.minimum(rising, falling)
+
+
+def _installed(package: str) -> bool:
+    """Whether a package could be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class DiffusersBackend(RestyleBackend):
@@ -135,13 +146,19 @@ class DiffusersBackend(RestyleBackend):
             "models": list(self._loaded_roles),
             "device": self._device or "not loaded",
         }
+        missing = [package for package in MODEL_PACKAGES if not _installed(package)]
+        if missing:
+            description.update(version=CODE_VERSION, available=False, error=f"missing packages: {', '.join(missing)}",
+                               install=INSTALL_LINE)
+            return description
         try:
             config = self.config
         except ModelError as error:
             description.update(version=CODE_VERSION, available=False, error=str(error))
             return description
         description.update(
-            version=self.version,
+            # Describing never imports torch: the device (and so the full version) is known once loaded.
+            version=self._version or CODE_VERSION,
             available=any(status.state == "present" for status in report(config) if status.role.endswith(".base")),
             conditions={family: config.names(f"restyle.{family}.controlnets") for family in FAMILIES},
             loras=config.names("loras"),

@@ -169,7 +169,7 @@ class RestyleOp(Op):
             try:
                 backends[name] = self._backend(name).describe()
             except FrameBridgeError as error:
-                backends[name] = {"available": False, "error": str(error)}
+                backends[name] = {"available": False, "error": str(error), **({"install": error.fix} if error.fix else {})}
             for param, spec in backends[name].get("params", {}).items():
                 params.setdefault(param, {**spec, "backends": []})["backends"].append(name)
         return {"summary": self.summary, "params": params, "inputs": [passes.BEAUTY],

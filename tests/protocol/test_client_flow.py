@@ -42,3 +42,31 @@ def test_a_finished_job_is_forgotten_by_the_client_but_keeps_its_results(server)
         assert client._jobs == {}
     for outcome in outcomes:
         np.testing.assert_array_equal(outcome.results[1]["beauty"], array)
+
+
+def test_results_sent_to_a_connection_the_job_has_left_are_fetched_before_it_ends(server):
+    import time
+
+    import zmq
+
+    from framebridge.protocol.messages import FrameIn
+    from framebridge.protocol.wire import Codec
+
+    frames = {number: {"beauty": np.full((4, 4), number, np.float32)} for number in (1, 2)}
+    context = zmq.Context()
+    other = context.socket(zmq.DEALER)  # e.g. the connection a host dropped, whose frames arrived late
+    other.setsockopt(zmq.LINGER, 0)
+    other.connect(server.connection.address)
+    codec = Codec(server.connection.key)
+    try:
+        with server.client() as client:
+            job = client.submit("echo", [1, 2], frames, params={"delay": 1.0}, job_id="moved-owner")
+            for number, buffers in frames.items():
+                other.send_multipart(codec.encode(FrameIn(frame=number), job=job.id,
+                                                  buffers=[(name, array, number) for name, array in buffers.items()]))
+            time.sleep(1.5)  # frame 1's result has gone to the other connection; frame 2 is being computed
+            outcome = job.wait(timeout=30)
+    finally:
+        other.close()
+        context.term()
+    assert outcome.state == "completed" and sorted(outcome.results) == [1, 2] and not outcome.failed

@@ -10,7 +10,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from framebridge.protocol.buffers import Limits
+from framebridge.protocol.buffers import BufferDescriptor, Limits
 from framebridge.protocol.errors import (
     DigestMismatch,
     DtypeNotAllowed,
@@ -194,9 +194,19 @@ def test_buffer_count_is_bounded():
         Codec(KEY, limits=limits).decode(forge(header(type="frame", body={"frame": 1}, buffers=descriptors), [b"\0"] * 3))
 
 
-def test_peek_only_trusts_signed_headers():
+def test_peek_reads_the_ids_of_any_header_it_can_unpack_within_bounds():
     codec = Codec(KEY)
     frames = codec.encode(Submit(op="echo", frames=[1]), job="job-1", message_id="abc")
     assert codec.peek(frames) == {"job": "job-1", "reply_to": "abc"}
-    frames[1] = b"0" * 64
-    assert codec.peek(frames) == {}
+    frames[1] = b"0" * 64  # a bad signature still names the request the error answers
+    assert codec.peek(frames) == {"job": "job-1", "reply_to": "abc"}
+    assert codec.peek([TAG, b"", b"\xc1"]) == {} and codec.peek([TAG]) == {}
+    long_id = codec.encode(Submit(op="echo", frames=[1]), message_id="x" * 1000)
+    assert codec.peek(long_id) == {"job": None, "reply_to": None}
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a/b", ".hidden", "-rf", "name\n", "c:stream", "trailing "])
+def test_buffer_names_that_could_make_a_path_are_malformed(name):
+    descriptor = {"name": name, "dtype": "uint8", "shape": [1], "frame": 1, "digest": "0" * 32}
+    with pytest.raises(MalformedMessage, match="buffer name"):
+        BufferDescriptor.from_wire(descriptor, Limits())

@@ -266,3 +266,15 @@ def test_blender_cryptomatte_ids_match_the_manifest_and_the_index_pass(blender_r
     for name, index in blender_render.scene["pass_index"].items():
         expected = int(manifest[name], 16) & 0xFFFFFF
         assert np.median(ids[pass_index == index]) == expected, name
+
+
+def test_a_tiny_data_window_in_a_huge_display_window_is_refused_before_allocating_it(tmp_path):
+    import OpenEXR
+
+    header = {"type": OpenEXR.scanlineimage, "compression": OpenEXR.ZIP_COMPRESSION,
+              "displayWindow": ((0, 0), (4095, 4095)), "dataWindow": ((0, 0), (0, 0))}
+    pixel = np.ones((1, 1), np.float32)
+    OpenEXR.File(header, {"R": pixel, "G": pixel, "B": pixel, "A": pixel}).write(str(tmp_path / "tiny.exr"))
+    assert (tmp_path / "tiny.exr").stat().st_size < 1000
+    with pytest.raises(FrameTooLarge, match="display"):
+        read_frame(tmp_path / "tiny.exr", Limits(max_message_bytes=64 << 20))

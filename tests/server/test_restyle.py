@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
@@ -370,3 +373,33 @@ def test_a_measured_depth_range_does_not_depend_on_what_was_cached(tmp_path):
         assert again[number].buffers[passes.BEAUTY].tobytes() == fresh[number].buffers[passes.BEAUTY].tobytes()
     depth_seen = [r.conditions["depth"] for r in cached._backends["recording"].requests]
     assert depth_seen[0].max() == 1.0 and depth_seen[-1].max() < 1.0, "one range for the job, not one per frame"
+
+
+def test_capabilities_of_a_server_without_torch_list_the_diffusers_backend_as_unavailable(tmp_path):
+    code = f"""
+import json, sys
+
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "diffusers", "transformers"):
+            raise ImportError(f"No module named {{name!r}}")
+        return None
+
+sys.meta_path.insert(0, Missing())
+from framebridge.protocol.connection import ConnectionInfo
+from framebridge.server.server import Server
+
+server = Server(ConnectionInfo("tcp://127.0.0.1:*", b"k" * 32), spool_dir=__import__("pathlib").Path({str(tmp_path)!r}))
+try:
+    backends = server.capabilities().ops["restyle"]["backends"]
+finally:
+    server._shutdown()
+print(json.dumps({{"diffusers": backends["diffusers"], "cpu": backends["cpu"].get("available", True),
+                  "imported": sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)}}))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["imported"] == [] and report["cpu"] is True
+    assert report["diffusers"]["available"] is False and "torch" in report["diffusers"]["error"]
+    assert report["diffusers"]["install"] == "pip install 'framebridge[models]'"

@@ -281,14 +281,26 @@ def test_oversize_message(small_server):
         peer.close()
 
 
-def test_a_single_frame_over_the_message_limit_gets_a_typed_error(small_server):
+def test_a_single_frame_over_the_message_limit_drops_the_connection_before_it_is_read(small_server):
     peer = RawPeer(small_server)
     try:
         part = np.zeros((600, 600), np.float32)  # 1.44 MB in one frame, over the 1 MiB limit
         descriptor = {"name": "b", "dtype": "float32", "shape": [600, 600], "frame": 1,
                       "digest": xxhash.xxh3_128_hexdigest(part.tobytes())}
-        peer.expect_error(peer.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]),
-                                     [part.tobytes()]), MessageTooLarge)
+        peer.send(peer.forge(header(type="frame", job="x", body={"frame": 1}, buffers=[descriptor]), [part.tobytes()]))
+        assert not peer.socket.poll(1000), "ZeroMQ drops the peer (MAXMSGSIZE); there is no one to answer"
+        with small_server.client() as client:
+            assert client.ping()
+    finally:
+        peer.close()
+
+
+def test_a_message_of_more_frames_than_a_request_can_have_is_too_large(small_server):
+    peer = RawPeer(small_server)
+    try:
+        frames = peer.forge(header(type="frame", job="x", body={"frame": 1}), [b"\0"] * 100)
+        error = peer.expect_error(frames, MessageTooLarge)
+        assert "frames" in error.message
     finally:
         peer.close()
 
@@ -581,11 +593,84 @@ def test_thousands_of_distinct_frame_failures_still_fit_one_message(server):
 
 def test_too_many_jobs_at_once_is_a_busy_server(tmp_path):
     from framebridge.protocol.errors import ServerBusy
-    from framebridge.server.server import MAX_ACTIVE_JOBS
+    from framebridge.protocol.messages import Submit
+    from framebridge.server.server import MAX_ACTIVE_JOBS, MAX_JOBS_PER_PEER
 
-    with spawn_server(tmp_path) as running, running.client() as client:
-        for number in range(MAX_ACTIVE_JOBS):
-            client.submit("echo", [1], {}, job_id=f"idle-{number}")
-        with pytest.raises(ServerBusy):
-            client.submit("echo", [1], {})
-        assert client.ping()
+    with spawn_server(tmp_path) as running:
+        clients = [running.client() for _ in range(MAX_ACTIVE_JOBS // MAX_JOBS_PER_PEER + 1)]
+        try:
+            for number in range(MAX_ACTIVE_JOBS):
+                clients[number // MAX_JOBS_PER_PEER].request(Submit(op="echo", frames=[1]), job=f"idle-{number}")
+            with pytest.raises(ServerBusy):
+                clients[-1].request(Submit(op="echo", frames=[1]), job="one-too-many")
+            assert clients[-1].ping()
+        finally:
+            for client in clients:
+                client.close()
+
+
+def test_hundreds_of_long_distinct_failures_still_give_a_done_the_client_can_read(server):
+    def source(number):
+        raise OSError(f"frame {number}: " + "x" * 6000)
+
+    with server.client() as client:
+        job = client.submit("echo", list(range(300)), source)
+        outcome = job.wait(timeout=120)
+        status = client.request(StatusRequest(), job=job.id).body
+    assert sorted(outcome.failed) == list(range(300)) and outcome.state == "completed_with_failures"
+    assert "frame 7: xxx" in outcome.failed[7].message and len(outcome.failed[7].message) <= 500
+    assert sorted(n for group in status.failed for n in group["frames"]) == list(range(300))
+
+
+def test_a_header_nested_too_deep_is_malformed_and_the_job_still_ends(server, raw, another_client_works):
+    submit_raw(raw, "deep", [1])
+    packed = msgpack.packb(header(type="frame", job="deep", body={"frame": 1, "error": {
+        "code": "frame_failed", "message": "nested", "fix": None, "details": "@@"}}), use_bin_type=True)
+    nested = b"\x81\xa1a" * 1000 + b"\xc0"  # {"a": {"a": ... nil}} 1,000 maps deep
+    packed = packed.replace(msgpack.packb("@@"), nested)
+    signature = hmac.new(raw.info.key, TAG + packed, hashlib.sha256).hexdigest().encode()
+    error = raw.expect_error([TAG, signature, packed], MalformedMessage)
+    assert "deep" in error.message
+    raw.send(frame_message(raw, "deep", 1, np.zeros((2, 2), np.uint8)))
+    while (reply := raw.receive(10)).type != "done":
+        pass
+    assert reply.body.state == "completed"
+
+
+def test_a_port_already_in_use_is_a_typed_error_not_a_traceback(server, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "framebridge.server", "serve", "--address", server.connection.address,
+                             "--connection-file", str(tmp_path / "c.json")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "bind_failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_repeated_header_key_is_malformed(server, raw, another_client_works):
+    packer = msgpack.Packer(use_bin_type=True)
+    fields = list(header().items()) + [("type", "cancel")]  # a second "type" must not turn a ping into a cancel
+    packed = packer.pack_map_header(len(fields)) + b"".join(packer.pack(key) + packer.pack(value) for key, value in fields)
+    signature = hmac.new(raw.info.key, TAG + packed, hashlib.sha256).hexdigest().encode()
+    error = raw.expect_error([TAG, signature, packed], MalformedMessage)
+    assert "repeats" in error.message
+
+
+def test_an_error_names_the_request_it_answers_even_when_the_signature_is_wrong(server, raw, another_client_works):
+    message_id = new_id()
+    raw.send(raw.forge(header(id=message_id), key=b"not the key" * 4))
+    reply = raw.receive()
+    assert reply.body.code == SignatureInvalid.code and reply.reply_to == message_id
+    raw.send([TAG, b""])
+    reply = raw.receive()
+    assert reply.body.code == MalformedMessage.code and reply.reply_to is None
+
+
+def test_a_connection_file_left_by_a_stopped_server_says_no_server_is_running(tmp_path):
+    import socket
+
+    from framebridge.protocol import ConnectionInfo
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = ConnectionInfo(f"tcp://127.0.0.1:{port}", b"k" * 64)
+    with Client(connection=info, timeout=10) as client, pytest.raises(ServerUnreachable, match="is running"):
+        client.ping()
