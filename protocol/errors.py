@@ -24,7 +24,8 @@ family, then to :class:`FrameBridgeError`).
     │   ├── InvalidParams                 invalid_params
     │   ├── MissingInput                  missing_input
     │   ├── UnknownJob                    unknown_job
-    │   └── ServerBusy                    server_busy
+    │   ├── ServerBusy                    server_busy
+    │   └── Forbidden                     forbidden
     ├── JobError                          job_failed
     │   ├── JobCancelled                  cancelled
     │   └── FrameFailed                   frame_failed
@@ -36,7 +37,11 @@ family, then to :class:`FrameBridgeError`).
         ├── ConnectionFileError           connection_file
         ├── ServerUnreachable             server_unreachable
         ├── RequestTimeout                timeout
-        └── InsecureBind                  insecure_bind
+        ├── InsecureBind                  insecure_bind
+        └── AuthenticationFailed          authentication
+            ├── ClientRejected            client_rejected
+            ├── ClientRevoked             client_revoked
+            └── ServerKeyMismatch         server_key_mismatch
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ __all__ = [
     "MissingInput",
     "UnknownJob",
     "ServerBusy",
+    "Forbidden",
     "JobError",
     "JobCancelled",
     "FrameFailed",
@@ -77,6 +83,10 @@ __all__ = [
     "ServerUnreachable",
     "RequestTimeout",
     "InsecureBind",
+    "AuthenticationFailed",
+    "ClientRejected",
+    "ClientRevoked",
+    "ServerKeyMismatch",
     "error_class",
     "error_from_wire",
 ]
@@ -200,6 +210,12 @@ class ServerBusy(RequestError):
     code = "server_busy"
 
 
+class Forbidden(RequestError):
+    """A request only the server's owner may make (e.g. the list of every client's jobs)."""
+
+    code = "forbidden"
+
+
 class JobError(FrameBridgeError):
     """A job stopped or a frame of it failed."""
 
@@ -254,6 +270,30 @@ class RequestTimeout(ConnectionFailure):
 
 class InsecureBind(ConnectionFailure):
     code = "insecure_bind"
+
+
+class AuthenticationFailed(ConnectionFailure):
+    """The CURVE handshake or the client's key was refused: no retry helps, a new connection file may."""
+
+    code = "authentication"
+
+
+class ClientRejected(AuthenticationFailed):
+    """The server refused this client's key in the handshake (revoked, or never issued by it)."""
+
+    code = "client_rejected"
+
+
+class ClientRevoked(AuthenticationFailed):
+    """Sent by the server on a connection whose client was revoked while it was open."""
+
+    code = "client_revoked"
+
+
+class ServerKeyMismatch(AuthenticationFailed):
+    """The handshake failed before the server accepted anything: its key is not the one in the file."""
+
+    code = "server_key_mismatch"
 
 
 def error_class(code: str) -> type[FrameBridgeError]:

@@ -1,4 +1,4 @@
-"""The `framebridge` command: serve, ping, and the headless jobs."""
+"""The `framebridge` command: serve, ping, the headless jobs, and issuing client connection files."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from framebridge.protocol.buffers import Limits
-from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
+from framebridge.protocol.connection import default_connection_path, load_or_create
 from framebridge.protocol.errors import FrameBridgeError
+
+from .connection_command import add_connection_commands, connection_command
 
 __all__ = ["main"]
 
@@ -78,15 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--prompt", default="cartoon, bold ink lines")
     demo.add_argument("--seed", type=int, default=7)
 
+    add_connection_commands(commands)
+
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo}[args.command](args)
+        return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
+                "connection": connection_command}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .clients import ClientRegistry
     from .server import Server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,10 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
                     max_height=args.max_dimension, credit_window=args.credit_window)
+    registry = ClientRegistry.for_server(connection_file) if info.curve_secret else None
     server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
-                    input_timeout=args.input_timeout)
+                    input_timeout=args.input_timeout, registry=registry)
     if server.address != info.address:
-        ConnectionInfo(server.address, info.key, info.curve_public, info.curve_secret).write(connection_file)
+        replace(info, address=server.address).write(connection_file)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"framebridge: listening on {server.address} (connection file {connection_file})", flush=True)

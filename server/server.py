@@ -4,6 +4,8 @@ Requests are decoded and answered here (ping, capabilities, status, cancel,
 ack) or filed into jobs (submit, frame). Workers hand their encoded messages
 back through an inproc PUSH/PULL pair; this thread routes each one to the
 job's current owner, which changes when a client reconnects and asks ``status``.
+Who sent a message, and whose jobs it may touch, is the :class:`~.auth.Gatekeeper`'s
+to say: each message is checked and answered with its sender's own key.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import zmq
 from framebridge.protocol.buffers import Limits
 from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import (
+    ClientRevoked,
     CreditExceeded,
     FrameBridgeError,
     InsecureBind,
@@ -51,6 +54,8 @@ from framebridge.protocol.version import PROTOCOL_VERSION
 from framebridge.protocol.wire import Codec, Envelope
 
 from . import __version__
+from .auth import Gatekeeper, Principal
+from .clients import ClientRegistry
 from .jobs import Job, JobManager
 from .ops import Op, default_ops
 from .ops.base import InputFrame
@@ -66,11 +71,15 @@ HEARTBEAT_SECONDS = 2.0
 
 
 class Server:
-    """Binds the connection's address and serves until :meth:`stop`."""
+    """Binds the connection's address and serves until :meth:`stop`.
+
+    With CURVE keys, only the server's own key and the active keys of ``registry``
+    (the clients issued by ``framebridge connection export``) may connect.
+    """
 
     def __init__(self, connection: ConnectionInfo, *, ops: dict[str, Op] | None = None, limits: Limits | None = None,
                  workers: int = 1, spool_dir: Path | None = None, retain_bytes: int = 1 << 30,
-                 input_timeout: float = 600.0):
+                 input_timeout: float = 600.0, registry: ClientRegistry | None = None):
         if not is_loopback(connection.address) and not connection.curve_secret:
             raise InsecureBind(f"refusing to bind {connection.address} without CURVE keys",
                                fix="pass --curve, or bind a loopback address")
@@ -78,7 +87,9 @@ class Server:
         self.ops = ops if ops is not None else default_ops()
         self.limits = limits or Limits()
         self.codec = Codec(connection.key, limits=self.limits)
+        self.gate = Gatekeeper(connection, self.codec, registry, self.limits)
         self.context = zmq.Context()
+        self.gate.start(self.context)
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.SNDHWM, 0)
@@ -135,16 +146,20 @@ class Server:
             except zmq.Again:
                 return
             identity, message = frames[0].bytes, frames[1:]
+            codec = self.codec
             try:
-                envelope = self.codec.decode(message)
+                principal = self.gate.identify(identity, message[0])
+                codec = principal.codec
+                self.gate.check_active(principal)
+                envelope = codec.decode(message)
             except Exception as error:
                 if not isinstance(error, FrameBridgeError):
                     log.warning("undecodable message: %s: %s", type(error).__name__, error)
                     error = MalformedMessage(f"the message could not be decoded ({type(error).__name__})")
-                self._reply(identity, self.codec.error(error, **self.codec.peek(message)))
+                self._reply(identity, self.codec.error(error, **codec.peek(message)))
                 continue
             try:
-                self._handle(identity, envelope)
+                self._handle(identity, envelope, principal)
             except FrameBridgeError as error:
                 self._reply(identity, self.codec.error(error, job=envelope.job, reply_to=envelope.id))
             except Exception as error:
@@ -159,13 +174,13 @@ class Server:
             except zmq.Again:
                 return
             job = self.jobs.jobs.get(frames[0].bytes.decode())
-            if job is not None:
+            if job is not None and self.gate.may_deliver(job.id):
                 self._last_heartbeat[job.id] = time.monotonic()
                 self._reply(job.owner, frames[1:])
 
     def _reply(self, identity: bytes, frames: list[Any]) -> None:
         try:
-            self.router.send_multipart([identity, *frames], copy=False)
+            self.router.send_multipart([identity, *self.gate.sign_for(identity, frames)], copy=False)
         except zmq.ZMQError as error:
             # ROUTER_MANDATORY: the peer is gone; its job keeps results for a reconnect.
             log.debug("could not reach a client: %s", error)
@@ -183,7 +198,7 @@ class Server:
                 self._pushers.append(pusher)
         pusher.send_multipart([job_id.encode(), *frames], copy=False)
 
-    def _handle(self, identity: bytes, envelope: Envelope) -> None:
+    def _handle(self, identity: bytes, envelope: Envelope, principal: Principal) -> None:
         body = envelope.body
         reply = lambda message: self._reply(identity, self.codec.encode(message, job=envelope.job, reply_to=envelope.id))  # noqa: E731
         if isinstance(body, Ping):
@@ -192,22 +207,23 @@ class Server:
             reply(self.capabilities())
         elif isinstance(body, Submit):
             job = self._submit(identity, envelope, body)
+            self.gate.claim(job.id, principal)
             reply(Accepted(credit=job.credit, total=len(job.frames), backend=job.backend))
         elif isinstance(body, FrameIn):
-            self._frame(identity, envelope, body)
+            self._frame(identity, envelope, body, principal)
         elif isinstance(body, Cancel):
-            job = self._job(envelope)
+            job = self._job(envelope, principal)
             self.jobs.cancel(job)
             reply(job.status())
         elif isinstance(body, StatusRequest):
-            job = self._job(envelope)
+            job = self._job(envelope, principal)
             if body.resend:
                 job.owner = identity
             reply(job.status())
             if body.resend:
                 self._resend(identity, job)
         elif isinstance(body, Ack):
-            self.jobs.acknowledge(self._job(envelope), body.frames)
+            self.jobs.acknowledge(self._job(envelope, principal), body.frames)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -219,9 +235,10 @@ class Server:
             versions={"python": platform.python_version(), "numpy": np.__version__, "zmq": zmq.zmq_version()},
         )
 
-    def _job(self, envelope: Envelope) -> Job:
+    def _job(self, envelope: Envelope, principal: Principal) -> Job:
+        """The sender's own job: another client's job is as unknown as one that never existed."""
         job = self.jobs.jobs.get(envelope.job or "")
-        if job is None:
+        if job is None or not self.gate.owns(principal, job.id):
             raise UnknownJob(f"no job {envelope.job!r} on this server", fix="submit the job again")
         return job
 
@@ -243,8 +260,8 @@ class Server:
         return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
                                 self.limits.credit_window)
 
-    def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn) -> None:
-        job = self._job(envelope)
+    def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn, principal: Principal) -> None:
+        job = self._job(envelope, principal)
         if job.finished:
             return
         if body.frame not in job.frame_set:
@@ -274,6 +291,7 @@ class Server:
             self._reply(identity, self.codec.encode(job.done_message(), job=job.id))
 
     def _housekeeping(self) -> None:
+        self._end_revoked_jobs(self.gate.refresh())
         now = time.monotonic()
         for job in list(self.jobs.jobs.values()):
             if job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS:
@@ -282,9 +300,23 @@ class Server:
         self.jobs.expire()
         for job_id in set(self._last_heartbeat) - set(self.jobs.jobs):
             del self._last_heartbeat[job_id]
+        self.gate.forget(self.gate.job_ids - set(self.jobs.jobs))
+
+    def _end_revoked_jobs(self, revoked: set[str]) -> None:
+        """Cancel the jobs of revoked clients and tell each open connection why."""
+        for job_id in self.gate.jobs_of(revoked):
+            job = self.jobs.jobs.get(job_id)
+            if job is None:
+                continue
+            if not job.finished:
+                self.jobs.cancel(job)
+            error = ClientRevoked("this client was revoked on the server; its jobs were cancelled",
+                                  fix="ask the server's owner for a new connection file")
+            self._reply(job.owner, self.codec.error(error, job=job.id))
 
     def _shutdown(self) -> None:
         self.jobs.close()
+        self.gate.stop()
         with self._pushers_lock:
             for pusher in self._pushers:
                 pusher.close(linger=0)
