@@ -29,6 +29,7 @@ from .messages import (
     Done,
     ErrorReply,
     FrameIn,
+    JobsRequest,
     Ping,
     Progress,
     Result,
@@ -163,6 +164,10 @@ class Client:
 
     def capabilities(self, timeout: float | None = None) -> dict[str, Any]:
         return self.request(CapabilitiesRequest(), timeout=timeout).body.to_wire()
+
+    def jobs(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Every job on the server with its owner and counts (the server's owner only; others get ``forbidden``)."""
+        return list(self.request(JobsRequest(), timeout=timeout).body.jobs)
 
     def submit(self, op: str, frames: list[int], source: FrameSource, *, params: dict[str, Any] | None = None,
                shot: dict[str, Any] | None = None, backend: str | None = None, job_id: str | None = None,

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import zmq
 
@@ -30,6 +30,7 @@ from framebridge.protocol.errors import ClientRevoked
 from framebridge.protocol.wire import Codec
 
 from .clients import ClientRegistry
+from .jobs import Job
 
 __all__ = ["OWNER", "Gatekeeper", "Principal"]
 
@@ -174,6 +175,17 @@ class Gatekeeper:
             return self.owner
         with self._lock:
             return self._principals.get(principal_id or "")
+
+    def job_list(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+        """The owner's view: who owns each job and how far it got, never its frames."""
+        listed = []
+        for job in jobs:
+            owner = self.owner_of(job.id)
+            status = job.status()
+            listed.append({"id": job.id, "owner": owner.name if owner else "unknown", "op": status.op,
+                           "state": status.state, "total": len(status.frames), "received": len(status.received),
+                           "done": len(status.done), "failed": sum(len(group["frames"]) for group in status.failed)})
+        return listed
 
     def jobs_of(self, principal_ids: set[str]) -> list[str]:
         return [job_id for job_id, owner in self._owners.items() if owner in principal_ids]

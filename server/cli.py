@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
+    jobs = commands.add_parser("jobs", help="every job on the server with its owner (the server's owner only; no frames)")
+    jobs.add_argument("--connection-file", type=Path, default=None, help="the server's own connection file")
+    jobs.add_argument("--timeout", type=float, default=5.0)
+
     run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
     run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
-                "connection": connection_command}[args.command](args)
+                "connection": connection_command, "jobs": _jobs}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
@@ -127,6 +131,19 @@ def _ping(args: argparse.Namespace) -> int:
               f"{client.connection.address}: {reply['round_trip'] * 1000:.1f} ms")
         if args.capabilities:
             print(json.dumps(client.capabilities(), indent=2, sort_keys=True))
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from framebridge.protocol.client import Client
+
+    with Client(args.connection_file, timeout=args.timeout) as client:
+        listed = client.jobs()
+    if not listed:
+        print("framebridge: no jobs on the server")
+    for job in listed:
+        print(f"{job['id']:<34} {job['owner']:<20} {job['op']:<10} {job['state']:<24} "
+              f"{job['done']}/{job['total']} done, {job['failed']} failed, {job['received']} received")
     return 0
 
 

@@ -28,6 +28,7 @@ from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import (
     ClientRevoked,
     CreditExceeded,
+    Forbidden,
     FrameBridgeError,
     InsecureBind,
     InvalidParams,
@@ -44,6 +45,8 @@ from framebridge.protocol.messages import (
     Capabilities,
     CapabilitiesRequest,
     FrameIn,
+    JobList,
+    JobsRequest,
     Ping,
     Pong,
     Result,
@@ -224,6 +227,11 @@ class Server:
                 self._resend(identity, job)
         elif isinstance(body, Ack):
             self.jobs.acknowledge(self._job(envelope, principal), body.frames)
+        elif isinstance(body, JobsRequest):
+            if not principal.is_owner:
+                raise Forbidden("only the server's owner may list every job",
+                                fix="use the server's own connection file, on the server")
+            reply(JobList(jobs=self.gate.job_list(self.jobs.jobs.values())))
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

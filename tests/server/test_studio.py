@@ -10,7 +10,15 @@ import pytest
 import zmq
 
 from framebridge.protocol import Client, ConnectionInfo
-from framebridge.protocol.errors import ClientRejected, ClientRevoked, ServerKeyMismatch, SignatureInvalid
+from framebridge.protocol.errors import (
+    ClientRejected,
+    ClientRevoked,
+    Forbidden,
+    ServerKeyMismatch,
+    SignatureInvalid,
+    UnknownJob,
+)
+from framebridge.protocol.messages import Ack, Cancel, FrameIn, StatusRequest
 from framebridge.server.cli import main
 from framebridge.server.launch import spawn_server
 
@@ -109,3 +117,63 @@ def test_messages_are_checked_with_the_senders_own_signing_key(studio):
     with Client(connection=dataclasses.replace(anna, key=bob.key), timeout=10) as client:
         with pytest.raises(SignatureInvalid):
             client.ping()
+
+
+@pytest.fixture(scope="module")
+def anna_and_bob(studio):
+    anna = Client(export(studio, "anna"), timeout=30)
+    bob = Client(export(studio, "bob"), timeout=30)
+    yield anna, bob
+    anna.close()
+    bob.close()
+
+
+def test_another_client_cannot_see_resend_attach_to_or_cancel_a_job(anna_and_bob):
+    anna, bob = anna_and_bob
+    job = anna.submit("echo", [1, 2, 3], frames)
+    assert job.wait(timeout=60).state == "completed"
+    for attempt in (lambda: bob.request(StatusRequest(resend=False), job=job.id),
+                    lambda: bob.request(StatusRequest(resend=True), job=job.id),
+                    lambda: bob.attach(job.id),
+                    lambda: bob.request(Cancel(), job=job.id)):
+        with pytest.raises(UnknownJob) as raised:
+            attempt()
+        assert raised.value.code == "unknown_job" and "anna" not in str(raised.value)
+    assert not bob._receive(0.5), "another client's results reached bob"
+
+
+def test_another_client_cannot_send_frames_to_or_acknowledge_results_of_a_job(anna_and_bob):
+    anna, bob = anna_and_bob
+    job = anna.submit("echo", [1, 2], frames)
+    for body in (FrameIn(frame=1), Ack(frames=[1])):
+        with pytest.raises(UnknownJob):
+            bob.request(body, job=job.id)
+    assert job.wait(timeout=60).state == "completed"
+
+
+def test_the_owner_reconnecting_keeps_access_to_its_job(studio):
+    path = export(studio, "reconnecting")
+    with Client(path, timeout=30) as first:
+        job = first.submit("echo", [1, 2, 3, 4], frames, params={"delay": 0.2})
+        deadline = time.monotonic() + 30
+        while not job.received and time.monotonic() < deadline:
+            job.step(timeout=0.1)
+        assert job.received, "no first result within 30 s"
+    with Client(path, timeout=30) as second:
+        outcome = second.attach(job.id, frames).wait(timeout=60)
+    assert outcome.state == "completed" and set(outcome.results) | job.received == {1, 2, 3, 4}
+
+
+def test_the_servers_owner_lists_every_job_without_frames_and_clients_may_not(studio, anna_and_bob):
+    anna, bob = anna_and_bob
+    job = bob.submit("echo", [5], frames)
+    job.wait(timeout=60)
+    with studio.client(timeout=30) as owner:
+        listed = {entry["id"]: entry for entry in owner.jobs()}
+        # The owner is a principal of its own: another client's job is unknown to it too.
+        with pytest.raises(UnknownJob):
+            owner.request(StatusRequest(resend=True), job=job.id)
+    assert listed[job.id] == {"id": job.id, "owner": "bob", "op": "echo", "state": "completed", "total": 1,
+                              "received": 1, "done": 1, "failed": 0}
+    with pytest.raises(Forbidden):
+        anna.jobs()
