@@ -18,54 +18,40 @@ from framebridge.protocol.errors import (
     SignatureInvalid,
     UnknownJob,
 )
+from fixtures.server import issue_client_file
 from framebridge.protocol.messages import Ack, Cancel, FrameIn, StatusRequest
 from framebridge.server.cli import main
-from framebridge.server.launch import spawn_server
 
 
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory):
-    with spawn_server(tmp_path_factory.mktemp("studio"), "--address", "tcp://0.0.0.0:*", "--curve") as running:
-        yield running
-
-
-def export(studio, name):
-    """A client file for ``name`` that dials the server over loopback."""
-    out = studio.connection_file.parent / f"{name}.json"
-    assert main(["connection", "export", name, "--host", "127.0.0.1", "--out", str(out),
-                 "--connection-file", str(studio.connection_file)]) == 0
-    return out
-
-
-def revoke(studio, name):
-    assert main(["connection", "revoke", name, "--connection-file", str(studio.connection_file)]) == 0
+def revoke(studio_server, name):
+    assert main(["connection", "revoke", name, "--connection-file", str(studio_server.connection_file)]) == 0
 
 
 def frames(number):
     return {"beauty": np.full((4, 6, 3), number, np.float32)}
 
 
-def test_the_server_binds_every_interface_and_its_own_file_still_works_locally(studio):
-    assert studio.connection.address.startswith("tcp://0.0.0.0:")
-    with studio.client(timeout=30) as owner:
+def test_the_server_binds_every_interface_and_its_own_file_still_works_locally(studio_server):
+    assert studio_server.connection.address.startswith("tcp://0.0.0.0:")
+    with studio_server.client(timeout=30) as owner:
         assert owner.ping()["protocol_version"] == "1.0"
 
 
-def test_a_client_with_an_exported_file_is_served(studio):
-    with Client(export(studio, "served"), timeout=30) as client:
+def test_a_client_with_an_exported_file_is_served(studio_server):
+    with Client(issue_client_file(studio_server, "served"), timeout=30) as client:
         job = client.submit("echo", [1, 2], frames)
         outcome = job.wait(timeout=60)
     assert outcome.state == "completed" and sorted(outcome.results) == [1, 2]
     np.testing.assert_array_equal(outcome.results[2]["beauty"], frames(2)["beauty"])
 
 
-def test_a_revoked_client_is_refused_within_seconds_while_others_keep_working(studio):
-    revoked = Client(export(studio, "lost-laptop"), timeout=30)
-    other = Client(export(studio, "still-here"), timeout=30)
+def test_a_revoked_client_is_refused_within_seconds_while_others_keep_working(studio_server):
+    revoked = Client(issue_client_file(studio_server, "lost-laptop"), timeout=30)
+    other = Client(issue_client_file(studio_server, "still-here"), timeout=30)
     try:
         revoked.ping()
         other.ping()
-        revoke(studio, "lost-laptop")
+        revoke(studio_server, "lost-laptop")
         deadline = time.monotonic() + 10
         with pytest.raises(ClientRevoked):
             while time.monotonic() < deadline:
@@ -75,22 +61,22 @@ def test_a_revoked_client_is_refused_within_seconds_while_others_keep_working(st
     finally:
         revoked.close()
         other.close()
-    with Client(studio.connection_file.parent / "lost-laptop.json", timeout=30) as reconnecting, \
+    with Client(studio_server.connection_file.parent / "lost-laptop.json", timeout=30) as reconnecting, \
             pytest.raises(ClientRejected, match="revoked"):
         reconnecting.ping()
 
 
-def test_a_revoked_client_running_job_is_cancelled_and_told(studio):
-    with Client(export(studio, "mid-job"), timeout=30) as client:
+def test_a_revoked_client_running_job_is_cancelled_and_told(studio_server):
+    with Client(issue_client_file(studio_server, "mid-job"), timeout=30) as client:
         job = client.submit("echo", list(range(1, 200)), frames, params={"delay": 0.05}, in_flight=1)
         job.step(timeout=1.0)
-        revoke(studio, "mid-job")
+        revoke(studio_server, "mid-job")
         with pytest.raises(ClientRevoked):
             job.wait(timeout=20)
 
 
-def test_a_made_up_key_pair_is_refused_with_a_clear_error_not_a_hang(studio):
-    info = ConnectionInfo.read(export(studio, "genuine"))
+def test_a_made_up_key_pair_is_refused_with_a_clear_error_not_a_hang(studio_server):
+    info = ConnectionInfo.read(issue_client_file(studio_server, "genuine"))
     public, secret = zmq.curve_keypair()
     forged = dataclasses.replace(info, client_public=public, client_secret=secret)
     started = time.monotonic()
@@ -99,8 +85,8 @@ def test_a_made_up_key_pair_is_refused_with_a_clear_error_not_a_hang(studio):
     assert time.monotonic() - started < 30
 
 
-def test_a_wrong_server_key_is_a_clear_error_not_a_hang(studio):
-    info = ConnectionInfo.read(export(studio, "wrong-server"))
+def test_a_wrong_server_key_is_a_clear_error_not_a_hang(studio_server):
+    info = ConnectionInfo.read(issue_client_file(studio_server, "wrong-server"))
     impostor_public, _ = zmq.curve_keypair()
     started = time.monotonic()
     with Client(connection=dataclasses.replace(info, curve_public=impostor_public), timeout=30) as client, \
@@ -109,9 +95,9 @@ def test_a_wrong_server_key_is_a_clear_error_not_a_hang(studio):
     assert time.monotonic() - started < 30
 
 
-def test_messages_are_checked_with_the_senders_own_signing_key(studio):
-    anna = ConnectionInfo.read(export(studio, "signer-a"))
-    bob = ConnectionInfo.read(export(studio, "signer-b"))
+def test_messages_are_checked_with_the_senders_own_signing_key(studio_server):
+    anna = ConnectionInfo.read(issue_client_file(studio_server, "signer-a"))
+    bob = ConnectionInfo.read(issue_client_file(studio_server, "signer-b"))
     # Anna's CURVE keys but Bob's signing key: the server checks Anna's key and refuses (its error, signed
     # with Anna's key, does not verify under Bob's either).
     with Client(connection=dataclasses.replace(anna, key=bob.key), timeout=10) as client:
@@ -120,9 +106,9 @@ def test_messages_are_checked_with_the_senders_own_signing_key(studio):
 
 
 @pytest.fixture(scope="module")
-def anna_and_bob(studio):
-    anna = Client(export(studio, "anna"), timeout=30)
-    bob = Client(export(studio, "bob"), timeout=30)
+def anna_and_bob(studio_server):
+    anna = Client(issue_client_file(studio_server, "anna"), timeout=30)
+    bob = Client(issue_client_file(studio_server, "bob"), timeout=30)
     yield anna, bob
     anna.close()
     bob.close()
@@ -151,8 +137,8 @@ def test_another_client_cannot_send_frames_to_or_acknowledge_results_of_a_job(an
     assert job.wait(timeout=60).state == "completed"
 
 
-def test_the_owner_reconnecting_keeps_access_to_its_job(studio):
-    path = export(studio, "reconnecting")
+def test_the_owner_reconnecting_keeps_access_to_its_job(studio_server):
+    path = issue_client_file(studio_server, "reconnecting")
     with Client(path, timeout=30) as first:
         job = first.submit("echo", [1, 2, 3, 4], frames, params={"delay": 0.2})
         deadline = time.monotonic() + 30
@@ -164,11 +150,11 @@ def test_the_owner_reconnecting_keeps_access_to_its_job(studio):
     assert outcome.state == "completed" and set(outcome.results) | job.received == {1, 2, 3, 4}
 
 
-def test_the_servers_owner_lists_every_job_without_frames_and_clients_may_not(studio, anna_and_bob):
+def test_the_servers_owner_lists_every_job_without_frames_and_clients_may_not(studio_server, anna_and_bob):
     anna, bob = anna_and_bob
     job = bob.submit("echo", [5], frames)
     job.wait(timeout=60)
-    with studio.client(timeout=30) as owner:
+    with studio_server.client(timeout=30) as owner:
         listed = {entry["id"]: entry for entry in owner.jobs()}
         # The owner is a principal of its own: another client's job is unknown to it too.
         with pytest.raises(UnknownJob):
