@@ -118,6 +118,10 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"framebridge: listening on {server.address} (connection file {connection_file})", flush=True)
+    if registry is not None:
+        active = sum(record.active for record in registry.records.values())
+        print(f"framebridge: {active} client(s) admitted ({registry.path}); other machines need a file from "
+              "`framebridge connection export NAME --host HOST`", flush=True)
     server.serve_forever()
     return 0
 
