@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zmq
 
-from framebridge.protocol import Client, ConnectionInfo
+from framebridge.protocol import PROTOCOL_VERSION, Client, ConnectionInfo
 from framebridge.protocol.errors import (
     ClientRejected,
     ClientRevoked,
@@ -34,7 +34,7 @@ def frames(number):
 def test_the_server_binds_every_interface_and_its_own_file_still_works_locally(studio_server):
     assert studio_server.connection.address.startswith("tcp://0.0.0.0:")
     with studio_server.client(timeout=30) as owner:
-        assert owner.ping()["protocol_version"] == "1.0"
+        assert owner.ping()["protocol_version"] == PROTOCOL_VERSION
 
 
 def test_a_client_with_an_exported_file_is_served(studio_server):
@@ -57,7 +57,7 @@ def test_a_revoked_client_is_refused_within_seconds_while_others_keep_working(st
             while time.monotonic() < deadline:
                 revoked.ping()
                 time.sleep(0.1)
-        assert other.ping()["protocol_version"] == "1.0"
+        assert other.ping()["protocol_version"] == PROTOCOL_VERSION
     finally:
         revoked.close()
         other.close()
@@ -163,3 +163,13 @@ def test_the_servers_owner_lists_every_job_without_frames_and_clients_may_not(st
                               "received": 1, "done": 1, "failed": 0}
     with pytest.raises(Forbidden):
         anna.jobs()
+
+
+def test_the_jobs_command_lists_jobs_for_the_servers_owner(studio_server, capsys):
+    with Client(issue_client_file(studio_server, "listed"), timeout=30) as client:
+        job = client.submit("echo", [1], frames)
+        job.wait(timeout=60)
+    capsys.readouterr()
+    assert main(["jobs", "--connection-file", str(studio_server.connection_file), "--timeout", "30"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(job.id)]
+    assert line.split()[1:4] == ["listed", "echo", "completed"]
