@@ -17,13 +17,15 @@ import re
 import secrets
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import zmq
 
-from framebridge.protocol.connection import ConnectionInfo
+from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import ConnectionFileError, InvalidParams
 from framebridge.protocol.files import atomic_path
 
@@ -52,8 +54,14 @@ def client_address(bind_address: str, host: str | None = None) -> str:
         raise InvalidParams(f"the server address {bind_address} has no fixed port yet",
                             fix="serve with a fixed port, e.g. --address tcp://0.0.0.0:5581 --curve")
     bound_host = bind_address.partition("://")[2].rpartition(":")[0].strip("[]")
+    if not host and bound_host not in _WILDCARD_HOSTS:
+        host = bound_host
     if not host:
-        host = socket.getfqdn() if bound_host in _WILDCARD_HOSTS else bound_host
+        names = [name for name in (socket.getfqdn(), socket.gethostname()) if not is_loopback(f"tcp://{name}:{port}")]
+        if not names:
+            raise InvalidParams("this machine knows itself only as localhost, which other machines cannot dial",
+                                fix="pass --host with the name or IP address the clients reach this server by")
+        host = names[0]
     return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
@@ -129,29 +137,31 @@ class ClientRegistry:
         if not server.curve_public or not server.curve_secret:
             raise ConnectionFileError("this server has no CURVE keys, so it cannot admit other machines",
                                       fix="serve once with `framebridge serve --address tcp://0.0.0.0:5581 --curve`")
-        self.load()
-        existing = self.records.get(name)
-        if existing is not None and existing.active:
-            raise InvalidParams(f"a client named {name!r} was already issued on this server",
-                                fix=f"revoke it first (`framebridge connection revoke {name}`) or choose another name")
         address = client_address(server.address, host)
         public, secret = zmq.curve_keypair()
         key = secrets.token_hex(32)
-        self.records[name] = ClientRecord(name, public.decode(), key, address, time.time())
-        self.save()
+        with self._exclusive():
+            self.load()
+            existing = self.records.get(name)
+            if existing is not None and existing.active:
+                raise InvalidParams(f"a client named {name!r} was already issued on this server",
+                                    fix=f"revoke it first (`framebridge connection revoke {name}`) or choose another name")
+            self.records[name] = ClientRecord(name, public.decode(), key, address, time.time())
+            self.save()
         return ConnectionInfo(address, key.encode(), server.curve_public, client_name=name, client_public=public,
                               client_secret=secret)
 
     def revoke(self, name: str) -> ClientRecord:
         """Mark ``name`` revoked: the server refuses its key from now on."""
-        self.load()
-        record = self.records.get(name)
-        if record is None:
-            raise InvalidParams(f"no client named {name!r} was issued on this server",
-                                details={"clients": sorted(self.records)})
-        if record.active:
-            record = self.records[name] = replace(record, revoked_at=time.time())
-            self.save()
+        with self._exclusive():
+            self.load()
+            record = self.records.get(name)
+            if record is None:
+                raise InvalidParams(f"no client named {name!r} was issued on this server",
+                                    details={"clients": sorted(self.records)})
+            if record.active:
+                record = self.records[name] = replace(record, revoked_at=time.time())
+                self.save()
         return record
 
     def save(self) -> None:
@@ -160,6 +170,19 @@ class ClientRegistry:
         with atomic_path(self.path, private=True) as temporary:
             temporary.write_text(json.dumps(data, indent=2))
         self._stamp = self._current_stamp()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One writer at a time, so two exports at once cannot lose a client (an advisory lock; POSIX only)."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.path.with_suffix(".lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _current_stamp(self) -> tuple[int, int, int] | None:
         try:

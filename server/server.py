@@ -304,7 +304,8 @@ class Server:
         self._end_revoked_jobs(self.gate.refresh())
         now = time.monotonic()
         for job in list(self.jobs.jobs.values()):
-            if job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS:
+            if (job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS
+                    and self.gate.may_deliver(job.id)):
                 self._last_heartbeat[job.id] = now
                 self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
         self.jobs.expire()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 
 import pytest
 import zmq
@@ -124,3 +125,22 @@ def test_a_client_file_with_a_half_key_set_is_refused(server_file):
     broken.write_text(json.dumps(data))
     with pytest.raises(ConnectionFileError, match="incomplete client key"):
         ConnectionInfo.read(broken)
+
+
+def test_exports_at_the_same_time_lose_no_client(server_file):
+    names = [f"farm-{index}" for index in range(8)]
+    server = ConnectionInfo.read(server_file)
+    threads = [threading.Thread(target=ClientRegistry.for_server(server_file).issue, args=(name, server, "gpu01"))
+               for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(ClientRegistry.for_server(server_file).records) == names
+
+
+def test_a_machine_that_only_knows_itself_as_localhost_needs_host(monkeypatch):
+    monkeypatch.setattr("socket.getfqdn", lambda: "localhost")
+    monkeypatch.setattr("socket.gethostname", lambda: "localhost")
+    with pytest.raises(InvalidParams, match="--host"):
+        client_address("tcp://0.0.0.0:47811")
