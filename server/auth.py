@@ -66,11 +66,13 @@ class Gatekeeper:
         self._lock = threading.Lock()
         self._principals: dict[str, Principal] = {}
         self._active: set[str] = set()
+        self._revoked_unhandled: set[str] = set()
         self._peers: OrderedDict[bytes, Principal] = OrderedDict()
         self._owners: dict[str, str] = {}
         self._authenticator: Any = None
         if registry is not None:
             self._sync()
+            self._revoked_unhandled.clear()
 
     def start(self, context: zmq.Context) -> None:
         """Install the ZAP handler on ``context``; call before the CURVE socket binds."""
@@ -92,23 +94,28 @@ class Gatekeeper:
         key = client_key.decode("ascii", "replace")
         if key == self._owner_public:
             return True
-        self.refresh()
         with self._lock:
+            if self.registry is not None and self.registry.refresh():
+                self._sync()
             admitted = key in self._active
         if not admitted:
             log.warning("refused a connection with a key this server did not issue or has revoked: %s", key)
         return admitted
 
     def refresh(self) -> set[str]:
-        """Re-read the registry if its file changed; the ids of principals revoked by the change."""
+        """Re-read the registry if its file changed; the ids of principals revoked since the last call.
+
+        A revocation first seen by a handshake (on the ZAP thread) is returned here too.
+        """
         if self.registry is None:
             return set()
         with self._lock:
-            if not self.registry.refresh():
-                return set()
-            return self._sync()
+            if self.registry.refresh():
+                self._sync()
+            revoked, self._revoked_unhandled = self._revoked_unhandled, set()
+            return revoked
 
-    def _sync(self) -> set[str]:
+    def _sync(self) -> None:
         before = self._active
         self._active = {record.public_key for record in self.registry.records.values() if record.active}
         for record in self.registry.records.values():
@@ -120,7 +127,7 @@ class Gatekeeper:
         for key in revoked:
             log.warning("client %s was revoked; its open connections are refused from now on",
                         self._principals[key].name if key in self._principals else key)
-        return revoked
+        self._revoked_unhandled |= revoked
 
     def identify(self, identity: bytes, first_frame: Any) -> Principal:
         """The principal that sent a message (its first frame carries the ZAP ``User-Id``)."""
