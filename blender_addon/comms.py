@@ -116,7 +116,15 @@ class JobRunner:
 
 
 def connection_file_hint(path: str) -> str:
-    """A short description of which connection file will be used, for the preferences."""
-    from framebridge.protocol.connection import default_connection_path
+    """Which connection file will be used and what it is (a server's own file, or a client file and for whom)."""
+    from framebridge.protocol.connection import ConnectionInfo, default_connection_path
 
-    return str(Path(path)) if path else f"{default_connection_path()} (default)"
+    chosen = Path(path) if path else default_connection_path()
+    label = str(chosen) if path else f"{chosen} (default)"
+    try:
+        info = ConnectionInfo.read(chosen)
+    except FrameBridgeError as error:
+        return f"{label}: {error.message}"
+    if info.is_client_file:
+        return f"{label}: client {info.client_name!r} of {info.address}"
+    return f"{label}: the server's own file, {info.address}"

@@ -20,7 +20,8 @@ class FrameBridgePreferences(bpy.types.AddonPreferences):
 
     connection_file: StringProperty(
         name="Connection File", subtype="FILE_PATH", default="",
-        description="The server's connection file (written by `framebridge serve`); empty for the default location",
+        description="A client file from `framebridge connection export NAME` on the server (a studio GPU box), "
+                    "or the server's own file on this machine; empty for the default location",
     )
     address: StringProperty(
         name="Address", default="",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
@@ -17,8 +17,9 @@ import numpy as np
 import zmq
 
 from .buffers import Limits
-from .connection import ConnectionInfo, default_connection_path
+from .connection import ConnectionInfo, default_connection_path, dial_address
 from .errors import FrameBridgeError, FrameFailed, InvalidParams, RequestTimeout, ServerUnreachable, error_from_wire
+from .handshake import HandshakeWatch
 from .messages import (
     REPLIES,
     Ack,
@@ -28,6 +29,7 @@ from .messages import (
     Done,
     ErrorReply,
     FrameIn,
+    JobsRequest,
     Ping,
     Progress,
     Result,
@@ -86,7 +88,10 @@ class Client:
     """A connection to one FrameBridge server.
 
     ``Client()`` reads the default connection file; pass ``connection_file``,
-    a :class:`ConnectionInfo`, or ``address`` and ``key`` to choose another.
+    a :class:`ConnectionInfo`, or ``address`` and ``key`` to choose another. A
+    client file presents its own CURVE key pair; a refused handshake raises
+    :class:`~framebridge.protocol.errors.ClientRejected` or
+    :class:`~framebridge.protocol.errors.ServerKeyMismatch` on the next call.
     """
 
     def __init__(self, connection_file: str | Path | None = None, *, address: str | None = None,
@@ -98,13 +103,14 @@ class Client:
             else:
                 connection = ConnectionInfo.read(connection_file or default_connection_path())
                 if address:
-                    connection = ConnectionInfo(address, connection.key, connection.curve_public)
+                    connection = replace(connection, address=address)
         self.connection = connection
         self.timeout = timeout
         self.job_timeout = job_timeout
         self.codec = Codec(connection.key, limits=limits, incoming=REPLIES)
         self.context = zmq.Context()
         self.socket: zmq.Socket | None = None
+        self._handshake: HandshakeWatch | None = None
         self._pending: dict[str, Envelope | None] = {}
         self._jobs: dict[str, Job] = {}
         self._connect()
@@ -115,26 +121,35 @@ class Client:
         socket.setsockopt(zmq.SNDHWM, 0)
         socket.setsockopt(zmq.RCVHWM, 0)
         socket.setsockopt(zmq.MAXMSGSIZE, self.codec.limits.max_message_bytes)
+        self._poller = zmq.Poller()
         if self.connection.curve_public:
-            public, secret = zmq.curve_keypair()
+            public, secret = self.connection.client_keypair() or zmq.curve_keypair()
             socket.curve_serverkey = self.connection.curve_public
             socket.curve_publickey = public
             socket.curve_secretkey = secret
-        socket.connect(self.connection.address)
+            self._handshake = HandshakeWatch(socket, self.connection.address, self.connection.client_name)
+            self._poller.register(self._handshake.monitor, zmq.POLLIN)
+        self._poller.register(socket, zmq.POLLIN)
+        socket.connect(dial_address(self.connection.address))
         self.socket = socket
 
     def reconnect(self) -> None:
         """Drop the socket and open a new one; jobs continue after :meth:`Job.resume`."""
-        if self.socket is not None:
-            self.socket.close(linger=0)
+        self._close_socket()
         self._pending.clear()
         self._connect()
 
     def close(self) -> None:
+        self._close_socket()
+        self.context.term()
+
+    def _close_socket(self) -> None:
+        if self._handshake is not None:
+            self._handshake.close()
+            self._handshake = None
         if self.socket is not None:
             self.socket.close(linger=0)
             self.socket = None
-        self.context.term()
 
     def __enter__(self) -> Client:
         return self
@@ -154,6 +169,10 @@ class Client:
 
     def capabilities(self, timeout: float | None = None) -> dict[str, Any]:
         return self.request(CapabilitiesRequest(), timeout=timeout).body.to_wire()
+
+    def jobs(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Every job on the server with its owner and counts (the server's owner only; others get ``forbidden``)."""
+        return list(self.request(JobsRequest(), timeout=timeout).body.jobs)
 
     def submit(self, op: str, frames: list[int], source: FrameSource, *, params: dict[str, Any] | None = None,
                shot: dict[str, Any] | None = None, backend: str | None = None, job_id: str | None = None,
@@ -216,7 +235,10 @@ class Client:
 
     def _receive(self, timeout: float) -> bool:
         """Receive and route at most one message; False if none came within ``timeout``."""
-        if not self.socket.poll(max(0, int(timeout * 1000))):
+        ready = dict(self._poller.poll(max(0, int(timeout * 1000))))
+        if self._handshake is not None and self._handshake.monitor in ready:
+            self._handshake.check()
+        if self.socket not in ready:
             return False
         envelope = self.codec.decode(self.socket.recv_multipart(copy=False))
         if envelope.reply_to in self._pending:

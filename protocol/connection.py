@@ -1,8 +1,14 @@
-"""Connection files: where a server listens and the key that signs its messages.
+"""Connection files: where a server listens and the keys that sign and encrypt its messages.
 
 A JSON file readable only by its owner (like Jupyter's), by default
-``$XDG_CONFIG_HOME/framebridge/connection.json``. Non-loopback servers also
-carry a CURVE key pair there; clients read the server's public key from it.
+``$XDG_CONFIG_HOME/framebridge/connection.json``. Two kinds exist:
+
+- the server's own file (written by ``framebridge serve``): the bind address, the
+  owner's signing key and, for network servers, the server's CURVE key pair. Local
+  clients use it as it is.
+- a client file (written by ``framebridge connection export NAME``): the address
+  that client dials, the server's CURVE public key, and the client's own CURVE key
+  pair and signing key. It holds nothing secret of the server's.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from urllib.parse import urlsplit
 from .errors import ConnectionFileError, InsecureBind
 from .files import atomic_path
 
-__all__ = ["DEFAULT_ADDRESS", "ConnectionInfo", "default_connection_path", "is_loopback", "load_or_create"]
+__all__ = ["DEFAULT_ADDRESS", "ConnectionInfo", "default_connection_path", "dial_address", "is_loopback",
+           "load_or_create"]
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5581"
 
@@ -49,21 +56,60 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def dial_address(address: str) -> str:
+    """The address a client on this machine dials: a wildcard bind (``0.0.0.0``, ``*``, ``::``) becomes loopback."""
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp":
+        return address
+    host, _, port = rest.rpartition(":")
+    if host in ("0.0.0.0", "*"):
+        return f"tcp://127.0.0.1:{port}"
+    if host in ("[::]", "::"):
+        return f"tcp://[::1]:{port}"
+    return address
+
+
+_CURVE_FIELDS = (("curve_public_key", "curve_public"), ("curve_secret_key", "curve_secret"),
+                 ("client_public_key", "client_public"), ("client_secret_key", "client_secret"))
+
+
 @dataclass(frozen=True)
 class ConnectionInfo:
-    """Address, signing key and (for non-loopback servers) CURVE keys."""
+    """Address, signing key and CURVE keys (z85 text as bytes).
+
+    ``curve_public`` is always the server's public key; ``curve_secret`` only ever
+    appears in the server's own file. A client file adds ``client_name`` and the
+    client's own ``client_public``/``client_secret``; its ``key`` is that client's.
+    """
 
     address: str
     key: bytes
     curve_public: bytes | None = None
     curve_secret: bytes | None = None
+    client_name: str | None = None
+    client_public: bytes | None = None
+    client_secret: bytes | None = None
+
+    @property
+    def is_client_file(self) -> bool:
+        return self.client_secret is not None
+
+    def client_keypair(self) -> tuple[bytes, bytes] | None:
+        """The CURVE key pair a client presents: its own, or the server's in the server's own file."""
+        if self.client_public and self.client_secret:
+            return self.client_public, self.client_secret
+        if self.curve_public and self.curve_secret:
+            return self.curve_public, self.curve_secret
+        return None
 
     def to_json(self) -> dict[str, str]:
         data = {"address": self.address, "key": self.key.decode(), "signature_scheme": "hmac-sha256"}
-        if self.curve_public:
-            data["curve_public_key"] = self.curve_public.decode()
-        if self.curve_secret:
-            data["curve_secret_key"] = self.curve_secret.decode()
+        if self.client_name:
+            data["client_name"] = self.client_name
+        for field_name, attribute in _CURVE_FIELDS:
+            value = getattr(self, attribute)
+            if value:
+                data[field_name] = value.decode()
         return data
 
     @classmethod
@@ -80,8 +126,20 @@ class ConnectionInfo:
                                       fix="delete it and restart `framebridge serve` to write a new one") from None
         if not isinstance(address, str) or not isinstance(key, str) or len(key) < 32:
             raise ConnectionFileError(f"connection file {path} needs a string address and a key of 32+ characters")
-        public, secret = data.get("curve_public_key"), data.get("curve_secret_key")
-        return cls(address, key.encode(), public.encode() if public else None, secret.encode() if secret else None)
+        curve = {}
+        for field_name, attribute in _CURVE_FIELDS:
+            value = data.get(field_name)
+            if value is not None and not (isinstance(value, str) and len(value) == 40):
+                raise ConnectionFileError(f"connection file {path}: {field_name} must be a 40-character z85 CURVE key",
+                                          fix="export a new connection file with `framebridge connection export`")
+            curve[attribute] = value.encode() if value else None
+        name = data.get("client_name")
+        if name is not None and not isinstance(name, str):
+            raise ConnectionFileError(f"connection file {path}: client_name must be a string")
+        if bool(curve["client_public"]) != bool(curve["client_secret"]) or (curve["client_secret"] and not curve["curve_public"]):
+            raise ConnectionFileError(f"connection file {path} has an incomplete client key set",
+                                      fix="export a new connection file with `framebridge connection export`")
+        return cls(address, key.encode(), client_name=name, **curve)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically with mode 0600 (the directory 0700 when created)."""

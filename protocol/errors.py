@@ -24,7 +24,8 @@ family, then to :class:`FrameBridgeError`).
     │   ├── InvalidParams                 invalid_params
     │   ├── MissingInput                  missing_input
     │   ├── UnknownJob                    unknown_job
-    │   └── ServerBusy                    server_busy
+    │   ├── ServerBusy                    server_busy
+    │   └── Forbidden                     forbidden
     ├── JobError                          job_failed
     │   ├── JobCancelled                  cancelled
     │   └── FrameFailed                   frame_failed
@@ -37,7 +38,11 @@ family, then to :class:`FrameBridgeError`).
         ├── ServerUnreachable             server_unreachable
         ├── RequestTimeout                timeout
         ├── InsecureBind                  insecure_bind
-        └── BindFailed                    bind_failed
+        ├── BindFailed                    bind_failed
+        └── AuthenticationFailed          authentication
+            ├── ClientRejected            client_rejected
+            ├── ClientRevoked             client_revoked
+            └── ServerKeyMismatch         server_key_mismatch
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ __all__ = [
     "MissingInput",
     "UnknownJob",
     "ServerBusy",
+    "Forbidden",
     "JobError",
     "JobCancelled",
     "FrameFailed",
@@ -79,6 +85,10 @@ __all__ = [
     "RequestTimeout",
     "InsecureBind",
     "BindFailed",
+    "AuthenticationFailed",
+    "ClientRejected",
+    "ClientRevoked",
+    "ServerKeyMismatch",
     "error_class",
     "error_from_wire",
 ]
@@ -202,6 +212,12 @@ class ServerBusy(RequestError):
     code = "server_busy"
 
 
+class Forbidden(RequestError):
+    """A request only the server's owner may make (e.g. the list of every client's jobs)."""
+
+    code = "forbidden"
+
+
 class JobError(FrameBridgeError):
     """A job stopped or a frame of it failed."""
 
@@ -262,6 +278,28 @@ class BindFailed(ConnectionFailure):
     """The server cannot listen on its address (the port is taken, or the address is not this host's)."""
 
     code = "bind_failed"
+class AuthenticationFailed(ConnectionFailure):
+    """The CURVE handshake or the client's key was refused: no retry helps, a new connection file may."""
+
+    code = "authentication"
+
+
+class ClientRejected(AuthenticationFailed):
+    """The server refused this client's key in the handshake (revoked, or never issued by it)."""
+
+    code = "client_rejected"
+
+
+class ClientRevoked(AuthenticationFailed):
+    """Sent by the server on a connection whose client was revoked while it was open."""
+
+    code = "client_revoked"
+
+
+class ServerKeyMismatch(AuthenticationFailed):
+    """The handshake failed before the server accepted anything: its key is not the one in the file."""
+
+    code = "server_key_mismatch"
 
 
 def error_class(code: str) -> type[FrameBridgeError]:

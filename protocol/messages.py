@@ -35,6 +35,8 @@ __all__ = [
     "Status",
     "Ack",
     "bounded_error",
+    "JobsRequest",
+    "JobList",
     "group_failures",
     "expand_failures",
     "REQUESTS",
@@ -230,6 +232,21 @@ class Ack(Body):
     frames: list[int]
 
 
+@dataclass(frozen=True)
+class JobsRequest(Body):
+    """The server owner's view of every job on the server; anyone else gets ``forbidden``."""
+
+    TYPE: ClassVar[str] = "jobs"
+
+
+@dataclass(frozen=True)
+class JobList(Body):
+    """One entry per job: ``id``, ``owner`` (a client name, or ``owner``), ``op``, ``state`` and frame counts."""
+
+    TYPE: ClassVar[str] = "jobs"
+    jobs: list[dict[str, Any]]
+
+
 MAX_FAILURE_GROUPS = 256
 MAX_ERROR_TEXT = 500
 MAX_ERROR_DETAILS = 1024
@@ -288,8 +305,8 @@ def expand_failures(groups: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 
 REQUESTS: dict[str, type[Body]] = {
-    cls.TYPE: cls for cls in (Ping, CapabilitiesRequest, Submit, FrameIn, Cancel, StatusRequest, Ack)
+    cls.TYPE: cls for cls in (Ping, CapabilitiesRequest, Submit, FrameIn, Cancel, StatusRequest, Ack, JobsRequest)
 }
 REPLIES: dict[str, type[Body]] = {
-    cls.TYPE: cls for cls in (Pong, Capabilities, Accepted, Progress, Result, Done, ErrorReply, Status)
+    cls.TYPE: cls for cls in (Pong, Capabilities, Accepted, Progress, Result, Done, ErrorReply, Status, JobList)
 }

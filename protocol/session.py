@@ -2,7 +2,8 @@
 
 :func:`connect` turns plain connection settings into a :class:`~framebridge.protocol.client.Client`;
 :func:`check_server` pings it, refuses another protocol major or a missing op,
-and returns what a "Test Connection" button shows. The fix texts name where the
+and returns what a "Test Connection" button shows; a refused key or a wrong
+server key keeps its own error, since retrying cannot fix it. The fix texts name where the
 host keeps its connection settings, so each plugin passes its own ``where``.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import Client
-from .errors import ConnectionFailure, ServerUnreachable, UnknownOp, VersionMismatch
+from .errors import AuthenticationFailed, ConnectionFailure, ServerUnreachable, UnknownOp, VersionMismatch
 from .version import PROTOCOL_VERSION
 
 __all__ = ["ConnectionSettings", "ServerInfo", "connect", "check_server"]
@@ -60,6 +61,8 @@ def check_server(client: Client, required_op: str | None = None, *, host: str = 
     try:
         pong = client.ping()
         capabilities = client.capabilities()
+    except AuthenticationFailed:
+        raise
     except ConnectionFailure as error:
         raise ServerUnreachable(
             f"no FrameBridge server answers at {client.connection.address}",

@@ -1,4 +1,4 @@
-"""The `framebridge` command: serve, ping, the headless jobs, and the restyle cache."""
+"""The `framebridge` command: serve, ping, the headless jobs, the restyle cache, and issuing client connection files."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from framebridge.protocol.buffers import Limits
-from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
+from framebridge.protocol.connection import default_connection_path, load_or_create
 from framebridge.protocol.errors import FrameBridgeError
+
+from .connection_command import add_connection_commands, connection_command
 
 __all__ = ["main"]
 
@@ -50,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     ping.add_argument("--timeout", type=float, default=5.0)
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
+    jobs = commands.add_parser("jobs", help="every job on the server with its owner (the server's owner only; no frames)")
+    jobs.add_argument("--connection-file", type=Path, default=None, help="the server's own connection file")
+    jobs.add_argument("--timeout", type=float, default=5.0)
+
     run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
     run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
@@ -85,17 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     cache.add_argument("action", choices=("show", "clear"), nargs="?", default="show")
     cache.add_argument("--cache-dir", type=Path, default=None,
                        help="cache folder (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
+    add_connection_commands(commands)
 
     args = parser.parse_args(argv)
     try:
         return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
-                "cache": _cache}[args.command](args)
+                "cache": _cache, "connection": connection_command, "jobs": _jobs}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
         return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .clients import ClientRegistry
     from .server import Server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,13 +119,18 @@ def _serve(args: argparse.Namespace) -> int:
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
                     max_height=args.max_dimension, credit_window=args.credit_window)
+    registry = ClientRegistry.for_server(connection_file) if info.curve_secret else None
     server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
-                    input_timeout=args.input_timeout)
+                    input_timeout=args.input_timeout, registry=registry)
     if server.address != info.address:
-        ConnectionInfo(server.address, info.key, info.curve_public, info.curve_secret).write(connection_file)
+        replace(info, address=server.address).write(connection_file)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"framebridge: listening on {server.address} (connection file {connection_file})", flush=True)
+    if registry is not None:
+        active = sum(record.active for record in registry.records.values())
+        print(f"framebridge: {active} client(s) admitted ({registry.path}); other machines need a file from "
+              "`framebridge connection export NAME --host HOST`", flush=True)
     server.serve_forever()
     return 0
 
@@ -130,6 +144,19 @@ def _ping(args: argparse.Namespace) -> int:
               f"{client.connection.address}: {reply['round_trip'] * 1000:.1f} ms")
         if args.capabilities:
             print(json.dumps(client.capabilities(), indent=2, sort_keys=True))
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from framebridge.protocol.client import Client
+
+    with Client(args.connection_file, timeout=args.timeout) as client:
+        listed = client.jobs()
+    if not listed:
+        print("framebridge: no jobs on the server")
+    for job in listed:
+        print(f"{job['id']:<34} {job['owner']:<20} {job['op']:<10} {job['state']:<24} "
+              f"{job['done']}/{job['total']} done, {job['failed']} failed, {job['received']} received")
     return 0
 
 

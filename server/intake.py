@@ -29,6 +29,7 @@ class Incoming:
     identity: bytes
     frames: list[Any]
     refused: MessageTooLarge | None = None
+    identity_frame: Any = None  # the ROUTER's identity frame: its ``User-Id`` names a CURVE client
 
 
 def receive(socket: zmq.Socket, limits: Limits) -> Incoming | None:
@@ -37,7 +38,7 @@ def receive(socket: zmq.Socket, limits: Limits) -> Incoming | None:
         identity = socket.recv(zmq.NOBLOCK, copy=False)
     except zmq.Again:
         return None
-    message = Incoming(identity.bytes, [])
+    message = Incoming(identity.bytes, [], identity_frame=identity)
     max_frames = HEAD_FRAMES + limits.max_buffers
     size = 0
     more = identity.more

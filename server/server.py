@@ -4,6 +4,8 @@ Requests are decoded and answered here (ping, capabilities, status, cancel,
 ack) or filed into jobs (submit, frame). Workers hand their encoded messages
 back through an inproc PUSH/PULL pair; this thread routes each one to the
 job's current owner, which changes when a client reconnects and asks ``status``.
+Who sent a message, and whose jobs it may touch, is the :class:`~.auth.Gatekeeper`'s
+to say: each message is checked and answered with its sender's own key.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from framebridge.protocol.buffers import Limits
 from framebridge.protocol.connection import ConnectionInfo, is_loopback
 from framebridge.protocol.errors import (
     BindFailed,
+    ClientRevoked,
     CreditExceeded,
+    Forbidden,
     FrameBridgeError,
     InsecureBind,
     InvalidParams,
@@ -43,6 +47,8 @@ from framebridge.protocol.messages import (
     Capabilities,
     CapabilitiesRequest,
     FrameIn,
+    JobList,
+    JobsRequest,
     Ping,
     Pong,
     Result,
@@ -53,6 +59,8 @@ from framebridge.protocol.version import PROTOCOL_VERSION
 from framebridge.protocol.wire import Codec, Envelope
 
 from . import __version__
+from .auth import Gatekeeper, Principal
+from .clients import ClientRegistry
 from .intake import receive
 from .jobs import Job, JobManager
 from .ops import Op, default_ops
@@ -73,11 +81,15 @@ PEER_REQUESTS_QUEUED = 8
 
 
 class Server:
-    """Binds the connection's address and serves until :meth:`stop`."""
+    """Binds the connection's address and serves until :meth:`stop`.
+
+    With CURVE keys, only the server's own key and the active keys of ``registry``
+    (the clients issued by ``framebridge connection export``) may connect.
+    """
 
     def __init__(self, connection: ConnectionInfo, *, ops: dict[str, Op] | None = None, limits: Limits | None = None,
                  workers: int = 1, spool_dir: Path | None = None, retain_bytes: int = 1 << 30,
-                 input_timeout: float = 600.0):
+                 input_timeout: float = 600.0, registry: ClientRegistry | None = None):
         if not is_loopback(connection.address) and not connection.curve_secret:
             raise InsecureBind(f"refusing to bind {connection.address} without CURVE keys",
                                fix="pass --curve, or bind a loopback address")
@@ -85,7 +97,9 @@ class Server:
         self.ops = ops if ops is not None else default_ops()
         self.limits = limits or Limits()
         self.codec = Codec(connection.key, limits=self.limits)
+        self.gate = Gatekeeper(connection, self.codec, registry, self.limits)
         self.context = zmq.Context()
+        self.gate.start(self.context)
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # What one peer may have queued: replies beyond SNDHWM are dropped (results stay stored for a resend).
@@ -151,21 +165,25 @@ class Server:
             if incoming is None:
                 return
             identity, message = incoming.identity, incoming.frames
+            codec = self.codec
             try:
+                principal = self.gate.identify(identity, incoming.identity_frame)
+                codec = principal.codec
+                self.gate.check_active(principal)
                 if not self.rates.allow(identity):
                     raise ServerBusy(f"more than {self.rates.rate:.0f} messages a second from one connection",
                                      fix="send fewer messages (acknowledge results in batches)")
                 if incoming.refused is not None:
                     raise incoming.refused
-                envelope = self.codec.decode(message)
+                envelope = codec.decode(message)
             except Exception as error:
                 if not isinstance(error, FrameBridgeError):
                     log.warning("undecodable message: %s: %s", type(error).__name__, error)
                     error = MalformedMessage(f"the message could not be decoded ({type(error).__name__})")
-                self._reply(identity, self.codec.error(error, **self.codec.peek(message)))
+                self._reply(identity, self.codec.error(error, **codec.peek(message)))
                 continue
             try:
-                self._handle(identity, envelope)
+                self._handle(identity, envelope, principal)
             except FrameBridgeError as error:
                 self._reply(identity, self.codec.error(error, job=envelope.job, reply_to=envelope.id))
             except Exception as error:
@@ -180,13 +198,13 @@ class Server:
             except zmq.Again:
                 return
             job = self.jobs.jobs.get(frames[0].bytes.decode())
-            if job is not None:
+            if job is not None and self.gate.may_deliver(job.id):
                 self._last_heartbeat[job.id] = time.monotonic()
                 self._reply(job.owner, frames[1:])
 
     def _reply(self, identity: bytes, frames: list[Any]) -> None:
         try:
-            self.router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+            self.router.send_multipart([identity, *self.gate.sign_for(identity, frames)], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:
             # ROUTER_MANDATORY: the peer is gone (EHOSTUNREACH) or does not read (EAGAIN at SNDHWM). Never wait:
             # the message is dropped, and a job's results stay in its store until a status with resend fetches them.
@@ -199,7 +217,7 @@ class Server:
                 return
             self._pusher.send_multipart([job_id.encode(), *frames], copy=False)
 
-    def _handle(self, identity: bytes, envelope: Envelope) -> None:
+    def _handle(self, identity: bytes, envelope: Envelope, principal: Principal) -> None:
         body = envelope.body
         reply = lambda message: self._reply(identity, self.codec.encode(message, job=envelope.job, reply_to=envelope.id))  # noqa: E731
         if isinstance(body, Ping):
@@ -208,22 +226,28 @@ class Server:
             reply(self.capabilities())
         elif isinstance(body, Submit):
             job = self._submit(identity, envelope, body)
+            self.gate.claim(job.id, principal)
             reply(Accepted(credit=job.credit, total=len(job.frames), backend=job.backend))
         elif isinstance(body, FrameIn):
-            self._frame(identity, envelope, body)
+            self._frame(identity, envelope, body, principal)
         elif isinstance(body, Cancel):
-            job = self._job(envelope)
+            job = self._job(envelope, principal)
             self.jobs.cancel(job)
             reply(job.status())
         elif isinstance(body, StatusRequest):
-            job = self._job(envelope)
+            job = self._job(envelope, principal)
             if body.resend:
                 job.owner = identity
             reply(job.status())
             if body.resend:
                 self._resend(identity, job)
         elif isinstance(body, Ack):
-            self.jobs.acknowledge(self._job(envelope), body.frames)
+            self.jobs.acknowledge(self._job(envelope, principal), body.frames)
+        elif isinstance(body, JobsRequest):
+            if not principal.is_owner:
+                raise Forbidden("only the server's owner may list every job",
+                                fix="use the server's own connection file, on the server")
+            reply(JobList(jobs=self.gate.job_list(self.jobs.jobs.values())))
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -235,9 +259,10 @@ class Server:
             versions={"python": platform.python_version(), "numpy": np.__version__, "zmq": zmq.zmq_version()},
         )
 
-    def _job(self, envelope: Envelope) -> Job:
+    def _job(self, envelope: Envelope, principal: Principal) -> Job:
+        """The sender's own job: another client's job is as unknown as one that never existed."""
         job = self.jobs.jobs.get(envelope.job or "")
-        if job is None:
+        if job is None or not self.gate.owns(principal, job.id):
             raise UnknownJob(f"no job {envelope.job!r} on this server", fix="submit the job again")
         return job
 
@@ -263,8 +288,8 @@ class Server:
         return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
                                 self.limits.credit_window, job_buffers)
 
-    def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn) -> None:
-        job = self._job(envelope)
+    def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn, principal: Principal) -> None:
+        job = self._job(envelope, principal)
         if job.finished:
             return
         if body.frame not in job.frame_set:
@@ -294,18 +319,34 @@ class Server:
             self._reply(identity, self.codec.encode(job.done_message(), job=job.id))
 
     def _housekeeping(self) -> None:
+        self._end_revoked_jobs(self.gate.refresh())
         now = time.monotonic()
         for job in list(self.jobs.jobs.values()):
-            if job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS:
+            if (job.state == "running" and now - self._last_heartbeat.get(job.id, 0.0) > HEARTBEAT_SECONDS
+                    and self.gate.may_deliver(job.id)):
                 self._last_heartbeat[job.id] = now
                 self._reply(job.owner, self.codec.encode(job.progress(), job=job.id))
         self.jobs.expire()
         self.rates.forget_idle()
         for job_id in set(self._last_heartbeat) - set(self.jobs.jobs):
             del self._last_heartbeat[job_id]
+        self.gate.forget(self.gate.job_ids - set(self.jobs.jobs))
+
+    def _end_revoked_jobs(self, revoked: set[str]) -> None:
+        """Cancel the jobs of revoked clients and tell each open connection why."""
+        for job_id in self.gate.jobs_of(revoked):
+            job = self.jobs.jobs.get(job_id)
+            if job is None:
+                continue
+            if not job.finished:
+                self.jobs.cancel(job)
+            error = ClientRevoked("this client was revoked on the server; its jobs were cancelled",
+                                  fix="ask the server's owner for a new connection file")
+            self._reply(job.owner, self.codec.error(error, job=job.id))
 
     def _shutdown(self) -> None:
         self.jobs.close()
+        self.gate.stop()
         with self._pusher_lock:
             self._pusher.close(linger=0)
         self.outbox.close(linger=0)

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures.server import issue_client_file
 from framebridge.protocol.exr import read_frame
+from framebridge.server.cli import main
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
@@ -165,6 +167,23 @@ def test_unreachable_server_is_a_clear_report(tmp_path, server):
         assert message.startswith("Error: no FrameBridge server answers at tcp://127.0.0.1:9")
         assert "framebridge serve" in message and "Traceback" not in message
     assert report["after"]["passes"]["use_pass_z"] is False
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_operator_renders_through_a_studio_server_with_a_client_file(tmp_path, studio_server):
+    client_file = issue_client_file(studio_server, "blender-in-blender")
+    out = tmp_path / "results"
+    report = run_scenario("modal", tmp_path, "--op", "echo", "--connection-file", str(client_file), "--out", str(out))
+    assert report["completed"]["outcome"] == ["FINISHED"]
+    assert report["completed"]["files"] == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
+
+
+def test_a_revoked_client_file_is_reported_as_refused_not_unreachable(tmp_path, studio_server):
+    client_file = issue_client_file(studio_server, "blender-revoked")
+    assert main(["connection", "revoke", "blender-revoked", "--connection-file", str(studio_server.connection_file)]) == 0
+    report = run_scenario("unreachable", tmp_path, "--connection-file", str(client_file), "--out", str(tmp_path / "results"))
+    for message in (report["raised"], report["test_connection"]):
+        assert "did not accept this client's key" in message and "new connection file" in message
     assert not (tmp_path / "results").exists()
 
 

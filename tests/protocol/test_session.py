@@ -1,11 +1,15 @@
 """Connecting to a live `framebridge serve` and checking it, as both plugins do before a job."""
 
+import dataclasses
 import json
 
 import pytest
+import zmq
 
 from fixtures.clients import StubClient
-from framebridge.protocol.errors import ConnectionFileError, ServerUnreachable, UnknownOp, VersionMismatch
+from fixtures.server import issue_client_file
+from framebridge.protocol.connection import ConnectionInfo
+from framebridge.protocol.errors import ClientRejected, ConnectionFileError, ServerUnreachable, UnknownOp, VersionMismatch
 from framebridge.protocol.session import ConnectionSettings, check_server, connect
 
 
@@ -53,3 +57,27 @@ def test_another_protocol_major_is_refused_with_a_fix_naming_the_host():
         check_server(StubClient("2.0"), host="Nuke plugin")
     assert "9.0.0" in caught.value.fix and "Nuke plugin" in caught.value.fix
     assert check_server(StubClient("1.0")).summary() == "FrameBridge 9.0.0 (protocol 1.0) at tcp://127.0.0.1:1, 1.0 ms; ops: echo [builtin]"
+
+
+def test_a_refused_key_keeps_its_own_error_instead_of_server_unreachable(studio_server, tmp_path):
+    info = ConnectionInfo.read(issue_client_file(studio_server, "session-forged"))
+    public, secret = zmq.curve_keypair()
+    forged = tmp_path / "forged.json"
+    dataclasses.replace(info, client_public=public, client_secret=secret).write(forged)
+    client = connect(ConnectionSettings(str(forged), timeout=30))
+    try:
+        with pytest.raises(ClientRejected):
+            check_server(client)
+    finally:
+        client.close()
+
+
+def test_address_override_keeps_a_client_files_own_keys(studio_server):
+    path = issue_client_file(studio_server, "session-override")
+    info = ConnectionInfo.read(path)
+    client = connect(ConnectionSettings(str(path), address=info.address, timeout=30))
+    try:
+        assert client.connection.client_keypair() == (info.client_public, info.client_secret)
+        assert check_server(client).address == info.address
+    finally:
+        client.close()
