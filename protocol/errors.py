@@ -36,7 +36,8 @@ family, then to :class:`FrameBridgeError`).
         ├── ConnectionFileError           connection_file
         ├── ServerUnreachable             server_unreachable
         ├── RequestTimeout                timeout
-        └── InsecureBind                  insecure_bind
+        ├── InsecureBind                  insecure_bind
+        └── BindFailed                    bind_failed
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ __all__ = [
     "ServerUnreachable",
     "RequestTimeout",
     "InsecureBind",
+    "BindFailed",
     "error_class",
     "error_from_wire",
 ]
@@ -254,6 +256,12 @@ class RequestTimeout(ConnectionFailure):
 
 class InsecureBind(ConnectionFailure):
     code = "insecure_bind"
+
+
+class BindFailed(ConnectionFailure):
+    """The server could not listen on its address (in use, not this machine's, no permission)."""
+
+    code = "bind_failed"
 
 
 def error_class(code: str) -> type[FrameBridgeError]:

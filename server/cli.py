@@ -12,13 +12,20 @@ from pathlib import Path
 
 from framebridge.protocol.buffers import Limits
 from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
-from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.errors import BindFailed, FrameBridgeError
+from framebridge.protocol.version import PROTOCOL_VERSION
 
-__all__ = ["main"]
+from . import __version__
+
+__all__ = ["build_parser", "main"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every command and option, each with its help."""
+    from .restyle.cpu import LOOKS, PALETTES
+
     parser = argparse.ArgumentParser(prog="framebridge", description="FrameBridge: AI ops for Blender and Nuke frames.")
+    parser.add_argument("--version", action="version", version=f"framebridge {__version__} (protocol {PROTOCOL_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server (loopback by default)")
@@ -39,29 +46,43 @@ def main(argv: list[str] | None = None) -> int:
                        help="models TOML (default $FRAMEBRIDGE_MODELS or $XDG_CONFIG_HOME/framebridge/models.toml)")
     serve.add_argument("--cache-dir", type=Path, default=None,
                        help="restyle result cache (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                       help="how much the server logs (default INFO)")
 
     ping = commands.add_parser("ping", help="check that a server answers, and print its versions")
-    ping.add_argument("--connection-file", type=Path, default=None)
-    ping.add_argument("--address", default=None)
-    ping.add_argument("--timeout", type=float, default=5.0)
+    ping.add_argument("--connection-file", type=Path, default=None,
+                      help=f"the server's connection file (default {default_connection_path()})")
+    ping.add_argument("--address", default=None, help="ask this address instead of the one in the connection file")
+    ping.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
-    run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
+    run = commands.add_parser(
+        "run", help="run an op over a frame sequence headless (in-process, or on a server)",
+        description="Run an op over a frame sequence headless. The CPU restyle backend's looks: "
+                    f"{', '.join(LOOKS)} (--param look=paint); palettes: {', '.join(sorted(PALETTES))} or a list of "
+                    "'#rrggbb' colours (--param 'palette=[\"#102030\", \"#f0e0d0\"]').")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
     run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
     run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
-    run.add_argument("--backend", default=None)
+    run.add_argument("--backend", default=None,
+                     help="restyle: cpu (default, no weights) or diffusers; extract: builtin (from passes, default) "
+                          "or estimators (models estimate depth, normal, pose from the beauty)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="an op param; the value is read as JSON when it parses, else as text (repeatable)")
     run.add_argument("--params-file", type=Path, help="a JSON file of op params")
-    run.add_argument("--shot", type=Path, help="a JSON file of shot metadata (fps, depth_range, camera ...)")
-    run.add_argument("--conditions", help="comma-separated conditions (extract) or ControlNets (restyle)")
-    run.add_argument("--prompt")
-    run.add_argument("--negative-prompt")
-    run.add_argument("--strength", type=float)
-    run.add_argument("--seed", type=int)
+    run.add_argument("--shot", type=Path,
+                     help="a JSON file of shot metadata (fps, depth_range, camera_matrix, or per-frame cameras under "
+                          "frames.<number>.camera_matrix as the demo's render/scene.json has)")
+    run.add_argument("--conditions",
+                     help="comma-separated: extract's conditions (depth, normal, segmentation, canny, lineart, pose) "
+                          "or restyle's ControlNets")
+    run.add_argument("--prompt", help="restyle: what the result should look like; the CPU backend picks its look from "
+                                      "words such as cartoon, paint, sketch")
+    run.add_argument("--negative-prompt", help="restyle: what it should not look like (model backends)")
+    run.add_argument("--strength", type=float,
+                     help="restyle: 0 (the input) .. 1 (the full look), default 0.6; one value or --param keyframes")
+    run.add_argument("--seed", type=int, help="restyle: the shot seed; each frame's seed derives from it and the frame number")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
 
@@ -71,36 +92,69 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="render a Blender shot, restyle it on the CPU through a local server")
     demo.add_argument("--out", default="demo-output", help="folder for renders, results and the contact sheet")
-    demo.add_argument("--frames", type=int, default=6)
-    demo.add_argument("--width", type=int, default=320)
-    demo.add_argument("--height", type=int, default=180)
-    demo.add_argument("--samples", type=int, default=16)
-    demo.add_argument("--prompt", default="cartoon, bold ink lines")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--frames", type=int, default=6, help="frames to render, from 1 (default 6)")
+    demo.add_argument("--width", type=int, default=320, help="render width in pixels (default 320)")
+    demo.add_argument("--height", type=int, default=180, help="render height in pixels (default 180)")
+    demo.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (default 16)")
+    demo.add_argument("--prompt", default="cartoon, bold ink lines",
+                      help="the restyle prompt; its words pick the CPU look (default 'cartoon, bold ink lines')")
+    demo.add_argument("--seed", type=int, default=7, help="the restyle shot seed (default 7)")
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo}[args.command](args)
     except FrameBridgeError as error:
-        print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
+        print(f"framebridge: error [{error.code}]: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"framebridge: {args.command} interrupted; every file written so far is complete"
+              + (": run the same command again to resume" if args.command == "run" else ""), file=sys.stderr)
+        return 130
+
+
+def _one_line(error: FrameBridgeError) -> str:
+    """The error with its fix, and the allowed choices when neither names them."""
+    text = " ".join(str(error).split())
+    allowed = error.details.get("allowed")
+    if isinstance(allowed, list) and allowed and not error.fix:
+        text += f" (choose one of: {', '.join(map(str, allowed))})"
+    return text
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import zmq
+
+    from .arguments import check_connection_folder, check_endpoint
     from .server import Server
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The backends read these when they load; the flags win over the environment.
     if args.models_config:
         os.environ["FRAMEBRIDGE_MODELS"] = str(args.models_config.resolve())
     if args.cache_dir:
         os.environ["FRAMEBRIDGE_CACHE_DIR"] = str(args.cache_dir.resolve())
     connection_file = args.connection_file or default_connection_path()
+    if args.address:
+        check_endpoint(args.address)
+    check_connection_folder(connection_file)
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
                     max_height=args.max_dimension, credit_window=args.credit_window)
-    server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
-                    input_timeout=args.input_timeout)
+    try:
+        server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
+                        input_timeout=args.input_timeout)
+    except zmq.ZMQError as error:
+        in_use = error.errno == zmq.EADDRINUSE
+        raise BindFailed(
+            f"cannot listen on {info.address}: {error.strerror}",
+            fix="another server (maybe `framebridge serve`) is using that port: stop it, or pass --address "
+                "tcp://127.0.0.1:* for any free port" if in_use else "bind an address of this machine, e.g. tcp://127.0.0.1:5581",
+            details={"address": info.address},
+        ) from None
     if server.address != info.address:
         ConnectionInfo(server.address, info.key, info.curve_public, info.curve_secret).write(connection_file)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
@@ -126,9 +180,10 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
 
+    from .arguments import read_json_object
     from .sequences import FramePattern
 
-    params = json.loads(args.params_file.read_text()) if args.params_file else {}
+    params = read_json_object(args.params_file, "--params-file") if args.params_file else {}
     for item in args.param:
         key, separator, value = item.partition("=")
         if not separator:
@@ -142,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
             params[key] = getattr(args, key)
     if args.conditions:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
-    shot = json.loads(args.shot.read_text()) if args.shot else {}
+    shot = read_json_object(args.shot, "--shot") if args.shot else {}
     frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,

@@ -20,7 +20,7 @@ from framebridge.protocol.errors import FrameBridgeError, UnknownOp
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
-from .sequences import FramePattern, read_frame, write_result
+from .sequences import FramePattern, check_output, read_frame, write_result
 
 __all__ = ["RunReport", "run_sequence", "ProgressLine"]
 
@@ -63,10 +63,12 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
                  on_frame: Callable[[int], None] | None = None) -> RunReport:
     """Run ``op_name`` over the input frames and write every result; failures are reported, not raised."""
     source, target = FramePattern(input_pattern), FramePattern(output_pattern)
+    source.check_padding()
     frames = frames or source.existing_frames()
     if not frames:
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot = dict(params or {}), dict(shot or {})
+    check_output(target, frames[0], _result_buffers(op_name, params))
     if _wants_shot_depth_range(op_name, params, shot):
         shot["depth_range"] = _scan_depth_range(source, frames)
     report = RunReport()
@@ -90,6 +92,17 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
         _run_on_server(op_name, source, frames, params, shot, backend, Path(connection_file), finish)
     report.seconds = time.monotonic() - start
     return report
+
+
+def _result_buffers(op_name: str, params: dict[str, Any]) -> list[str] | None:
+    """The buffers each result frame will hold, where the op and params say it up front."""
+    if op_name == "extract" and isinstance(params.get("conditions"), list):
+        from .ops.extract import output_name
+
+        return [output_name(str(name)) for name in dict.fromkeys(params["conditions"])]
+    if op_name == "restyle":
+        return [passes.BEAUTY]
+    return None
 
 
 def _wants_shot_depth_range(op_name: str, params: dict[str, Any], shot: dict[str, Any]) -> bool:
@@ -121,7 +134,7 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
 def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> None:
     ops = default_ops()
     if op_name not in ops:
-        raise UnknownOp(f"unknown op {op_name!r}", details={"allowed": sorted(ops)})
+        raise UnknownOp(f"unknown op {op_name!r}", fix=f"choose one of {', '.join(sorted(ops))}", details={"allowed": sorted(ops)})
     op = ops[op_name]
     plan = op.prepare(params, shot, frames, backend)
     context = JobContext(job_id=uuid.uuid4().hex, frames=list(frames), shot=shot, cancelled=lambda: False)

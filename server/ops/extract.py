@@ -192,7 +192,7 @@ class ExtractOp(Op):
             raise InvalidParams(f"unknown conditions {unknown}", fix=f"choose from {', '.join(CONDITIONS)}", details={"allowed": list(CONDITIONS)})
         backend = backend or "builtin"
         if backend not in BACKENDS:
-            raise InvalidParams(f"extract has no backend {backend!r}", details={"allowed": list(BACKENDS)})
+            raise InvalidParams(f"extract has no backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}", details={"allowed": list(BACKENDS)})
         plan = ExtractPlan(
             conditions=tuple(dict.fromkeys(requested)),
             backend=backend,
@@ -300,9 +300,12 @@ def _is_matrix(value: Any) -> bool:
 def _need(buffers: Mapping[str, np.ndarray], name: str, condition: str) -> np.ndarray:
     """The frame's ``name`` buffer, checked against what the condition can use."""
     if name not in buffers:
+        fix = f"send {name} with every frame (enable the pass in the host), or drop {condition} from conditions"
+        if condition in ESTIMATOR_ROLES and passes.BEAUTY in buffers:
+            fix += ", or estimate it from the beauty with the estimators backend (framebridge run --backend estimators)"
         raise MissingInput(
             f"the {condition} condition needs the {name!r} buffer, and this frame has only {sorted(buffers) or 'none'}",
-            fix=f"send {name} with every frame (enable the pass in the host), or drop {condition} from conditions",
+            fix=fix,
             details={"buffer": name, "condition": condition},
         )
     buffer = np.asarray(buffers[name])

@@ -158,7 +158,8 @@ class RestyleOp(Op):
 
     def _backend(self, name: str) -> RestyleBackend:
         if name not in self._factories:
-            raise InvalidParams(f"restyle has no backend {name!r}", details={"allowed": sorted(self._factories)})
+            raise InvalidParams(f"restyle has no backend {name!r}", fix=f"choose one of {', '.join(sorted(self._factories))}",
+                                details={"allowed": sorted(self._factories)})
         if name not in self._backends:
             self._backends[name] = self._factories[name]()
         return self._backends[name]

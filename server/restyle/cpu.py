@@ -67,12 +67,14 @@ def parse_palette(value: Any) -> tuple[tuple[float, float, float], ...]:
     """A palette name or a list of ``#rrggbb`` strings as RGB floats in 0..1; raises InvalidParams."""
     if isinstance(value, str):
         if value not in PALETTES:
-            raise InvalidParams(f"unknown palette {value!r}", details={"allowed": sorted(PALETTES) + ["a list of '#rrggbb' colours"]})
+            raise InvalidParams(f"unknown palette {value!r}", fix=f"choose one of {', '.join(sorted(PALETTES))}, or give a list of '#rrggbb' colours",
+                                details={"allowed": sorted(PALETTES) + ["a list of '#rrggbb' colours"]})
         colours = PALETTES[value]
     elif isinstance(value, (list, tuple)) and 2 <= len(value) <= 64:
         colours = value
     else:
-        raise InvalidParams("palette must be a palette name or a list of 2..64 '#rrggbb' colours", details={"allowed": sorted(PALETTES)})
+        raise InvalidParams("palette must be a palette name or a list of 2..64 '#rrggbb' colours",
+                            fix=f"palette names: {', '.join(sorted(PALETTES))}", details={"allowed": sorted(PALETTES)})
     parsed = []
     for colour in colours:
         if not isinstance(colour, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
@@ -180,7 +182,7 @@ class CpuBackend(RestyleBackend):
         """Validate this backend's own params up front; raises InvalidParams naming what is allowed."""
         look = options.get("look", "auto")
         if look not in LOOKS:
-            raise InvalidParams(f"unknown look {look!r}", details={"allowed": list(LOOKS)})
+            raise InvalidParams(f"unknown look {look!r}", fix=f"choose one of {', '.join(LOOKS)}", details={"allowed": list(LOOKS)})
         parse_palette(options.get("palette", "none"))
 
     def load(self) -> None:
