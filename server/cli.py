@@ -205,9 +205,14 @@ def _run(args: argparse.Namespace) -> int:
     written = sum(len(paths) for paths in report.written.values())
     print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
           f"-> {args.output}")
+    partial = {number: meta["failed_conditions"] for number, meta in sorted(report.meta.items()) if meta.get("failed_conditions")}
+    for number, failures in partial.items():
+        for condition, error in failures.items():
+            fix = f" (fix: {error['fix']})" if error.get("fix") else ""
+            print(f"  frame {number}: {condition} failed [{error['code']}]: {error['message']}{fix}", file=sys.stderr)
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed or partial else 0
 
 
 def _models(args: argparse.Namespace) -> int:

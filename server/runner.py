@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, UnknownOp
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, UnknownOp
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
@@ -69,6 +71,7 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot = dict(params or {}), dict(shot or {})
     check_output(target, frames[0], _result_buffers(op_name, params))
+    read = _frame_reader(source, _shot_cameras(shot))
     if _wants_shot_depth_range(op_name, params, shot):
         shot["depth_range"] = _scan_depth_range(source, frames)
     report = RunReport()
@@ -87,9 +90,9 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
             on_frame(number)
 
     if connection_file is None:
-        _run_in_process(op_name, source, frames, params, shot, backend, finish)
+        _run_in_process(op_name, read, frames, params, shot, backend, finish)
     else:
-        _run_on_server(op_name, source, frames, params, shot, backend, Path(connection_file), finish)
+        _run_on_server(op_name, read, frames, params, shot, backend, Path(connection_file), finish)
     report.seconds = time.monotonic() - start
     return report
 
@@ -103,6 +106,46 @@ def _result_buffers(op_name: str, params: dict[str, Any]) -> list[str] | None:
     if op_name == "restyle":
         return [passes.BEAUTY]
     return None
+
+
+def _shot_cameras(shot: dict[str, Any]) -> dict[int, np.ndarray]:
+    """Per-frame cameras a shot file gives under ``frames.<number>.camera_matrix`` (the demo's scene.json).
+
+    They travel with their frames as ``camera_matrix`` buffers, so ``frames`` is
+    taken out of the shot; a camera in the frame's own EXR header wins.
+    """
+    per_frame = shot.pop("frames", None)
+    if per_frame is None:
+        return {}
+    if not isinstance(per_frame, dict):
+        raise InvalidParams("shot 'frames' must map frame numbers to {\"camera_matrix\": 4x4 rows}",
+                            fix='write it as {"frames": {"1": {"camera_matrix": [[...], [...], [...], [...]]}}}')
+    cameras = {}
+    for key, entry in per_frame.items():
+        matrix = entry.get("camera_matrix") if isinstance(entry, dict) else None
+        if matrix is None:
+            continue
+        try:
+            number, array = int(key), np.asarray(matrix, dtype=np.float32)
+        except (TypeError, ValueError):
+            number, array = None, np.zeros(0)
+        if number is None or array.shape != (4, 4) or not np.isfinite(array).all():
+            raise InvalidParams(f"shot frames[{key!r}].camera_matrix must be 4x4 finite numbers (world-from-camera rows)",
+                                fix="write the frame number as the key and the camera's matrix_world rows as the value")
+        cameras[number] = array
+    return cameras
+
+
+def _frame_reader(source: FramePattern, cameras: dict[int, np.ndarray]) -> Callable[[int], dict[str, Any]]:
+    """Reads a frame's buffers, adding the shot file's camera when the file carries none."""
+
+    def read(number: int) -> dict[str, Any]:
+        buffers = read_frame(source, number)
+        if passes.CAMERA_MATRIX not in buffers and number in cameras:
+            buffers[passes.CAMERA_MATRIX] = cameras[number]
+        return buffers
+
+    return read
 
 
 def _wants_shot_depth_range(op_name: str, params: dict[str, Any], shot: dict[str, Any]) -> bool:
@@ -131,7 +174,7 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
     return passes.shot_depth_range(depths())
 
 
-def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> None:
+def _run_in_process(op_name, read, frames, params, shot, backend, finish) -> None:
     ops = default_ops()
     if op_name not in ops:
         raise UnknownOp(f"unknown op {op_name!r}", fix=f"choose one of {', '.join(sorted(ops))}", details={"allowed": sorted(ops)})
@@ -143,7 +186,7 @@ def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> N
     def inputs() -> Iterator[InputFrame]:
         for number in frames:
             try:
-                yield InputFrame(number, read_frame(source, number))
+                yield InputFrame(number, read(number))
             except FrameBridgeError as error:
                 unread[number] = error
                 finish(number, None, error, {})
@@ -160,11 +203,11 @@ def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> N
             finish(number, None, FrameBridgeError(f"the {op_name} op produced no result for frame {number}"), {})
 
 
-def _run_on_server(op_name, source, frames, params, shot, backend, connection_file, finish) -> None:
+def _run_on_server(op_name, read, frames, params, shot, backend, connection_file, finish) -> None:
     from framebridge.protocol.client import Client, DoneEvent, ResultEvent
 
     with Client(connection_file) as client:
-        job = client.submit(op_name, frames, lambda number: read_frame(source, number), params=params, shot=shot,
+        job = client.submit(op_name, frames, read, params=params, shot=shot,
                             backend=backend, keep_results=False)
         try:
             for event in job:

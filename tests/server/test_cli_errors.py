@@ -216,3 +216,71 @@ def test_run_help_lists_the_looks_palettes_and_the_strength_range(tmp_path):
 def test_version_prints_the_package_and_protocol_versions():
     result = framebridge("--version")
     assert result.returncode == 0 and result.stdout.startswith("framebridge 0.") and "protocol 1." in result.stdout
+
+
+# Finding 2: the README's extract example on renders, with a moving camera.
+
+def write_camera_plates(folder: Path, cameras: dict[int, np.ndarray] | None, frames=(1, 2), size=(24, 32)) -> None:
+    rng = np.random.default_rng(4)
+    folder.mkdir(parents=True, exist_ok=True)
+    normal = np.zeros((*size, 3), np.float32)
+    normal[..., 1] = -1.0  # facing a camera that looks along +y
+    for number in frames:
+        buffers = {"beauty": rng.random((*size, 4), dtype=np.float32), "depth": rng.uniform(2, 9, size).astype(np.float32),
+                   "normal": normal}
+        if cameras:
+            buffers["camera_matrix"] = cameras[number]
+        exr.write_exr(folder / f"frame_{number:04d}.exr", buffers)
+
+
+def moving_cameras(frames=(1, 2)) -> dict[int, np.ndarray]:
+    cameras = {}
+    for number in frames:
+        camera = np.array([[1, 0, 0, 0], [0, 0, -1, -10], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.float32)
+        camera[0, 3] = 0.5 * number
+        cameras[number] = camera
+    return cameras
+
+
+def test_extract_without_cameras_keeps_depth_and_canny_and_names_the_normal_failure(tmp_path):
+    write_camera_plates(tmp_path / "render", cameras=None)
+    result = framebridge("run", "extract", "--input", "render/frame_####.exr", "--output", "cond/{name}.####.png",
+                         "--conditions", "depth,normal,canny", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    failures = [line for line in result.stderr.splitlines() if "failed" in line]
+    assert len(failures) == 2 and all("normal failed [missing_input]" in line and "fix:" in line for line in failures)
+    assert "--shot scene.json" in failures[0] and "EXR header" in failures[0]
+    for number in (1, 2):
+        assert (tmp_path / f"cond/control_depth.{number:04d}.png").exists()
+        assert (tmp_path / f"cond/control_canny.{number:04d}.png").exists()
+        assert not (tmp_path / f"cond/control_normal.{number:04d}.png").exists()
+
+
+def test_extract_reads_each_frames_camera_from_the_exr_header(tmp_path):
+    write_camera_plates(tmp_path / "render", cameras=moving_cameras())
+    result = framebridge("run", "extract", "--input", "render/frame_####.exr", "--output", "cond/{name}.####.png",
+                         "--conditions", "depth,normal,canny", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cond/control_normal.0002.png").exists()
+
+
+def test_extract_takes_per_frame_cameras_from_a_scene_json_shot_file(tmp_path):
+    import cv2
+
+    write_camera_plates(tmp_path / "render", cameras=None)
+    scene = {"width": 32, "height": 24, "frames": {str(n): {"camera_matrix": m.tolist()} for n, m in moving_cameras().items()}}
+    (tmp_path / "render" / "scene.json").write_text(json.dumps(scene))
+    result = framebridge("run", "extract", "--input", "render/frame_####.exr", "--output", "cond/{name}.####.png",
+                         "--conditions", "normal", "--shot", "render/scene.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    normal = cv2.imread(str(tmp_path / "cond/control_normal.0001.png"))[..., ::-1]
+    assert abs(int(normal[5, 5, 2]) - 255) <= 1  # facing the camera: B (towards the camera) is full
+
+
+def test_a_shot_file_with_a_malformed_camera_is_one_line(tmp_path):
+    write_camera_plates(tmp_path / "render", cameras=None)
+    (tmp_path / "shot.json").write_text(json.dumps({"frames": {"1": {"camera_matrix": [[1, 2], [3, 4]]}}}))
+    result = framebridge("run", "extract", "--input", "render/frame_####.exr", "--output", "c/{name}.####.png",
+                         "--conditions", "normal", "--shot", "shot.json", cwd=tmp_path)
+    assert result.returncode == 2
+    one_line_error(result, "frames['1'].camera_matrix must be 4x4", "fix:")
