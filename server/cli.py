@@ -202,9 +202,11 @@ def _run(args: argparse.Namespace) -> int:
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
                           connection_file=args.connection_file, half=args.half, on_frame=progress)
-    written = sum(len(paths) for paths in report.written.values())
-    print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
-          f"-> {args.output}")
+    written = sum(len(paths) for number, paths in report.written.items()
+                  if number not in report.up_to_date and number not in report.kept)
+    unchanged = len(report.up_to_date) + len(report.kept)
+    print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files written"
+          f"{f' ({unchanged} frames already up to date)' if unchanged else ''} in {report.seconds:.1f} s -> {args.output}")
     partial = {number: meta["failed_conditions"] for number, meta in sorted(report.meta.items()) if meta.get("failed_conditions")}
     for number, failures in partial.items():
         for condition, error in failures.items():

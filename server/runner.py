@@ -22,6 +22,7 @@ from framebridge.protocol.errors import FrameBridgeError, InvalidParams, Unknown
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
+from .run_manifest import RunManifest, file_identity, result_digest
 from .sequences import FramePattern, check_output, read_frame, write_result
 
 __all__ = ["RunReport", "run_sequence", "ProgressLine"]
@@ -29,12 +30,14 @@ __all__ = ["RunReport", "run_sequence", "ProgressLine"]
 
 @dataclass
 class RunReport:
-    """What a run produced: files per frame, failures per frame, timings."""
+    """What a run produced: files per frame, failures per frame, what was already up to date, timings."""
 
     written: dict[int, list[Path]] = field(default_factory=dict)
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
     seconds: float = 0.0
     meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    up_to_date: list[int] = field(default_factory=list)  # neither read, computed nor written: nothing had changed
+    kept: list[int] = field(default_factory=list)  # computed (or served by the op's cache) with the result on disk
 
 
 class ProgressLine:
@@ -63,7 +66,10 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
                  params: dict[str, Any] | None = None, shot: dict[str, Any] | None = None, backend: str | None = None,
                  connection_file: str | Path | None = None, half: bool = False,
                  on_frame: Callable[[int], None] | None = None) -> RunReport:
-    """Run ``op_name`` over the input frames and write every result; failures are reported, not raised."""
+    """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
+
+    A re-run skips what the run manifest (:mod:`.run_manifest`) shows is up to date.
+    """
     source, target = FramePattern(input_pattern), FramePattern(output_pattern)
     source.check_padding()
     frames = frames or source.existing_frames()
@@ -71,28 +77,63 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot = dict(params or {}), dict(shot or {})
     check_output(target, frames[0], _result_buffers(op_name, params))
-    read = _frame_reader(source, _shot_cameras(shot))
+    cameras = _shot_cameras(shot)
+    read = _frame_reader(source, cameras)
+    manifest = RunManifest(target.path(frames[0], "result").parent, output_pattern)
+    identities = {number: file_identity(source.path(number)) for number in frames}
     if _wants_shot_depth_range(op_name, params, shot):
-        shot["depth_range"] = _scan_depth_range(source, frames)
+        known, depth_range = manifest.known_depth_range(identities.values())
+        if not known:
+            depth_range = _scan_depth_range(source, frames)
+            manifest.remember_depth_range(identities.values(), depth_range)
+        shot["depth_range"] = depth_range
+    op = plan = None
+    if connection_file is None:
+        op, plan = _prepare(op_name, params, shot, frames, backend)
+    manifest.use_request({"op": op_name, "params": params, "shot": shot, "backend": backend, "half": half,
+                          "output": output_pattern, "server": connection_file is not None,
+                          "cameras": {str(number): matrix.tolist() for number, matrix in sorted(cameras.items())},
+                          "plan": getattr(plan, "fingerprint", None)})
     report = RunReport()
     start = time.monotonic()
 
     def finish(number: int, buffers: dict[str, Any] | None, error: FrameBridgeError | None, meta: dict[str, Any]) -> None:
         if error is None:
+            digest = result_digest(buffers)
             try:
-                report.written[number] = write_result(target, number, buffers, half=half)
+                if manifest.unchanged_result(number, digest):
+                    report.written[number] = manifest.outputs(number)
+                    report.kept.append(number)
+                else:
+                    report.written[number] = write_result(target, number, buffers, half=half)
                 report.meta[number] = meta
+                manifest.record(number, identities.get(number), digest, report.written[number], meta)
             except FrameBridgeError as write_error:
                 report.failed[number] = write_error
+                manifest.forget(number)
         else:
             report.failed[number] = error
+            manifest.forget(number)
         if on_frame:
             on_frame(number)
 
-    if connection_file is None:
-        _run_in_process(op_name, read, frames, params, shot, backend, finish)
-    else:
-        _run_on_server(op_name, read, frames, params, shot, backend, Path(connection_file), finish)
+    try:
+        if connection_file is None:
+            stale = [number for number in frames if not manifest.up_to_date(number, identities[number])]
+            # Frames that chain (temporal restyle) run together, so each one warps in its predecessor's result.
+            to_run = frames if stale and getattr(plan, "temporal", False) else stale
+            for number in frames:
+                if number not in to_run:
+                    report.written[number], report.meta[number] = manifest.outputs(number), manifest.meta(number)
+                    report.up_to_date.append(number)
+                    if on_frame:
+                        on_frame(number)
+            if to_run:
+                _run_in_process(op, plan, read, to_run, shot, finish)
+        else:
+            _run_on_server(op_name, read, frames, params, shot, backend, Path(connection_file), finish)
+    finally:
+        manifest.save()
     report.seconds = time.monotonic() - start
     return report
 
@@ -174,12 +215,16 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
     return passes.shot_depth_range(depths())
 
 
-def _run_in_process(op_name, read, frames, params, shot, backend, finish) -> None:
+def _prepare(op_name: str, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None):
+    """The op and its checked plan, before any frame is read."""
     ops = default_ops()
     if op_name not in ops:
         raise UnknownOp(f"unknown op {op_name!r}", fix=f"choose one of {', '.join(sorted(ops))}", details={"allowed": sorted(ops)})
     op = ops[op_name]
-    plan = op.prepare(params, shot, frames, backend)
+    return op, op.prepare(params, shot, frames, backend)
+
+
+def _run_in_process(op, plan, read, frames, shot, finish) -> None:
     context = JobContext(job_id=uuid.uuid4().hex, frames=list(frames), shot=shot, cancelled=lambda: False)
     unread: dict[int, FrameBridgeError] = {}
 
@@ -200,7 +245,7 @@ def _run_in_process(op_name, read, frames, params, shot, backend, finish) -> Non
             finish(item.number, dict(item.buffers), None, item.meta)
     for number in frames:
         if number not in done and number not in unread:
-            finish(number, None, FrameBridgeError(f"the {op_name} op produced no result for frame {number}"), {})
+            finish(number, None, FrameBridgeError(f"the {op.name} op produced no result for frame {number}"), {})
 
 
 def _run_on_server(op_name, read, frames, params, shot, backend, connection_file, finish) -> None:
