@@ -34,6 +34,7 @@ from framebridge.protocol.errors import (
     UnknownOp,
     error_from_wire,
 )
+from framebridge.protocol.link import integrity_protected
 from framebridge.protocol.messages import (
     Accepted,
     Ack,
@@ -77,7 +78,8 @@ class Server:
         self.connection = connection
         self.ops = ops if ops is not None else default_ops()
         self.limits = limits or Limits()
-        self.codec = Codec(connection.key, limits=self.limits)
+        self.codec = Codec(connection.key, limits=self.limits,
+                           integrity_protected=integrity_protected(connection.address, bool(connection.curve_secret)))
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -240,8 +242,10 @@ class Server:
         if not body.frames or len(body.frames) > MAX_FRAMES_PER_JOB or len(set(body.frames)) != len(body.frames):
             raise InvalidParams(f"frames must be 1..{MAX_FRAMES_PER_JOB} distinct frame numbers")
         plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend)
-        return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
-                                self.limits.credit_window)
+        job = self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
+                               self.limits.credit_window)
+        job.peer_version = envelope.version
+        return job
 
     def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn) -> None:
         job = self._job(envelope)
