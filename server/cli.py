@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_argument("--connection-file", type=Path, default=None,
                       help=f"the server's connection file (default {default_connection_path()})")
     ping.add_argument("--address", default=None, help="ask this address instead of the one in the connection file")
-    ping.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer (default 5)")
+    ping.add_argument("--timeout", type=float, default=30.0,
+                      help="seconds to wait for each answer (default 30: a first capabilities call may load model libraries)")
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
     run = commands.add_parser(
