@@ -10,14 +10,18 @@ into a temp folder and driven through the op in-process, as a job runs it:
 (c) frame k's beauty edited in a few pixels and the shot re-submitted: which
     frames are cache hits and misses, temporal on and off, against the op's rule
     (off: only frame k; on: frame k and every later frame whose warped-in
-    previous result changed; never a frame before k).
+    previous result changed; never a frame before k);
+(d) `framebridge run restyle` from the command line on ``--cli-frames`` rendered
+    frames, run twice in fresh processes: the unchanged re-run's wall time as a
+    fraction of the first run's (goal <= 10%), then again after editing one frame.
 
-    python benchmarks/restyle.py [--frames 4 --samples 2 --width 1920 --height 1080]
+    python benchmarks/restyle.py [--frames 4 --cli-frames 12 --samples 2 --width 1920 --height 1080]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from framebridge.protocol import passes
-from framebridge.protocol.exr import read_frame
+from framebridge.protocol.exr import read_frame, write_exr
 from framebridge.server.ops.base import InputFrame, JobContext
 from framebridge.server.ops.restyle import RestyleOp
 
@@ -78,13 +82,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
-    parser.add_argument("--edit", type=int, default=2, help="the frame edited in (c)")
+    parser.add_argument("--edit", type=int, default=2, help="the frame edited in (c) and (d)")
+    parser.add_argument("--cli-frames", type=int, default=12, help="frames of the command-line re-run in (d)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="framebridge-restyle-") as folder:
         start = time.perf_counter()
-        shot = render_shot(Path(folder) / "render", args.frames, args.width, args.height, args.samples)
-        print(f"rendered {args.frames} frames at {args.width}x{args.height}, {args.samples} samples in {time.perf_counter() - start:.1f} s")
+        rendered = max(args.frames, args.cli_frames)
+        shot = render_shot(Path(folder) / "render", rendered, args.width, args.height, args.samples)[:args.frames]
+        print(f"rendered {rendered} frames at {args.width}x{args.height}, {args.samples} samples in {time.perf_counter() - start:.1f} s")
 
         print(f"\n(a) frames/second, cache off ({args.frames} frames per run; goal >= 2 fps with temporal on)")
         print(f"{'look':8} {'temporal on':>12} {'off':>8} {'on/off':>7}")
@@ -118,6 +124,36 @@ def main() -> None:
             expected = expected_misses(args.frames, args.edit, temporal, changed)
             print(f"temporal {'on ' if temporal else 'off'}: {cache_states(after)}; results changed {changed}; "
                   f"rule expects misses {expected}: {'matches' if misses == expected else 'DOES NOT match'}")
+
+        command_line_reruns(Path(folder), args.cli_frames, args.edit)
+
+
+def command_line_reruns(folder: Path, frames: int, edit: int) -> None:
+    """(d): the CLI's first run, unchanged re-run and one-frame-edit re-run, each a fresh process."""
+    print(f"\n(d) `framebridge run restyle` on {frames} rendered frames, fresh processes (goal: unchanged re-run <= 10%)")
+    command = [sys.executable, "-m", "framebridge.server", "run", "restyle", "--input", str(folder / "render/frame_####.exr"),
+               "--output", str(folder / "cli/frame_####.exr"), "--frames", f"1-{frames}", "--prompt", "toon", "--seed", "3"]
+    environment = {**os.environ, "FRAMEBRIDGE_CACHE_DIR": str(folder / "cli-cache")}
+
+    def timed() -> tuple[float, str]:
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, env=environment)
+        if result.returncode != 0:
+            raise SystemExit(f"framebridge run failed: {result.stderr[-2000:]}")
+        return time.perf_counter() - start, result.stdout.strip()
+
+    first, first_line = timed()
+    again, again_line = timed()
+    print(f"first run {first:.2f} s ({first_line})")
+    print(f"unchanged re-run {again:.2f} s ({again_line}), fraction {again / first:.1%}  "
+          f"{'met' if again <= 0.10 * first else 'NOT met'}")
+    path = folder / f"render/frame_{edit:04d}.exr"
+    frame = read_frame(path)
+    frame[passes.BEAUTY][100:104, 100:104, :3] += 0.5
+    write_exr(path, frame)
+    edited, edited_line = timed()
+    print(f"frame {edit} edited, temporal on: re-run {edited:.2f} s ({edited_line}), fraction {edited / first:.1%} "
+          "(frames before it are served by the cache and not rewritten)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ absolute difference over the rest is taken; pairs are averaged. The input frames
 get the same measure: the render's own change, the floor no restyle can beat.
 Goal: on <= half of off.
 
+Ghosting measure, per frame after the first: the output's edge energy (Sobel
+gradient magnitude of its display luminance) averaged over the pixels where the
+input has no edge within 3 pixels (nor a geometry edge from the object-index and
+depth passes the sketch look draws), temporal on against off. A line or shadow edge
+carried from where it was a frame earlier is energy the input cannot explain; with
+no ghosts on/off stays at 1 (goal <= 1.05).
+
     python benchmarks/temporal.py [--frames 12 --width 640 --height 360 --samples 8 --pan 1.5]
 """
 
@@ -27,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from framebridge.protocol import passes
@@ -34,6 +42,7 @@ from framebridge.protocol.exr import read_frame
 from framebridge.server.colour import linear_to_display
 from framebridge.server.ops.base import InputFrame, JobContext
 from framebridge.server.ops.restyle import RestyleOp
+from framebridge.server.restyle.cpu import geometry_outlines
 from framebridge.server.restyle.temporal import consistency_mask, warp
 
 LOOKS = ("toon", "paint", "sketch")
@@ -105,6 +114,29 @@ def flicker(displays: list[np.ndarray], shot: list[dict[str, np.ndarray]], masks
     return float(np.mean(geometric)), float(np.mean(steady))
 
 
+def _edges(luma: np.ndarray) -> np.ndarray:
+    return np.hypot(cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3))
+
+
+def edgeless_masks(shot: list[dict[str, np.ndarray]], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Per frame, the pixels with no input edge (luminance, or geometry) within 3 pixels."""
+    masks = []
+    for frame, display in zip(shot, inputs):
+        edges = (_edges(cv2.cvtColor(display, cv2.COLOR_RGB2GRAY)) > 0.02).astype(np.uint8)
+        outlines = geometry_outlines({name: frame[name] for name in (passes.DEPTH, passes.OBJECT_INDEX) if name in frame},
+                                     display.shape[:2])
+        if outlines is not None:
+            edges |= (outlines > 0.05).astype(np.uint8)
+        masks.append(cv2.dilate(edges, np.ones((7, 7), np.uint8)) == 0)
+    return masks
+
+
+def ghosting(displays: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """Mean output edge energy where the input has none, over every frame after the first."""
+    return float(np.mean([_edges(cv2.cvtColor(display, cv2.COLOR_RGB2GRAY))[mask].mean()
+                          for display, mask in zip(displays[1:], masks[1:])]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12)
@@ -130,13 +162,21 @@ def main() -> None:
     print(f"{'':8} {'on':>9} {'off':>9} {'on/off':>7} {'on/input':>9} | {'steady on':>9} {'off':>9} {'on/off':>7}")
     print(f"{'input':8} {floor:9.5f} {'':9} {'':7} {'':9} | {floor_steady:9.5f}   (the render's own change: the floor)")
     op = RestyleOp()
+    edgeless = edgeless_masks(shot, inputs)
+    ghosts = {}
     for look in LOOKS:
         start = time.perf_counter()
-        on, on_steady = flicker(restyle(op, shot, {"look": look, "cache": False}), shot, masks)
-        off, off_steady = flicker(restyle(op, shot, {"look": look, "cache": False, "temporal": False}), shot, masks)
+        with_temporal = restyle(op, shot, {"look": look, "cache": False})
+        without = restyle(op, shot, {"look": look, "cache": False, "temporal": False})
+        on, on_steady = flicker(with_temporal, shot, masks)
+        off, off_steady = flicker(without, shot, masks)
+        ghosts[look] = (ghosting(with_temporal, edgeless), ghosting(without, edgeless))
         print(f"{look:8} {on:9.5f} {off:9.5f} {on / off:7.3f} {on / floor:9.2f} | {on_steady:9.5f} {off_steady:9.5f} "
               f"{on_steady / off_steady:7.3f}  ({time.perf_counter() - start:.1f} s)")
     print("goal: on/off <= 0.5")
+    print("\nghosting: output edge energy where the input has no edge (goal: on/off <= 1.05)")
+    for look, (on, off) in ghosts.items():
+        print(f"{look:8} on {on:.5f}  off {off:.5f}  on/off {on / off:.3f}  {'met' if on <= 1.05 * off else 'NOT met'}")
 
 if __name__ == "__main__":
     main()

@@ -5,13 +5,16 @@ Run: python benchmarks/transport.py [--frames 30] [--rounds 3] [--memory-frames 
 Every baseline is measured in the same run on the same machine, and the bare and server
 measurements alternate for ``--rounds`` rounds so load from other processes falls on both;
 each ratio is the median of the per-round ratios:
-- server: one 1920x1080 RGBA frame per job through `framebridge serve` (echo), submit to done;
+- server: one 1920x1080 RGBA frame per job through `framebridge serve` (echo), submit to done; on
+  this loopback link buffers travel without digests (protocol 1.1; protocol/README.md, Digests);
   lockstep: one 60-frame job with one frame in flight (the next frame is sent when the
   previous result arrives), the like-for-like match for bare's one frame in flight;
   streamed: one 60-frame job under the credit window (per-frame time = wall time / frames);
 - bare: the same bytes through a DEALER/ROUTER echo in another process, one frame in flight;
 - png: what an HTTP/PNG bridge pays in codec work per round trip for the same image in 8-bit RGB
   (client encode, server decode + encode, client decode; OpenCV; HTTP itself not counted);
+- digests: what the four XXH3-128 passes of a round trip with digests (1.0 peers, links that are
+  not loopback or CURVE) cost on the same frame, measured directly;
 - memory: the server's peak RSS (VmHWM) for a 100-frame and a 1000-frame 1080p float16 job.
 """
 
@@ -29,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from framebridge.protocol import buffers
+from framebridge.protocol.buffers import digest
 from framebridge.server.launch import spawn_server
 
 WIDTH, HEIGHT = 1920, 1080
@@ -91,6 +96,29 @@ def server_stream(client, array: np.ndarray, count: int, in_flight: int | None =
     return (time.perf_counter() - start) / count
 
 
+def digest_passes(array: np.ndarray, count: int) -> list[float]:
+    """Seconds for the four XXH3-128 passes a round trip with digests makes (describe and verify, both ways)."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        for _ in range(4):
+            digest(array)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def client_hashes(client, array: np.ndarray) -> int:
+    """How many buffer digests the client computed (sending and verifying) for one echo job."""
+    calls = []
+    original = buffers.digest
+    buffers.digest = lambda data: calls.append(1) or original(data)
+    try:
+        client.submit("echo", [1], {1: {"beauty": array}}, keep_results=True).wait()
+    finally:
+        buffers.digest = original
+    return len(calls)
+
+
 def png_codec_round_trips(count: int) -> list[float]:
     import cv2
 
@@ -149,10 +177,14 @@ def main() -> None:
                           f"server {served * 1000:.1f} ms/frame (one per job), lockstep {lockstep * 1000:.1f} ms/frame "
                           f"(one job, one in flight), streamed {streamed * 1000:.1f} ms/frame, "
                           f"bare pyzmq {bare * 1000:.1f} ms (medians of {args.rounds} rounds)")
-                    print(f"  server / bare pyzmq: {served_ratio:.2f}x (goal <= 1.5x; rounds: "
+                    hashing = statistics.median(digest_passes(array, args.frames))
+                    print(f"  server / bare pyzmq: {served_ratio:.2f}x (goal <= 1.2x; rounds: "
                           f"{', '.join(f'{row[4]:.2f}' for row in rounds)}); lockstep / bare: {lockstep_ratio:.2f}x; "
                           f"streamed / bare: {streamed_ratio:.2f}x; "
                           f"PNG codec / server: {png / served:.1f}x (goal >= 4x for float16) carrying {bits / 24:.1f}x the bits")
+                    print(f"  four digest passes (a round trip with digests) would add {hashing * 1000:.1f} ms "
+                          f"= {hashing / bare:.2f}x bare; the client hashed {client_hashes(client, array)} buffers "
+                          "for one echo job here")
         finally:
             server.stop()
     small, large = (peak_server_memory(count) for count in args.memory_frames)

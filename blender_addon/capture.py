@@ -18,6 +18,7 @@ import bpy
 import numpy as np
 
 from framebridge.protocol import passes as canonical
+from framebridge.protocol.camera_metadata import camera_note
 from framebridge.protocol.errors import InvalidParams, MediaError
 from framebridge.protocol.exr import read_frame
 from framebridge.protocol.sequence import frame_filename
@@ -96,7 +97,8 @@ class Capture:
         self._settings = capture_settings(conditions, temporal, has_media_type=hasattr(image_settings, "media_type"))
         self._settings["render.use_single_layer"] = True
         self._settings["render.use_file_extension"] = True
-        keys = [*self._settings, "render.filepath"]
+        self._settings["render.use_stamp_note"] = True  # the frame's camera goes into the EXR header as a note
+        keys = [*self._settings, "render.filepath", "render.stamp_note_text"]
         self.snapshot = Snapshot.take(keys, self._read)
         self._frame_before = scene.frame_current
         self._applied = False
@@ -120,6 +122,7 @@ class Capture:
         depsgraph = bpy.context.evaluated_depsgraph_get()
         path = self.folder / frame_filename(number)
         scene.render.filepath = str(path)
+        scene.render.stamp_note_text = camera_note(scene.camera.matrix_world)
         bpy.ops.render.render(write_still=True, scene=scene.name, layer=self.view_layer.name)
         if not path.exists():
             raise MediaError(f"Blender wrote no file for frame {number} at {path}",

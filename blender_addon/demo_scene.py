@@ -10,7 +10,8 @@ The scene is built so a test can check each pass against numbers it knows:
   moves by ``n * MOVER_STEP`` (world units), so motion to the previous and to the
   next frame differ and cannot be mistaken for each other.
 
-:func:`render_frames` writes ``frame_####.exr`` (one EXR part per pass) and a
+:func:`render_frames` writes ``frame_####.exr`` (one EXR part per pass, the camera's
+world-from-camera matrix in the header's stamp note) and a
 ``scene.json`` next to them with, per frame, the camera's world-from-camera matrix
 and the centre of the mover's front face projected to pixels (x right, y down from
 the top-left corner; also for the frames just outside the range), so motion passes
@@ -30,6 +31,8 @@ from pathlib import Path
 import bpy
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
+
+from framebridge.protocol.camera_metadata import camera_note
 
 __all__ = ["MOVER_STEP", "build_scene", "render_frames"]
 
@@ -70,6 +73,7 @@ def render_frames(out_dir: str | os.PathLike[str], scene: bpy.types.Scene | None
         scene.frame_set(number)
         path = out / f"frame_{number:04d}.exr"
         scene.render.filepath = str(path)
+        scene.render.stamp_note_text = camera_note(scene.camera.matrix_world)
         bpy.ops.render.render(write_still=True)
         written.append(path)
         frames[str(number)] = {"camera_matrix": [list(row) for row in scene.camera.matrix_world]}
@@ -106,6 +110,7 @@ def _setup_render(scene: bpy.types.Scene, width: int, height: int, samples: int)
     scene.render.use_motion_blur = False
     scene.render.use_compositing = False
     scene.render.use_sequencer = False
+    scene.render.use_stamp_note = True  # each frame's camera goes into the EXR header (render_frames sets the note)
     settings = scene.render.image_settings
     settings.media_type = "MULTI_LAYER_IMAGE"
     settings.file_format = "OPEN_EXR_MULTILAYER"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import bpy
 
@@ -55,13 +56,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_blend(path: str) -> str | None:
+    """Open the .blend, or say in one line why it cannot be opened."""
+    blend = Path(path)
+    if not blend.is_file():
+        what = "is a folder" if blend.is_dir() else "does not exist"
+        return f"{blend} {what} (fix: give the path of a .blend file, or run inside `blender -b scene.blend` without one)"
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+    except RuntimeError as error:
+        reason = " ".join(str(error).split())
+        return f"{blend} could not be opened as a .blend ({reason}) (fix: check that it is a Blender file saved by Blender 4.2 or newer)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     from .shot_run import ShotRun
 
     started = time.perf_counter()
     if arguments.blend:
-        bpy.ops.wm.open_mainfile(filepath=arguments.blend)
+        problem = _open_blend(arguments.blend)
+        if problem:
+            print(f"framebridge: error: {problem}", file=sys.stderr, flush=True)
+            return 1
     _ensure_registered()
     scene = bpy.context.scene
     connection = ConnectionSettings(connection_file=arguments.connection_file, address=arguments.address,

@@ -19,6 +19,7 @@ import bpy
 from framebridge.protocol.errors import FrameFailed, InvalidParams, JobCancelled
 from framebridge.protocol.exr import write_exr
 from framebridge.protocol.frames import frame_range, parse_extra_params
+from framebridge.protocol.passes import CAMERA_MATRIX
 from framebridge.protocol.sequence import StagedSequence
 from framebridge.protocol.session import ConnectionSettings, connect
 
@@ -194,16 +195,20 @@ class ShotRun:
         return buffers
 
     def _store(self, number: int, buffers: dict) -> None:
-        """Stage a result frame; keep the buffers of ``keep_frame`` in memory (for previews)."""
-        self.sequence.add(number, buffers)
+        """Stage a result frame (with its camera, for the header); keep the buffers of ``keep_frame`` in memory (for previews)."""
+        camera = self.capture.cameras.get(number) if self.capture else None
+        self.sequence.add(number, {**buffers, CAMERA_MATRIX: camera} if camera is not None else buffers)
         if number == self.keep_frame:
             self.kept = {name: array.copy() for name, array in buffers.items()}
 
     def _write(self, path: Path, buffers: dict) -> None:
-        """Write the frame's images at the render size; joints and matrices that came back are not images."""
+        """Write the frame's images at the render size, and its camera in the header; joints are not images."""
         started = time.perf_counter()
         width, height = render_size(self.scene)
-        write_exr(path, {name: array for name, array in buffers.items() if array.ndim in (2, 3) and array.shape[:2] == (height, width)})
+        images = {name: array for name, array in buffers.items() if array.ndim in (2, 3) and array.shape[:2] == (height, width)}
+        if CAMERA_MATRIX in buffers:
+            images[CAMERA_MATRIX] = buffers[CAMERA_MATRIX]
+        write_exr(path, images)
         self.timings["write"] += time.perf_counter() - started
 
     def _finish(self, finished: Finished) -> None:

@@ -2,7 +2,8 @@
 
 A buffer travels as one raw, C-contiguous, little-endian ZeroMQ frame. Its
 descriptor ``{name, dtype, shape, frame, digest}`` sits in the signed header, so
-a changed byte is caught by the XXH3-128 digest.
+a changed byte is caught by the XXH3-128 digest. On an integrity-protected link
+(:mod:`.link`) the digest may be empty: the link itself keeps the bytes as sent.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class BufferDescriptor:
             raise MalformedMessage(f"buffer {name!r} shape must be a list of non-negative integers")
         if frame is not None and type(frame) is not int:
             raise MalformedMessage(f"buffer {name!r} frame must be an integer or nil")
-        if not isinstance(checksum, str) or len(checksum) != 32:
-            raise MalformedMessage(f"buffer {name!r} digest must be 32 hex digits of XXH3-128")
+        if not isinstance(checksum, str) or len(checksum) not in (0, 32):
+            raise MalformedMessage(f"buffer {name!r} digest must be 32 hex digits of XXH3-128 (or empty on a protected link)")
         check_shape(name, dtype, tuple(shape), limits)
         return cls(name, dtype, tuple(shape), frame, checksum)
 
@@ -113,25 +114,26 @@ def check_shape(name: str, dtype: str, shape: tuple[int, ...], limits: Limits) -
         )
 
 
-def describe(name: str, array: np.ndarray, frame: int | None, limits: Limits | None = None) -> tuple[BufferDescriptor, np.ndarray]:
-    """The descriptor for an array and the contiguous little-endian array to send."""
+def describe(name: str, array: np.ndarray, frame: int | None, limits: Limits | None = None, *,
+             with_digest: bool = True) -> tuple[BufferDescriptor, np.ndarray]:
+    """The descriptor for an array and the contiguous little-endian array to send (digest empty without ``with_digest``)."""
     dtype = np.dtype(array.dtype)
     if dtype.name not in ALLOWED_DTYPES:
         raise DtypeNotAllowed(f"buffer {name!r} has dtype {dtype.name}", fix=f"convert to one of {', '.join(ALLOWED_DTYPES)}")
     wire = np.ascontiguousarray(array, dtype=ALLOWED_DTYPES[dtype.name])
     check_shape(name, dtype.name, wire.shape, limits or Limits())
-    return BufferDescriptor(name, dtype.name, tuple(int(n) for n in wire.shape), frame, digest(wire)), wire
+    return BufferDescriptor(name, dtype.name, tuple(int(n) for n in wire.shape), frame, digest(wire) if with_digest else ""), wire
 
 
 def decode_buffer(descriptor: BufferDescriptor, data: Any, *, verify: bool = True) -> np.ndarray:
-    """A read-only array view over a received frame, after size and digest checks."""
+    """A read-only array view over a received frame, after size and digest checks (an empty digest is not checked here)."""
     view = memoryview(data).cast("B")
     if view.nbytes != descriptor.nbytes:
         raise ShapeMismatch(
             f"buffer {descriptor.name!r} has {view.nbytes} bytes, but {descriptor.dtype} {list(descriptor.shape)} needs {descriptor.nbytes}",
             details={"buffer": descriptor.name},
         )
-    if verify and digest(view) != descriptor.digest:
+    if verify and descriptor.digest and digest(view) != descriptor.digest:
         raise DigestMismatch(f"buffer {descriptor.name!r} does not match its digest", details={"buffer": descriptor.name})
     array = np.frombuffer(view, dtype=ALLOWED_DTYPES[descriptor.dtype]).reshape(descriptor.shape)
     array.flags.writeable = False

@@ -20,6 +20,7 @@ from .buffers import Limits
 from .connection import ConnectionInfo, default_connection_path, dial_address
 from .errors import FrameBridgeError, FrameFailed, InvalidParams, RequestTimeout, ServerUnreachable, error_from_wire
 from .handshake import HandshakeWatch
+from .link import integrity_protected
 from .messages import (
     REPLIES,
     Ack,
@@ -107,7 +108,8 @@ class Client:
         self.connection = connection
         self.timeout = timeout
         self.job_timeout = job_timeout
-        self.codec = Codec(connection.key, limits=limits, incoming=REPLIES)
+        self.codec = Codec(connection.key, limits=limits, incoming=REPLIES,
+                           integrity_protected=integrity_protected(connection.address, bool(connection.curve_public)))
         self.context = zmq.Context()
         self.socket: zmq.Socket | None = None
         self._handshake: HandshakeWatch | None = None

@@ -278,6 +278,8 @@ class BindFailed(ConnectionFailure):
     """The server cannot listen on its address (the port is taken, or the address is not this host's)."""
 
     code = "bind_failed"
+
+
 class AuthenticationFailed(ConnectionFailure):
     """The CURVE handshake or the client's key was refused: no retry helps, a new connection file may."""
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import passes
 from .buffers import Limits
+from .camera_metadata import STANDARD_ATTRIBUTE, camera_from_headers, standard_attribute
 from .channels import CRYPTOMATTE, BufferSource, find_buffers, split_channel
 from .errors import ExrError, FrameTooLarge
 from .files import atomic_path
@@ -125,8 +126,10 @@ def read_info(path: str | os.PathLike[str], limits: Limits | None = None) -> Exr
 def read_channels(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, np.ndarray]:
     """Every channel as a float32 (height, width) array over the first part's display window."""
     path = Path(path)
-    limits = limits or Limits()
-    headers = _headers(path, limits)
+    return _read_channels(path, _headers(path, limits or Limits()))
+
+
+def _read_channels(path: Path, headers: list[Any]) -> dict[str, np.ndarray]:
     display = _window(headers[0].header, "displayWindow", path)
     width, height = display[2] - display[0] + 1, display[3] - display[1] + 1
     OpenEXR = _openexr()
@@ -189,9 +192,16 @@ def read_frame(path: str | os.PathLike[str], limits: Limits | None = None) -> di
     """The canonical pass buffers (:mod:`.passes`) a Blender or Nuke EXR holds, as float32.
 
     Layers that map to no canonical pass are left out; :func:`read_layers` has them.
+    A camera in the header (:mod:`.camera_metadata`) becomes the ``camera_matrix`` buffer.
     """
-    channels = read_channels(path, limits)
-    return {name: np.ascontiguousarray(assemble_buffer(source, channels)) for name, source in find_buffers(channels).items()}
+    path = Path(path)
+    headers = _headers(path, limits or Limits())
+    channels = _read_channels(path, headers)
+    buffers = {name: np.ascontiguousarray(assemble_buffer(source, channels)) for name, source in find_buffers(channels).items()}
+    camera = camera_from_headers(part.header for part in headers)
+    if camera is not None:
+        buffers[passes.CAMERA_MATRIX] = camera
+    return buffers
 
 
 def read_layers(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, np.ndarray]:
@@ -258,10 +268,15 @@ def write_exr(
 
     ``half`` stores float32 buffers as half floats; ``multipart`` writes one part
     per buffer (as Blender 5 does) instead of one part for all; ``header`` adds
-    string or number attributes.
+    string or number attributes. A (4, 4) ``camera_matrix`` buffer is written as the
+    header's ``worldToCamera``, not as a layer.
     """
     OpenEXR = _openexr()
     path = Path(path)
+    camera = buffers.get(passes.CAMERA_MATRIX)
+    if camera is not None and np.shape(camera) == (4, 4):
+        buffers = {name: array for name, array in buffers.items() if name != passes.CAMERA_MATRIX}
+        header = {**(header or {}), STANDARD_ATTRIBUTE: standard_attribute(camera)}
     if compression not in COMPRESSIONS:
         raise ExrError(f"unknown EXR compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
     if not buffers:

@@ -8,7 +8,9 @@
 
 Checks on receipt, in order: size, signature, msgpack (bounded), version, type,
 replay (id seen, or time outside the window), buffer descriptors, then each
-buffer's length and digest. Nothing is ever unpickled.
+buffer's length and digest. Nothing is ever unpickled. On an integrity-protected
+link (:mod:`.link`) a buffer may come without a digest, and a peer speaking 1.1
+or later is sent none.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import (
     UnknownMessageType,
     VersionMismatch,
 )
+from .link import DIGESTS_OPTIONAL_SINCE
 from .messages import REQUESTS, Body, ErrorReply, bounded_error
 from .replay import ReplayGuard
 from .version import PROTOCOL_MAJOR, PROTOCOL_MINOR, PROTOCOL_VERSION
@@ -61,6 +64,7 @@ class Envelope:
     time: float = field(default_factory=time.time)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     descriptors: tuple[BufferDescriptor, ...] = ()
+    version: tuple[int, int] = (PROTOCOL_MAJOR, PROTOCOL_MINOR)
 
     @property
     def type(self) -> str:
@@ -71,11 +75,13 @@ class Codec:
     """Signs and encodes outgoing messages; verifies and decodes incoming ones.
 
     ``incoming`` is the registry of body types this side accepts: the server
-    decodes requests, the client decodes replies.
+    decodes requests, the client decodes replies. ``integrity_protected`` says
+    the socket's link keeps bytes as sent (:mod:`.link`): buffers without a
+    digest are accepted, and none are computed for a peer that accepts the same.
     """
 
     def __init__(self, key: bytes, *, limits: Limits | None = None, incoming: dict[str, type[Body]] | None = None,
-                 session: str | None = None, replay_window: float = 300.0):
+                 session: str | None = None, replay_window: float = 300.0, integrity_protected: bool = False):
         if not key:
             raise ValueError("a signing key is required")
         self.key = key
@@ -83,6 +89,18 @@ class Codec:
         self.incoming = REQUESTS if incoming is None else incoming
         self.session = session or new_id()
         self.replays = ReplayGuard(replay_window)
+        self.integrity_protected = integrity_protected
+        self.peer_version: tuple[int, int] | None = None
+
+    def sends_digests(self, peer_version: tuple[int, int] | None = None) -> bool:
+        """Whether buffers sent to a peer of ``peer_version`` (default: the last one heard) need digests."""
+        version = peer_version or self.peer_version
+        return not (self.integrity_protected and version is not None and tuple(version) >= DIGESTS_OPTIONAL_SINCE)
+
+    def describe(self, name: str, array: np.ndarray, frame: int | None,
+                 peer_version: tuple[int, int] | None = None) -> tuple[BufferDescriptor, np.ndarray]:
+        """A buffer ready for :meth:`encode_described`, with a digest only where the link and peer need one."""
+        return describe(name, array, frame, self.limits, with_digest=self.sends_digests(peer_version))
 
     def sign(self, tag: bytes, header: bytes) -> bytes:
         mac = hmac.new(self.key, tag, hashlib.sha256)
@@ -92,7 +110,7 @@ class Codec:
     def encode(self, body: Body, *, job: str | None = None, reply_to: str | None = None,
                buffers: Sequence[tuple[str, np.ndarray, int | None]] = (), message_id: str | None = None) -> list[Any]:
         """Frames for one message; buffers are ``(name, array, frame_number)``."""
-        described = [describe(name, array, frame, self.limits) for name, array, frame in buffers]
+        described = [self.describe(name, array, frame) for name, array, frame in buffers]
         return self.encode_described(body, job=job, reply_to=reply_to, described=described, message_id=message_id)
 
     def encode_described(self, body: Body, *, job: str | None = None, reply_to: str | None = None,
@@ -186,10 +204,14 @@ class Codec:
         descriptors = tuple(BufferDescriptor.from_wire(d, limits) for d in raw_descriptors)
         if len({d.name for d in descriptors}) != len(descriptors):
             raise MalformedMessage("buffer names within a message must be unique")
+        if not self.integrity_protected and any(not d.digest for d in descriptors):
+            raise MalformedMessage("buffers without a digest arrived over a link that is not loopback or CURVE",
+                                   fix="connect through a loopback address or with the server's CURVE key")
         body = body_type.from_wire(raw.get("body", {}))
         buffers = {d.name: decode_buffer(d, _buffer(frame), verify=verify_digests) for d, frame in zip(descriptors, frames[3:])}
+        self.peer_version = (version[0], version[1])
         return Envelope(body=body, id=message_id, session=str(session), job=job, reply_to=reply_to,
-                        time=float(sent_at), buffers=buffers, descriptors=descriptors)
+                        time=float(sent_at), buffers=buffers, descriptors=descriptors, version=self.peer_version)
 
     def _unpack(self, header: bytes) -> dict[str, Any]:
         limit = self.limits.max_header_bytes

@@ -14,6 +14,7 @@ ships it. The manifest in the zip lists exactly the wheels it holds.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import re
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ PLATFORMS = {
     "windows-x64": ["win_amd64"],
 }
 EXCLUDED = ("__pycache__", "demo_scene.py")
+SETUPTOOLS_NEEDED = "77"
 
 
 def run(command: list[str]) -> None:
@@ -42,7 +44,27 @@ def run(command: list[str]) -> None:
 
 
 def build_framebridge_wheel(wheels: Path) -> None:
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)])
+    """This checkout's wheel: with this Python's setuptools when it reads pyproject.toml, else in pip's build isolation."""
+    isolation = ["--no-build-isolation"]
+    if not setuptools_is_recent():
+        isolation = []
+        print(f"setuptools {setuptools_version() or '(none)'} is older than {SETUPTOOLS_NEEDED}, which pyproject.toml's "
+              "license field needs: building in pip's build isolation instead", flush=True)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(wheels), str(ROOT)])
+
+
+def setuptools_version() -> str | None:
+    try:
+        return importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def setuptools_is_recent() -> bool:
+    """This Python's setuptools understands a PEP 639 ``license`` string (setuptools 77 and newer)."""
+    version = setuptools_version()
+    numbers = re.findall(r"\d+", version or "")
+    return bool(numbers) and int(numbers[0]) >= int(SETUPTOOLS_NEEDED)
 
 
 def local_dependency_wheels(wheels: Path) -> None:
@@ -110,7 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS), help="download wheels for this platform")
     arguments = parser.parse_args(argv)
     platforms = sorted(PLATFORMS) if arguments.all_platforms else arguments.platform
-    build(arguments.out, platforms)
+    try:
+        build(arguments.out, platforms)
+    except subprocess.CalledProcessError as error:
+        print(f"build_blender_extension: error: `{' '.join(map(str, error.cmd[:6]))} ...` failed with exit status "
+              f"{error.returncode} (its output is above); fix: pip needs setuptools>={SETUPTOOLS_NEEDED} and the "
+              "dependency wheels, from an index or pip's cache", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"build_blender_extension: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

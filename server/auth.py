@@ -121,7 +121,9 @@ class Gatekeeper:
         for record in self.registry.records.values():
             known = self._principals.get(record.public_key)
             if known is None:
-                codec = Codec(record.key.encode(), limits=self.limits)
+                # Same link as the owner's: buffers may skip digests exactly where the owner's may (CURVE here).
+                codec = Codec(record.key.encode(), limits=self.limits,
+                              integrity_protected=self.owner.codec.integrity_protected)
                 self._principals[record.public_key] = Principal(record.public_key, record.name, codec)
         revoked = before - self._active
         for key in revoked:

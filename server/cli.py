@@ -12,16 +12,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from framebridge.protocol.buffers import Limits
-from framebridge.protocol.connection import default_connection_path, load_or_create
+from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
 from framebridge.protocol.errors import FrameBridgeError
+from framebridge.protocol.version import PROTOCOL_VERSION
 
+from . import __version__
 from .connection_command import add_connection_commands, connection_command
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every command and option, each with its help."""
+    from .restyle.cpu import LOOKS, PALETTES
+
     parser = argparse.ArgumentParser(prog="framebridge", description="FrameBridge: AI ops for Blender and Nuke frames.")
+    parser.add_argument("--version", action="version", version=f"framebridge {__version__} (protocol {PROTOCOL_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the server (loopback by default)")
@@ -45,33 +51,48 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--cache-mb", type=float, default=None,
                        help="size budget of the restyle cache in MiB; least recently used entries go first "
                             "(default $FRAMEBRIDGE_CACHE_MB or 10240)")
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                       help="how much the server logs (default INFO)")
 
     ping = commands.add_parser("ping", help="check that a server answers, and print its versions")
-    ping.add_argument("--connection-file", type=Path, default=None)
-    ping.add_argument("--address", default=None)
-    ping.add_argument("--timeout", type=float, default=5.0)
+    ping.add_argument("--connection-file", type=Path, default=None,
+                      help=f"the server's connection file (default {default_connection_path()})")
+    ping.add_argument("--address", default=None, help="ask this address instead of the one in the connection file")
+    ping.add_argument("--timeout", type=float, default=30.0,
+                      help="seconds to wait for each answer (default 30: a first capabilities call may load model libraries)")
     ping.add_argument("--capabilities", action="store_true", help="also print ops, backends and limits")
 
     jobs = commands.add_parser("jobs", help="every job on the server with its owner (the server's owner only; no frames)")
     jobs.add_argument("--connection-file", type=Path, default=None, help="the server's own connection file")
-    jobs.add_argument("--timeout", type=float, default=5.0)
+    jobs.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the server's answer")
 
-    run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
+    run = commands.add_parser(
+        "run", help="run an op over a frame sequence headless (in-process, or on a server)",
+        description="Run an op over a frame sequence headless. The CPU restyle backend's looks: "
+                    f"{', '.join(LOOKS)} (--param look=paint); palettes: {', '.join(sorted(PALETTES))} or a list of "
+                    "'#rrggbb' colours (--param 'palette=[\"#102030\", \"#f0e0d0\"]').")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
     run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
     run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
-    run.add_argument("--backend", default=None)
+    run.add_argument("--backend", default=None,
+                     help="restyle: cpu (default, no weights) or diffusers; extract: builtin (from passes, default) "
+                          "or estimators (models estimate depth, normal, pose from the beauty)")
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="an op param; the value is read as JSON when it parses, else as text (repeatable)")
     run.add_argument("--params-file", type=Path, help="a JSON file of op params")
-    run.add_argument("--shot", type=Path, help="a JSON file of shot metadata (fps, depth_range, camera ...)")
-    run.add_argument("--conditions", help="comma-separated conditions (extract) or ControlNets (restyle)")
-    run.add_argument("--prompt")
-    run.add_argument("--negative-prompt")
-    run.add_argument("--strength", type=float)
-    run.add_argument("--seed", type=int)
+    run.add_argument("--shot", type=Path,
+                     help="a JSON file of shot metadata (fps, depth_range, camera_matrix, or per-frame cameras under "
+                          "frames.<number>.camera_matrix as the demo's render/scene.json has)")
+    run.add_argument("--conditions",
+                     help="comma-separated: extract's conditions (depth, normal, segmentation, canny, lineart, pose) "
+                          "or restyle's ControlNets")
+    run.add_argument("--prompt", help="restyle: what the result should look like; the CPU backend picks its look from "
+                                      "words such as cartoon, paint, sketch")
+    run.add_argument("--negative-prompt", help="restyle: what it should not look like (model backends)")
+    run.add_argument("--strength", type=float,
+                     help="restyle: 0 (the input) .. 1 (the full look), default 0.6; one value or --param keyframes")
+    run.add_argument("--seed", type=int, help="restyle: the shot seed; each frame's seed derives from it and the frame number")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
 
@@ -81,33 +102,52 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="render a Blender shot, restyle it on the CPU through a local server")
     demo.add_argument("--out", default="demo-output", help="folder for renders, results and the contact sheet")
-    demo.add_argument("--frames", type=int, default=6)
-    demo.add_argument("--width", type=int, default=320)
-    demo.add_argument("--height", type=int, default=180)
-    demo.add_argument("--samples", type=int, default=16)
-    demo.add_argument("--prompt", default="cartoon, bold ink lines")
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--frames", type=int, default=6, help="frames to render, from 1 (default 6)")
+    demo.add_argument("--width", type=int, default=320, help="render width in pixels (default 320)")
+    demo.add_argument("--height", type=int, default=180, help="render height in pixels (default 180)")
+    demo.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (default 16)")
+    demo.add_argument("--prompt", default="cartoon, bold ink lines",
+                      help="the restyle prompt; its words pick the CPU look (default 'cartoon, bold ink lines')")
+    demo.add_argument("--seed", type=int, default=7, help="the restyle shot seed (default 7)")
 
     cache = commands.add_parser("cache", help="show or clear the restyle result cache")
-    cache.add_argument("action", choices=("show", "clear"), nargs="?", default="show")
+    cache.add_argument("action", choices=("show", "clear"), nargs="?", default="show",
+                       help="show its size per op (default), or clear it")
     cache.add_argument("--cache-dir", type=Path, default=None,
                        help="cache folder (default $FRAMEBRIDGE_CACHE_DIR or $XDG_CACHE_HOME/framebridge)")
     add_connection_commands(commands)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
                 "cache": _cache, "connection": connection_command, "jobs": _jobs}[args.command](args)
     except FrameBridgeError as error:
-        print(f"framebridge: error [{error.code}]: {error}", file=sys.stderr)
+        print(f"framebridge: error [{error.code}]: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"framebridge: {args.command} interrupted; every file written so far is complete"
+              + (": run the same command again to resume" if args.command == "run" else ""), file=sys.stderr)
+        return 130
+
+
+def _one_line(error: FrameBridgeError) -> str:
+    """The error with its fix, and the allowed choices when neither names them."""
+    text = " ".join(str(error).split())
+    allowed = error.details.get("allowed")
+    if isinstance(allowed, list) and allowed and not error.fix:
+        text += f" (choose one of: {', '.join(map(str, allowed))})"
+    return text
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .arguments import check_connection_folder, check_endpoint
     from .clients import ClientRegistry
     from .server import Server
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The backends read these when they load; the flags win over the environment.
     if args.models_config:
         os.environ["FRAMEBRIDGE_MODELS"] = str(args.models_config.resolve())
@@ -116,6 +156,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.cache_mb is not None:
         os.environ["FRAMEBRIDGE_CACHE_MB"] = str(args.cache_mb)
     connection_file = args.connection_file or default_connection_path()
+    if args.address:
+        check_endpoint(args.address)
+    check_connection_folder(connection_file)
     info = load_or_create(connection_file, args.address, curve=args.curve)
     limits = Limits(max_message_bytes=args.max_message_mb << 20, max_width=args.max_dimension,
                     max_height=args.max_dimension, credit_window=args.credit_window)
@@ -164,9 +207,10 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
 
+    from .arguments import read_json_object
     from .sequences import FramePattern
 
-    params = json.loads(args.params_file.read_text()) if args.params_file else {}
+    params = read_json_object(args.params_file, "--params-file") if args.params_file else {}
     for item in args.param:
         key, separator, value = item.partition("=")
         if not separator:
@@ -180,17 +224,24 @@ def _run(args: argparse.Namespace) -> int:
             params[key] = getattr(args, key)
     if args.conditions:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
-    shot = json.loads(args.shot.read_text()) if args.shot else {}
+    shot = read_json_object(args.shot, "--shot") if args.shot else {}
     frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
                           connection_file=args.connection_file, half=args.half, on_frame=progress)
-    written = sum(len(paths) for paths in report.written.values())
-    print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
-          f"-> {args.output}")
+    written = sum(len(paths) for number, paths in report.written.items()
+                  if number not in report.up_to_date and number not in report.kept)
+    unchanged = len(report.up_to_date) + len(report.kept)
+    print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files written"
+          f"{f' ({unchanged} frames already up to date)' if unchanged else ''} in {report.seconds:.1f} s -> {args.output}")
+    partial = {number: meta["failed_conditions"] for number, meta in sorted(report.meta.items()) if meta.get("failed_conditions")}
+    for number, failures in partial.items():
+        for condition, error in failures.items():
+            fix = f" (fix: {error['fix']})" if error.get("fix") else ""
+            print(f"  frame {number}: {condition} failed [{error['code']}]: {error['message']}{fix}", file=sys.stderr)
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed or partial else 0
 
 
 def _models(args: argparse.Namespace) -> int:

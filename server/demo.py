@@ -9,7 +9,6 @@ sheet (rows: render, depth, normal, segmentation, restyled).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -85,13 +84,11 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                         "--frames", str(settings.frames), "--width", str(settings.width), "--height", str(settings.height),
                         "--samples", str(settings.samples)], check=True, stdout=subprocess.DEVNULL)
         report.rendered = sorted(render_dir.glob("frame_*.exr"))
-    scene = json.loads((render_dir / "scene.json").read_text())
     numbers = list(range(1, settings.frames + 1))
 
     def source(number: int) -> dict[str, np.ndarray]:
-        buffers = exr.read_frame(render_dir / f"frame_{number:04d}.exr")
-        buffers[passes.CAMERA_MATRIX] = np.asarray(scene["frames"][str(number)]["camera_matrix"], dtype=np.float32)
-        return buffers
+        """A rendered frame's passes, with its camera_matrix from the EXR header."""
+        return exr.read_frame(render_dir / f"frame_{number:04d}.exr")
 
     # Every frame is on disk, so the depth condition gets one range for the whole shot.
     depth_range = shot_depth_range(source(number)[passes.DEPTH] for number in numbers)

@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from framebridge.protocol.buffers import describe
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled, RequestTimeout
 from framebridge.protocol.messages import Done, Progress, Result, Status, bounded_error, group_failures
 from framebridge.protocol.wire import Codec
@@ -52,6 +51,7 @@ class Job:
     results: ResultStore
     backend: str = "builtin"
     job_buffers: Mapping[str, np.ndarray] = field(default_factory=lambda: NO_JOB_BUFFERS)
+    peer_version: tuple[int, int] = (1, 0)  # the submitting client's protocol version: digests for 1.0 clients
     state: str = "queued"
     scheduled: bool = False
     received: set[int] = field(default_factory=set)
@@ -283,7 +283,8 @@ class JobManager:
                     with job.lock:
                         job.failed[item.number] = item.error
                 else:
-                    described = [describe(name, array, item.number, self.codec.limits) for name, array in item.buffers.items()]
+                    described = [self.codec.describe(name, array, item.number, job.peer_version)
+                                 for name, array in item.buffers.items()]
                     job.results.put(item.number, described, item.meta)
                     with job.lock:
                         job.done.append(item.number)

@@ -19,23 +19,27 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, UnknownOp
+from framebridge.protocol.buffers import digest
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, UnknownOp
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
-from .sequences import FramePattern, read_frame, write_result
+from .run_manifest import RunManifest, file_identity, result_digest
+from .sequences import FramePattern, check_output, read_frame, write_result
 
 __all__ = ["RunReport", "run_sequence", "ProgressLine"]
 
 
 @dataclass
 class RunReport:
-    """What a run produced: files per frame, failures per frame, timings."""
+    """What a run produced: files per frame, failures per frame, what was already up to date, timings."""
 
     written: dict[int, list[Path]] = field(default_factory=dict)
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
     seconds: float = 0.0
     meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    up_to_date: list[int] = field(default_factory=list)  # neither read, computed nor written: nothing had changed
+    kept: list[int] = field(default_factory=list)  # computed (or served by the op's cache) with the result on disk
 
 
 class ProgressLine:
@@ -68,36 +72,126 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
     """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
 
     ``job_buffers`` go with the submit, once for the whole job (a source portrait, an audio track).
+    A re-run skips what the run manifest (:mod:`.run_manifest`) shows is up to date.
     """
     source, target = FramePattern(input_pattern), FramePattern(output_pattern)
+    source.check_padding()
     frames = frames or source.existing_frames()
     if not frames:
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
-    params, shot = dict(params or {}), dict(shot or {})
+    params, shot, job_buffers = dict(params or {}), dict(shot or {}), MappingProxyType(dict(job_buffers or {}))
+    check_output(target, frames[0], _result_buffers(op_name, params))
+    cameras = _shot_cameras(shot)
+    read = _frame_reader(source, cameras)
+    manifest = RunManifest(target.path(frames[0], "result").parent, output_pattern)
+    identities = {number: file_identity(source.path(number)) for number in frames}
     if _wants_shot_depth_range(op_name, params, shot):
-        shot["depth_range"] = _scan_depth_range(source, frames)
+        known, depth_range = manifest.known_depth_range(identities.values())
+        if not known:
+            depth_range = _scan_depth_range(source, frames)
+            manifest.remember_depth_range(identities.values(), depth_range)
+        shot["depth_range"] = depth_range
+    op = plan = None
+    if connection_file is None:
+        op, plan = _prepare(op_name, params, shot, frames, backend, job_buffers)
+    manifest.use_request({"op": op_name, "params": params, "shot": shot, "backend": backend, "half": half,
+                          "output": output_pattern, "server": connection_file is not None,
+                          "cameras": {str(number): matrix.tolist() for number, matrix in sorted(cameras.items())},
+                          "plan": getattr(plan, "fingerprint", None),
+                          "job_buffers": {name: digest(np.ascontiguousarray(array)) for name, array in sorted(job_buffers.items())}})
     report = RunReport()
     start = time.monotonic()
 
     def finish(number: int, buffers: dict[str, Any] | None, error: FrameBridgeError | None, meta: dict[str, Any]) -> None:
         if error is None:
+            digest = result_digest(buffers)
             try:
-                report.written[number] = write_result(target, number, buffers, half=half)
+                if manifest.unchanged_result(number, digest):
+                    report.written[number] = manifest.outputs(number)
+                    report.kept.append(number)
+                else:
+                    report.written[number] = write_result(target, number, buffers, half=half)
                 report.meta[number] = meta
+                manifest.record(number, identities.get(number), digest, report.written[number], meta)
             except FrameBridgeError as write_error:
                 report.failed[number] = write_error
+                manifest.forget(number)
         else:
             report.failed[number] = error
+            manifest.forget(number)
         if on_frame:
             on_frame(number)
 
-    job_buffers = dict(job_buffers or {})
-    if connection_file is None:
-        _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish)
-    else:
-        _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
+    try:
+        if connection_file is None:
+            stale = [number for number in frames if not manifest.up_to_date(number, identities[number])]
+            # Frames that chain (temporal restyle) run together, so each one warps in its predecessor's result.
+            to_run = frames if stale and getattr(plan, "temporal", False) else stale
+            for number in frames:
+                if number not in to_run:
+                    report.written[number], report.meta[number] = manifest.outputs(number), manifest.meta(number)
+                    report.up_to_date.append(number)
+                    if on_frame:
+                        on_frame(number)
+            if to_run:
+                _run_in_process(op, plan, read, to_run, shot, job_buffers, finish)
+        else:
+            _run_on_server(op_name, read, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
+    finally:
+        manifest.save()
     report.seconds = time.monotonic() - start
     return report
+
+
+def _result_buffers(op_name: str, params: dict[str, Any]) -> list[str] | None:
+    """The buffers each result frame will hold, where the op and params say it up front."""
+    if op_name == "extract" and isinstance(params.get("conditions"), list):
+        from .ops.extract import output_name
+
+        return [output_name(str(name)) for name in dict.fromkeys(params["conditions"])]
+    if op_name == "restyle":
+        return [passes.BEAUTY]
+    return None
+
+
+def _shot_cameras(shot: dict[str, Any]) -> dict[int, np.ndarray]:
+    """Per-frame cameras a shot file gives under ``frames.<number>.camera_matrix`` (the demo's scene.json).
+
+    They travel with their frames as ``camera_matrix`` buffers, so ``frames`` is
+    taken out of the shot; a camera in the frame's own EXR header wins.
+    """
+    per_frame = shot.pop("frames", None)
+    if per_frame is None:
+        return {}
+    if not isinstance(per_frame, dict):
+        raise InvalidParams("shot 'frames' must map frame numbers to {\"camera_matrix\": 4x4 rows}",
+                            fix='write it as {"frames": {"1": {"camera_matrix": [[...], [...], [...], [...]]}}}')
+    cameras = {}
+    for key, entry in per_frame.items():
+        matrix = entry.get("camera_matrix") if isinstance(entry, dict) else None
+        if matrix is None:
+            continue
+        try:
+            number, array = int(key), np.asarray(matrix, dtype=np.float32)
+        except (TypeError, ValueError):
+            number, array = None, np.zeros(0)
+        if number is None or array.shape != (4, 4) or not np.isfinite(array).all():
+            raise InvalidParams(f"shot frames[{key!r}].camera_matrix must be 4x4 finite numbers (world-from-camera rows)",
+                                fix="write the frame number as the key and the camera's matrix_world rows as the value")
+        cameras[number] = array
+    return cameras
+
+
+def _frame_reader(source: FramePattern, cameras: dict[int, np.ndarray]) -> Callable[[int], dict[str, Any]]:
+    """Reads a frame's buffers, adding the shot file's camera when the file carries none."""
+
+    def read(number: int) -> dict[str, Any]:
+        buffers = read_frame(source, number)
+        if passes.CAMERA_MATRIX not in buffers and number in cameras:
+            buffers[passes.CAMERA_MATRIX] = cameras[number]
+        return buffers
+
+    return read
 
 
 def _wants_shot_depth_range(op_name: str, params: dict[str, Any], shot: dict[str, Any]) -> bool:
@@ -126,13 +220,17 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
     return passes.shot_depth_range(depths())
 
 
-def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish) -> None:
+def _prepare(op_name: str, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+             job_buffers: Mapping[str, np.ndarray]):
+    """The op and its checked plan, before any frame is read."""
     ops = default_ops()
     if op_name not in ops:
-        raise UnknownOp(f"unknown op {op_name!r}", details={"allowed": sorted(ops)})
+        raise UnknownOp(f"unknown op {op_name!r}", fix=f"choose one of {', '.join(sorted(ops))}", details={"allowed": sorted(ops)})
     op = ops[op_name]
-    job_buffers = MappingProxyType(job_buffers)
-    plan = op.prepare(params, shot, frames, backend, job_buffers)
+    return op, op.prepare(params, shot, frames, backend, job_buffers)
+
+
+def _run_in_process(op, plan, read, frames, shot, job_buffers, finish) -> None:
     context = JobContext(job_id=uuid.uuid4().hex, frames=list(frames), shot=shot, cancelled=lambda: False,
                          job_buffers=job_buffers)
     unread: dict[int, FrameBridgeError] = {}
@@ -140,7 +238,7 @@ def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers,
     def inputs() -> Iterator[InputFrame]:
         for number in frames:
             try:
-                yield InputFrame(number, read_frame(source, number))
+                yield InputFrame(number, read(number))
             except FrameBridgeError as error:
                 unread[number] = error
                 finish(number, None, error, {})
@@ -154,14 +252,14 @@ def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers,
             finish(item.number, dict(item.buffers), None, item.meta)
     for number in frames:
         if number not in done and number not in unread:
-            finish(number, None, FrameBridgeError(f"the {op_name} op produced no result for frame {number}"), {})
+            finish(number, None, FrameBridgeError(f"the {op.name} op produced no result for frame {number}"), {})
 
 
-def _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, connection_file, finish) -> None:
+def _run_on_server(op_name, read, frames, params, shot, backend, job_buffers, connection_file, finish) -> None:
     from framebridge.protocol.client import Client, DoneEvent, ResultEvent
 
     with Client(connection_file) as client:
-        job = client.submit(op_name, frames, lambda number: read_frame(source, number), params=params, shot=shot,
+        job = client.submit(op_name, frames, read, params=params, shot=shot,
                             backend=backend, keep_results=False, job_buffers=job_buffers)
         try:
             for event in job:

@@ -8,6 +8,8 @@ Results go to EXR (every buffer as a layer) or to image files (one buffer each;
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from pathlib import Path
 from typing import Mapping
@@ -20,7 +22,7 @@ from framebridge.protocol.files import atomic_path
 
 from .colour import display_to_linear, linear_to_display
 
-__all__ = ["FramePattern", "read_frame", "write_result"]
+__all__ = ["FramePattern", "read_frame", "write_result", "check_output", "check_writable_folder"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -48,13 +50,30 @@ class FramePattern:
         return Path(self._template.format(frame=number, name=name or ""))
 
     def existing_frames(self) -> list[int]:
-        """Frame numbers of the files on disk that match the pattern."""
+        """Frame numbers of the files on disk named exactly as the pattern pads them."""
+        return sorted(number for number, name, _ in self._candidates() if self.path(number).name == name)
+
+    def check_padding(self) -> None:
+        """Refuse a pattern whose padding no file has, when files with another padding are there."""
+        candidates = self._candidates()
+        if not candidates or any(self.path(number).name == name for number, name, _ in candidates):
+            return
+        _, example, digits = min(candidates)
+        raise InvalidParams(
+            f"{self.pattern!r} pads frame numbers to {self._padding} digits, but the files are named like {example}",
+            fix=f"write the frame number as {'#' * digits} (or %0{digits}d) to match the files",
+            details={"pattern": self.pattern, "example": example},
+        )
+
+    def _candidates(self) -> list[tuple[int, str, int]]:
+        """(frame number, file name, digits) of every file matching the pattern with any padding."""
         path = Path(self.pattern)
         regex = re.compile("^" + re.sub(r"(?:\\#)+|%0?\d*d", r"(-?\\d+)", re.escape(path.name)) + "$")
         folder = path.parent
         if not folder.is_dir():
             return []
-        return sorted(int(match.group(1)) for entry in folder.iterdir() if (match := regex.match(entry.name)))
+        return [(int(match.group(1)), entry.name, len(match.group(1).lstrip("-")))
+                for entry in folder.iterdir() if (match := regex.match(entry.name))]
 
 
 def read_frame(pattern: FramePattern, frame: int) -> dict[str, np.ndarray]:
@@ -108,3 +127,43 @@ def _write_image(path: Path, name: str, array: np.ndarray) -> Path:
         if not cv2.imwrite(str(temporary), np.ascontiguousarray(array)):
             raise MediaError(f"could not write {path}")
     return path
+
+
+def check_output(pattern: FramePattern, frame: int, buffer_names: list[str] | None) -> None:
+    """Refuse, before any frame is computed, an output that :func:`write_result` would refuse for every frame.
+
+    ``buffer_names`` are the result buffers the op will return, when known.
+    """
+    if pattern.suffix != ".exr" and pattern.suffix not in IMAGE_SUFFIXES:
+        raise InvalidParams(f"cannot write {pattern.suffix or 'extension-less'} frames ({pattern.pattern})",
+                            fix="end --output with .exr, .png or .tif")
+    if (pattern.suffix != ".exr" and "{name}" not in pattern.pattern and buffer_names
+            and passes.BEAUTY not in buffer_names and len(buffer_names) > 1):
+        raise InvalidParams(
+            f"the result has {len(buffer_names)} buffers ({', '.join(buffer_names)}) and {pattern.pattern!r} names one file per frame",
+            fix="put {name} in --output (e.g. 'cond/{name}.####.png'), or write .exr (every buffer as a layer)",
+        )
+    check_writable_folder(pattern.path(frame, (buffer_names or ["result"])[0]).parent, "the output folder")
+
+
+def check_writable_folder(folder: Path, what: str, mode: int = 0o777) -> None:
+    """Create ``folder`` (with ``mode``) if needed and prove a file can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=mode)
+        probe = folder / f".framebridge-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        existing = next((candidate for candidate in (folder, *folder.parents) if candidate.exists()), folder)
+        raise MediaError(f"{what} {folder} cannot be written ({_reason(error)})",
+                         fix=f"choose a folder you can write, or fix the permissions of {existing}") from None
+
+
+def _reason(error: OSError) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a file stands where a folder should be"
+    if error.errno == errno.EROFS:
+        return "read-only file system"
+    return error.strerror or str(error)

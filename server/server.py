@@ -40,6 +40,7 @@ from framebridge.protocol.errors import (
     UnknownOp,
     error_from_wire,
 )
+from framebridge.protocol.link import integrity_protected
 from framebridge.protocol.messages import (
     Accepted,
     Ack,
@@ -96,7 +97,8 @@ class Server:
         self.connection = connection
         self.ops = ops if ops is not None else default_ops()
         self.limits = limits or Limits()
-        self.codec = Codec(connection.key, limits=self.limits)
+        self.codec = Codec(connection.key, limits=self.limits,
+                           integrity_protected=integrity_protected(connection.address, bool(connection.curve_secret)))
         self.gate = Gatekeeper(connection, self.codec, registry, self.limits)
         self.context = zmq.Context()
         self.gate.start(self.context)
@@ -117,9 +119,15 @@ class Server:
             self.router.bind(connection.address)
         except zmq.ZMQError as error:
             self.router.close(linger=0)
+            self.gate.stop()
             self.context.term()
-            raise BindFailed(f"cannot listen on {connection.address}: {error}",
-                             fix="stop the server already using that port, or pass --address tcp://127.0.0.1:<free port>") from None
+            in_use = error.errno == zmq.EADDRINUSE
+            raise BindFailed(
+                f"cannot listen on {connection.address}: {error.strerror}",
+                fix="another server (maybe `framebridge serve`) is using that port: stop it, or pass --address "
+                    "tcp://127.0.0.1:* for any free port" if in_use else "bind an address of this machine, e.g. tcp://127.0.0.1:5581",
+                details={"address": connection.address},
+            ) from None
         self.address = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._outbox_address = f"inproc://framebridge-outbox-{id(self)}"
         self.outbox = self.context.socket(zmq.PULL)
@@ -285,8 +293,10 @@ class Server:
             raise InvalidParams(f"frames must be 1..{MAX_FRAMES_PER_JOB} distinct frame numbers")
         job_buffers = MappingProxyType(dict(envelope.buffers))
         plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend, job_buffers)
-        return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
-                                self.limits.credit_window, job_buffers)
+        job = self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
+                               self.limits.credit_window, job_buffers)
+        job.peer_version = envelope.version
+        return job
 
     def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn, principal: Principal) -> None:
         job = self._job(envelope, principal)

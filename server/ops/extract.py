@@ -26,9 +26,12 @@ was used and where it came from (``depth_range_source``: params, shot or
 first_frame), and with the first-frame fallback a ``depth_range_note`` warning
 that the range is not the shot's.
 
-A frame whose passes cannot be used (wrong shape or channel count, empty,
-non-finite normals or ids) fails alone with a typed error naming what is
-allowed; an unforeseen error fails only its frame, as ``frame_failed``.
+A condition whose passes cannot be used (missing, wrong shape or channel count,
+empty, non-finite normals or ids) fails alone with a typed error naming what is
+allowed: the frame's other conditions are returned, and the result's meta names
+the failed ones (``failed_conditions``: ``{condition: {code, message, fix}}``).
+A frame fails only when none of its conditions can be made; an unforeseen error
+fails only its condition, as ``frame_failed``.
 
 Shot keys read: ``depth_range`` ([near, far]), ``camera_matrix`` (a 4x4 world-from-camera
 list of rows, for a static camera when frames carry no ``camera_matrix`` buffer),
@@ -194,7 +197,7 @@ class ExtractOp(Op):
             raise InvalidParams(f"unknown conditions {unknown}", fix=f"choose from {', '.join(CONDITIONS)}", details={"allowed": list(CONDITIONS)})
         backend = backend or "builtin"
         if backend not in BACKENDS:
-            raise InvalidParams(f"extract has no backend {backend!r}", details={"allowed": list(BACKENDS)})
+            raise InvalidParams(f"extract has no backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}", details={"allowed": list(BACKENDS)})
         plan = ExtractPlan(
             conditions=tuple(dict.fromkeys(requested)),
             backend=backend,
@@ -238,38 +241,64 @@ class ExtractOp(Op):
         estimators = {name: load_estimator(name, folder) for name, folder in plan.estimator_folders.items()}
         for frame in frames:
             try:
-                yield OutputFrame(frame.number, *self.extract_frame(plan, frame.buffers, estimators))
+                yield OutputFrame(frame.number, *self.extract_frame(plan, frame.buffers, estimators, partial=True))
             except FrameBridgeError as error:
                 yield FrameFailure(frame.number, error)
             except Exception as error:  # noqa: BLE001 - one frame's unforeseen failure must not end the job
                 yield FrameFailure(frame.number, FrameFailed(f"extract failed on frame {frame.number}: {type(error).__name__}: {error}"))
 
-    def extract_frame(self, plan: ExtractPlan, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """One frame's condition images by output name, and what the result meta reports (other ops reuse this)."""
+    def extract_frame(self, plan: ExtractPlan, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any], *,
+                      partial: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """One frame's condition images by output name, and what the result meta reports (other ops reuse this).
+
+        With ``partial``, a condition that cannot be made is left out and named in
+        ``meta["failed_conditions"]`` (``{condition: {code, message, fix}}``); the frame
+        fails only when no condition could be made. Without it, the first failure raises.
+        """
         size = _plate_size(buffers, plan)
         outputs: dict[str, np.ndarray] = {}
         meta: dict[str, Any] = {}
+        failures: dict[str, FrameBridgeError] = {}
         for condition in plan.conditions:
-            if condition in estimators:
-                image = estimators[condition](beauty_to_display8(_need(buffers, passes.BEAUTY, condition)))
-            elif condition == "depth":
-                image = self._depth(plan, _need(buffers, passes.DEPTH, condition))
-                meta["depth_range"] = [plan.depth_range.near, plan.depth_range.far] if plan.depth_range else None
-                meta["depth_range_source"] = plan.depth_range_source
-                if plan.depth_range_source == "first_frame":
-                    meta["depth_range_note"] = _FIRST_FRAME_NOTE
-            elif condition == "normal":
-                image = normal_condition(_need(buffers, passes.NORMAL, condition), self._camera(plan, buffers), "uint8" if plan.output_dtype == "uint8" else "float32")
-            elif condition == "segmentation":
-                image = segmentation_condition(_need(buffers, plan.index_buffer, condition))
-            elif condition == "canny":
-                image = canny_condition(_need(buffers, passes.BEAUTY, condition), plan.canny_low, plan.canny_high)
-            elif condition == "lineart":
-                image = lineart_condition(_need(buffers, passes.BEAUTY, condition), plan.lineart_sigma)
-            else:
-                image = pose_condition(_need(buffers, passes.POSE_JOINTS, condition), size[1], size[0], plan.pose_threshold, plan.pose_line_width)
-            outputs[output_name(condition)] = _as_dtype(image, plan.output_dtype)
+            try:
+                outputs[output_name(condition)] = _as_dtype(self._condition(plan, condition, buffers, estimators, size, meta),
+                                                            plan.output_dtype)
+            except FrameBridgeError as error:
+                if not partial:
+                    raise
+                failures[condition] = error
+            except Exception as error:  # noqa: BLE001 - one condition's unforeseen failure must not take the others
+                if not partial:
+                    raise
+                failures[condition] = FrameFailed(f"the {condition} condition failed: {type(error).__name__}: {error}")
+        if failures and not outputs:
+            raise next(iter(failures.values()))
+        if failures:
+            meta["failed_conditions"] = {condition: {"code": error.code, "message": error.message, "fix": error.fix}
+                                         for condition, error in failures.items()}
         return outputs, meta
+
+    def _condition(self, plan: ExtractPlan, condition: str, buffers: Mapping[str, np.ndarray], estimators: Mapping[str, Any],
+                   size: tuple[int, int], meta: dict[str, Any]) -> np.ndarray:
+        """One condition image of a frame; depth adds its range to ``meta``."""
+        if condition in estimators:
+            return estimators[condition](beauty_to_display8(_need(buffers, passes.BEAUTY, condition)))
+        if condition == "depth":
+            image = self._depth(plan, _need(buffers, passes.DEPTH, condition))
+            meta["depth_range"] = [plan.depth_range.near, plan.depth_range.far] if plan.depth_range else None
+            meta["depth_range_source"] = plan.depth_range_source
+            if plan.depth_range_source == "first_frame":
+                meta["depth_range_note"] = _FIRST_FRAME_NOTE
+            return image
+        if condition == "normal":
+            return normal_condition(_need(buffers, passes.NORMAL, condition), self._camera(plan, buffers), "uint8" if plan.output_dtype == "uint8" else "float32")
+        if condition == "segmentation":
+            return segmentation_condition(_need(buffers, plan.index_buffer, condition))
+        if condition == "canny":
+            return canny_condition(_need(buffers, passes.BEAUTY, condition), plan.canny_low, plan.canny_high)
+        if condition == "lineart":
+            return lineart_condition(_need(buffers, passes.BEAUTY, condition), plan.lineart_sigma)
+        return pose_condition(_need(buffers, passes.POSE_JOINTS, condition), size[1], size[0], plan.pose_threshold, plan.pose_line_width)
 
     def _depth(self, plan: ExtractPlan, depth: np.ndarray) -> np.ndarray:
         if plan.depth_range is None:
@@ -287,8 +316,9 @@ class ExtractOp(Op):
             return plan.shot_camera
         raise MissingInput(
             "the normal condition needs the frame's camera: a camera_matrix buffer (4x4 world-from-camera)",
-            fix="send camera_matrix with each frame, or shot['camera_matrix'] for a static camera, "
-            "or params normal_space='camera' if the normals are already in camera space",
+            fix="send camera_matrix with each frame (from the EXR header, as the Blender extension writes it, or "
+            "framebridge run --shot scene.json with frames.<number>.camera_matrix), or shot['camera_matrix'] for a "
+            "static camera, or params normal_space='camera' if the normals are already in camera space",
             details={"buffer": passes.CAMERA_MATRIX, "condition": "normal"},
         )
 
@@ -302,9 +332,12 @@ def _is_matrix(value: Any) -> bool:
 def _need(buffers: Mapping[str, np.ndarray], name: str, condition: str) -> np.ndarray:
     """The frame's ``name`` buffer, checked against what the condition can use."""
     if name not in buffers:
+        fix = f"send {name} with every frame (enable the pass in the host), or drop {condition} from conditions"
+        if condition in ESTIMATOR_ROLES and passes.BEAUTY in buffers:
+            fix += ", or estimate it from the beauty with the estimators backend (framebridge run --backend estimators)"
         raise MissingInput(
             f"the {condition} condition needs the {name!r} buffer, and this frame has only {sorted(buffers) or 'none'}",
-            fix=f"send {name} with every frame (enable the pass in the host), or drop {condition} from conditions",
+            fix=fix,
             details={"buffer": name, "condition": condition},
         )
     buffer = np.asarray(buffers[name])

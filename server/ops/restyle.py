@@ -61,11 +61,11 @@ from framebridge.protocol.passes import shot_depth_range
 
 from ..colour import display_to_linear, linear_to_display
 from ..conditions import DepthRange
-from ..restyle.backend import RestyleBackend, StyleRequest
+from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
-from ..restyle.temporal import Warp, appearance_weight, blend, estimate_flow
+from ..restyle.temporal import Warp, appearance_weight, blend, clamp_to_neighbourhood, estimate_flow
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_job_buffers
 from .extract import CONDITIONS, ExtractOp, output_name
 
@@ -158,7 +158,8 @@ class RestyleOp(Op):
 
     def _backend(self, name: str) -> RestyleBackend:
         if name not in self._factories:
-            raise InvalidParams(f"restyle has no backend {name!r}", details={"allowed": sorted(self._factories)})
+            raise InvalidParams(f"restyle has no backend {name!r}", fix=f"choose one of {', '.join(sorted(self._factories))}",
+                                details={"allowed": sorted(self._factories)})
         if name not in self._backends:
             self._backends[name] = self._factories[name]()
         return self._backends[name]
@@ -267,6 +268,7 @@ class RestyleOp(Op):
             negative_prompt=plan.negative_prompt.at(number), strength=float(plan.strength.at(number)),
             seed=frame_seed(plan.seed.at(number), number), guidance_scale=plan.guidance_scale, steps=plan.steps,
             condition_weights=dict(plan.conditions), options=dict(plan.options),
+            passes={name: frame.buffers[name] for name in GEOMETRY_PASSES if name in frame.buffers},
         )
 
     def _key(self, plan: RestylePlan, frame: InputFrame, extra: dict[str, Any]) -> str:
@@ -308,7 +310,7 @@ class RestyleOp(Op):
                     start = blend(display_in, warped, weight)
             restyled = self._restyle(plan, [self._request(plan, frame, start)], display_in.shape)[0]
             if warped is not None and plan.backend.fuses_output:
-                restyled = blend(restyled, warped, weight)
+                restyled = blend(restyled, clamp_to_neighbourhood(warped, restyled), weight)
             # The next frame warps this half-float copy whether this frame was computed or cached, so both agree.
             display_out = restyled.astype(np.float16)
             result = _recombine(display_to_linear(restyled), beauty, straight, float(plan.strength.at(frame.number)))

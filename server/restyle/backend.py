@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["StyleRequest", "RestyleBackend"]
+from framebridge.protocol import passes as canonical
+
+__all__ = ["GEOMETRY_PASSES", "StyleRequest", "RestyleBackend"]
+
+# Render passes a backend may draw from directly: depth and object ids give exact outlines.
+GEOMETRY_PASSES = (canonical.DEPTH, canonical.OBJECT_INDEX)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class StyleRequest:
     steps: int
     condition_weights: dict[str, float] = field(default_factory=dict)  # name -> ControlNet conditioning scale
     options: dict[str, Any] = field(default_factory=dict)  # backend-specific params it declared in describe()["params"]
+    passes: dict[str, np.ndarray] = field(default_factory=dict)  # the frame's GEOMETRY_PASSES it came with (exact outlines)
 
 
 class RestyleBackend(ABC):

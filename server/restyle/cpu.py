@@ -8,13 +8,17 @@ draws lines with an extended difference of Gaussians (XDoG) at full resolution.
 Looks (``look`` param, or chosen from prompt keywords when ``look`` is ``auto``):
 - ``toon``: flat cel shading (bilateral smoothing, soft luminance quantisation) with ink lines;
   prompt words cartoon, toon, anime, comic, cel, manga.
-- ``paint``: oil-paint abstraction (Kuwahara filter, richer saturation) with soft contours;
+- ``paint``: oil-paint abstraction (Kuwahara filters sized to the frame, banded and richer colour, brush
+  strokes streaked along the forms over a fixed canvas) with soft contours;
   prompt words paint, painting, painted, oil, impressionist, brush, gouache, watercolor, watercolour.
-- ``sketch``: pencil drawing on paper (tonal bands, XDoG lines, pencil grain from the seed);
+- ``sketch``: pencil drawing on paper (tonal bands, XDoG lines, pencil grain from the seed), outlined
+  along object-id borders and depth jumps when the frame came with those passes (exact where
+  luminance has no edge, e.g. an object as bright as what is behind it);
   prompt words sketch, pencil, drawing, charcoal, ink, graphite, hatching.
 ``auto`` with no keyword is ``toon``. ``palette`` snaps colours to a named palette or a list of
-``#rrggbb`` colours. ``strength`` mixes from the input frame (0) to the full look (1). Only
-``sketch`` uses randomness, and only from the request seed, so equal requests give equal bytes.
+``#rrggbb`` colours. ``strength`` mixes from the input frame (0) to the full look (1). The
+sketch's grain comes from the request seed and the paint's canvas from a fixed one, so equal
+requests give equal bytes.
 """
 
 from __future__ import annotations
@@ -67,12 +71,14 @@ def parse_palette(value: Any) -> tuple[tuple[float, float, float], ...]:
     """A palette name or a list of ``#rrggbb`` strings as RGB floats in 0..1; raises InvalidParams."""
     if isinstance(value, str):
         if value not in PALETTES:
-            raise InvalidParams(f"unknown palette {value!r}", details={"allowed": sorted(PALETTES) + ["a list of '#rrggbb' colours"]})
+            raise InvalidParams(f"unknown palette {value!r}", fix=f"choose one of {', '.join(sorted(PALETTES))}, or give a list of '#rrggbb' colours",
+                                details={"allowed": sorted(PALETTES) + ["a list of '#rrggbb' colours"]})
         colours = PALETTES[value]
     elif isinstance(value, (list, tuple)) and 2 <= len(value) <= 64:
         colours = value
     else:
-        raise InvalidParams("palette must be a palette name or a list of 2..64 '#rrggbb' colours", details={"allowed": sorted(PALETTES)})
+        raise InvalidParams("palette must be a palette name or a list of 2..64 '#rrggbb' colours",
+                            fix=f"palette names: {', '.join(sorted(PALETTES))}", details={"allowed": sorted(PALETTES)})
     parsed = []
     for colour in colours:
         if not isinstance(colour, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
@@ -144,6 +150,62 @@ def snap_to_palette(image: np.ndarray, palette: tuple[tuple[float, float, float]
     return (weights @ colours).astype(np.float32)
 
 
+def brush_strokes(gray: np.ndarray, length: int = 9) -> np.ndarray:
+    """A multiplier around 1 that streaks fixed canvas noise along the image's edges, like brush strokes.
+
+    The noise is the same every frame (a canvas does not move), smeared along the
+    local edge direction (one of four, from the structure tensor), so strokes follow
+    the forms without flickering.
+    """
+    height, width = gray.shape
+    noise = np.random.default_rng(0).random((height, width), dtype=np.float32)
+    dx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    dy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    xx, yy, xy = (cv2.GaussianBlur(value, (0, 0), 2.0) for value in (dx * dx, dy * dy, dx * dy))
+    # The edge tangent is perpendicular to the dominant gradient direction.
+    tangent = (0.5 * np.arctan2(2 * xy, xx - yy) + np.pi / 2) % np.pi
+    bucket = np.round(tangent / (np.pi / 4)).astype(np.int32) % 4
+    streaks = np.empty_like(noise)
+    for index in range(4):
+        kernel = np.zeros((length, length), np.float32)
+        angle = index * np.pi / 4
+        centre = length // 2
+        for step in range(-centre, centre + 1):
+            kernel[round(centre + step * np.sin(angle)), round(centre + step * np.cos(angle))] = 1.0
+        smeared = cv2.filter2D(noise, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+        streaks[bucket == index] = smeared[bucket == index]
+    spread = max(float(streaks.std()), 1e-6)
+    return np.clip(1.0 + 0.09 * (streaks - streaks.mean()) / spread, 0.75, 1.25).astype(np.float32)
+
+
+def geometry_outlines(passes: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray | None:
+    """Ink coverage 0..1 on object-id borders and depth jumps: outlines luminance misses (a cube as bright as the floor).
+
+    None when the frame has neither pass at the image's size.
+    """
+    edges = np.zeros(shape, dtype=bool)
+    found = False
+    ids = passes.get("object_index")
+    if ids is not None and np.shape(ids) == shape:
+        ids = np.asarray(ids)
+        edges[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+        edges[1:, :] |= ids[1:, :] != ids[:-1, :]
+        found = True
+    depth = passes.get("depth")
+    if depth is not None and np.shape(depth) == shape:
+        depth = np.asarray(depth, dtype=np.float32)
+        surface = np.isfinite(depth) & (depth > 0) & (depth < 1e9)
+        near = np.where(surface, depth, np.float32(1e9))
+        edges[:, 1:] |= np.abs(near[:, 1:] - near[:, :-1]) > 0.04 * np.minimum(near[:, 1:], near[:, :-1])
+        edges[1:, :] |= np.abs(near[1:, :] - near[:-1, :]) > 0.04 * np.minimum(near[1:, :], near[:-1, :])
+        found = True
+    if not found:
+        return None
+    thickness = max(1, round(max(shape) / 960))
+    ink = cv2.dilate(edges.astype(np.uint8), np.ones((thickness, thickness), np.uint8)).astype(np.float32)
+    return cv2.GaussianBlur(ink, (0, 0), 0.6)
+
+
 def _saturate(image: np.ndarray, amount: float) -> np.ndarray:
     gray = _luma(image)[..., None]
     return np.clip(gray + (image - gray) * amount, 0.0, 1.0)
@@ -154,7 +216,7 @@ class CpuBackend(RestyleBackend):
 
     name: ClassVar[str] = "cpu"
     fuses_output: ClassVar[bool] = True
-    VERSION = "cpu-1"
+    VERSION = "cpu-2"
 
     @property
     def version(self) -> str:
@@ -180,7 +242,7 @@ class CpuBackend(RestyleBackend):
         """Validate this backend's own params up front; raises InvalidParams naming what is allowed."""
         look = options.get("look", "auto")
         if look not in LOOKS:
-            raise InvalidParams(f"unknown look {look!r}", details={"allowed": list(LOOKS)})
+            raise InvalidParams(f"unknown look {look!r}", fix=f"choose one of {', '.join(LOOKS)}", details={"allowed": list(LOOKS)})
         parse_palette(options.get("palette", "none"))
 
     def load(self) -> None:
@@ -206,7 +268,7 @@ class CpuBackend(RestyleBackend):
         elif look == "paint":
             styled = self._paint(small, gray, palette, scale)
         else:
-            styled = self._sketch(small, gray, palette, request.seed)
+            styled = self._sketch(small, gray, palette, request.seed, request.passes)
         return np.clip(image + (styled - image) * np.float32(request.strength), 0.0, 1.0).astype(np.float32)
 
     def _toon(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
@@ -224,14 +286,20 @@ class CpuBackend(RestyleBackend):
         return np.clip(colour * (1.0 - 0.9 * ink)[..., None], 0.0, 1.0)
 
     def _paint(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
-        painted = kuwahara(cv2.bilateralFilter(small, 5, 0.08, 3), 3)
-        painted = kuwahara(painted, 2)
-        painted = snap_to_palette(painted, palette, sharpness=20.0) if palette else _saturate(painted, 1.35)
-        colour = guided_upsample(painted, gray, radius=1, eps=4e-3)
+        radius = max(3, round(max(small.shape[:2]) / 90))
+        painted = kuwahara(cv2.bilateralFilter(small, 5, 0.1, 3), radius)
+        painted = kuwahara(painted, max(2, radius // 2))
+        if palette:
+            painted = snap_to_palette(painted, palette, sharpness=20.0)
+        else:
+            luma = _luma(painted)[..., None]
+            painted = _saturate(painted * (soft_quantise(luma, 7, softness=0.15) / np.maximum(luma, 1e-3)), 1.6)
+        painted = painted * brush_strokes(_luma(small))[..., None]
+        colour = guided_upsample(painted, gray, radius=1, eps=1e-2)
         contour = xdog_lines(gray, sigma=1.6, sharpness=25.0, threshold=0.006)
-        return np.clip(colour * (1.0 - 0.45 * contour)[..., None], 0.0, 1.0)
+        return np.clip(colour * (1.0 - 0.5 * contour)[..., None], 0.0, 1.0)
 
-    def _sketch(self, small: np.ndarray, gray: np.ndarray, palette, seed: int) -> np.ndarray:
+    def _sketch(self, small: np.ndarray, gray: np.ndarray, palette, seed: int, passes: dict[str, np.ndarray]) -> np.ndarray:
         height, width = gray.shape
         tone = soft_quantise(cv2.GaussianBlur(_luma(small), (0, 0), 1.5), 4, softness=0.12)
         tone = cv2.resize(tone, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -240,6 +308,9 @@ class CpuBackend(RestyleBackend):
         grain = cv2.resize(cv2.blur(grain, (9, 1)), (width, height), interpolation=cv2.INTER_LINEAR)
         shading = np.clip(tone + (grain - 0.5) * 0.35 * (1.0 - tone), 0.0, 1.0)
         lines = xdog_lines(gray, sigma=1.0, sharpness=80.0)
+        outlines = geometry_outlines(passes, (height, width))
+        if outlines is not None:
+            lines = np.maximum(lines, outlines)
         value = shading * (1.0 - 0.85 * lines)
         paper, ink = (np.asarray(palette[-1]), np.asarray(palette[0])) if palette else (np.array([0.97, 0.95, 0.9]), np.array([0.12, 0.12, 0.15]))
         return (ink + (paper - ink) * value[..., None]).astype(np.float32)

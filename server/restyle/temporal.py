@@ -9,7 +9,10 @@ lands inside the previous frame, and, where both frames have depth, sees the sam
 surface (relative depth change under ``depth_tolerance``). Render motion knows
 nothing of moving shadows, reflections or lighting, so a pixel whose input also
 changed in appearance (the current frame against the warped previous input) is
-faded out too: :func:`appearance_weight`.
+faded out too: :func:`appearance_weight`. A filter backend's warped previous output
+is also clamped into the current output's local colour range before blending
+(:func:`clamp_to_neighbourhood`), so a line or shadow edge that has moved on leaves
+no faint ghost where a soft weight let part of it through.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend"]
+__all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend", "clamp_to_neighbourhood"]
 
 
 class Warp:
@@ -95,3 +98,18 @@ def blend(current: np.ndarray, warped_previous: np.ndarray, weight: np.ndarray) 
     """``current`` moved towards ``warped_previous`` by a per-pixel ``weight`` in 0..1."""
     weight = weight[..., None].astype(np.float32)
     return (current + (warped_previous - current) * weight).astype(np.float32)
+
+
+def clamp_to_neighbourhood(history: np.ndarray, current: np.ndarray, radius: int = 2) -> np.ndarray:
+    """``history`` clamped per channel into the min..max of ``current`` over each pixel's (2r+1)^2 neighbourhood.
+
+    The ghost removal of temporal anti-aliasing: a dark ink line or shadow edge that
+    the current frame has nowhere near has no support in its neighbourhood and is
+    clamped away, while history within the current frame's local range (the colour
+    a flickering band would take) passes unchanged.
+    """
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    current = np.ascontiguousarray(current, dtype=np.float32)
+    low = cv2.erode(current, kernel, borderType=cv2.BORDER_REPLICATE)
+    high = cv2.dilate(current, kernel, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(np.asarray(history, dtype=np.float32), low, high)

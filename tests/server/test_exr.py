@@ -200,6 +200,35 @@ def test_module_imports_without_openexr_and_says_how_to_install_it(tmp_path):
     assert "pip install" in result.stdout
 
 
+def test_a_camera_matrix_is_written_as_the_standard_header_attribute_and_read_back(tmp_path):
+    import OpenEXR
+
+    from framebridge.protocol.camera_metadata import STANDARD_ATTRIBUTE
+
+    camera = np.array([[1, 0, 0, 0.5], [0, 0, -1, -10], [0, 1, 0, 2], [0, 0, 0, 1]], dtype=np.float32)
+    frame = {passes.BEAUTY: RNG.random((8, 12, 4), dtype=np.float32), passes.CAMERA_MATRIX: camera}
+    write_exr(tmp_path / "f.exr", frame)
+    header = OpenEXR.File(str(tmp_path / "f.exr"), header_only=True).parts[0].header
+    # OpenEXR's camera looks down +z with row vectors: the camera's position maps to the origin, a point ahead to +z.
+    position, ahead = np.array([0.5, -10, 2, 1]), np.array([0.5, -7, 2, 1])
+    np.testing.assert_allclose(position @ header[STANDARD_ATTRIBUTE], [0, 0, 0, 1], atol=1e-5)
+    np.testing.assert_allclose(ahead @ header[STANDARD_ATTRIBUTE], [0, 0, 3, 1], atol=1e-5)
+    back = read_frame(tmp_path / "f.exr")
+    assert set(back) == {passes.BEAUTY, passes.CAMERA_MATRIX}
+    np.testing.assert_allclose(back[passes.CAMERA_MATRIX], camera, atol=1e-6)
+
+
+def test_a_camera_in_blenders_stamp_note_is_read_and_a_malformed_one_ignored():
+    from framebridge.protocol.camera_metadata import camera_from_headers, camera_note
+
+    camera = np.arange(16, dtype=np.float32).reshape(4, 4) + np.eye(4, dtype=np.float32)
+    note = "shot 12, take 3\n" + camera_note(camera)
+    np.testing.assert_array_equal(camera_from_headers([{"Note": "unrelated"}, {"Note": note}]), camera)
+    assert camera_from_headers([{"Note": "framebridge.camera_matrix=[[1, 2]]"}]) is None
+    assert camera_from_headers([{"Note": "framebridge.camera_matrix=[[NaN" + ", 0" * 3 + "]]"}]) is None
+    assert camera_from_headers([{}]) is None
+
+
 # --- real Blender renders -------------------------------------------------------
 
 
@@ -215,8 +244,16 @@ def test_blender_multilayer_render_reads_into_canonical_buffers(blender_render):
         passes.MOTION_FORWARD: (height, width, 2),
         passes.OBJECT_INDEX: (height, width),
         passes.MATERIAL_INDEX: (height, width),
+        passes.CAMERA_MATRIX: (4, 4),
     }
     assert set(np.unique(frame[passes.OBJECT_INDEX])) == set(blender_render.scene["pass_index"].values())
+
+
+@pytest.mark.blender
+def test_blender_renders_carry_each_frames_camera_in_the_exr_header(blender_render):
+    for number in blender_render.frames:
+        expected = np.array(blender_render.scene["frames"][str(number)]["camera_matrix"], dtype=np.float32)
+        np.testing.assert_allclose(read_frame(blender_render.path(number))[passes.CAMERA_MATRIX], expected, atol=1e-6)
 
 
 @pytest.mark.blender

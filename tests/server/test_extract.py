@@ -118,6 +118,10 @@ def test_world_normals_need_a_camera(blender_render):
     del frame[passes.CAMERA_MATRIX]
     failure = run_extract({1: frame}, {"conditions": ["normal"]})[1]
     assert isinstance(failure, FrameFailure) and isinstance(failure.error, MissingInput)
+    partial = run_extract({1: frame}, {"conditions": ["depth", "normal", "canny"]})[1]
+    assert isinstance(partial, OutputFrame) and set(partial.buffers) == {"control_depth", "control_canny"}
+    assert partial.meta["failed_conditions"]["normal"]["code"] == "missing_input"
+    assert "camera_matrix" in partial.meta["failed_conditions"]["normal"]["message"]
     static = run_extract({1: frame}, {"conditions": ["normal"]}, shot={"camera_matrix": blender_render.scene["frames"]["1"]["camera_matrix"]})[1]
     assert isinstance(static, OutputFrame)
 
@@ -359,7 +363,7 @@ def test_an_untyped_error_fails_only_its_frame(monkeypatch):
     plan = op.prepare({"conditions": ["depth"]}, {}, [1, 2], None)
     calls = iter([None, explode])
     original = op.extract_frame
-    monkeypatch.setattr(op, "extract_frame", lambda *args: (next(calls) or original)(*args))
+    monkeypatch.setattr(op, "extract_frame", lambda *args, **kwargs: (next(calls) or original)(*args, **kwargs))
     frames = (InputFrame(number, {passes.DEPTH: np.full((4, 4), 2.0, np.float32)}) for number in (1, 2))
     results = {result.number: result for result in op.run(plan, frames, JobContext("test", [1, 2], {}, lambda: False))}
     assert isinstance(results[1], OutputFrame)

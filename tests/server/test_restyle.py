@@ -130,7 +130,9 @@ def test_filter_backends_start_from_the_frame_and_blend_their_output(tmp_path):
     class Fusing(Recording):
         fuses_output: ClassVar[bool] = True
 
-    Fusing.outputs = {1: np.full((*SIZE, 3), 0.25, np.float32), 2: np.full((*SIZE, 3), 0.75, np.float32)}
+    # The second output alternates 0.2 and 0.8 pixel by pixel, so 0.25 is within its local range.
+    checker = np.where((np.indices(SIZE).sum(axis=0) % 2 == 0)[..., None], 0.2, 0.8).astype(np.float32)
+    Fusing.outputs = {1: np.full((*SIZE, 3), 0.25, np.float32), 2: np.repeat(checker, 3, axis=2)}
     op = RestyleOp(backends={"recording": Fusing}, cache_dir=tmp_path)
     frames = shot(shift=0)
     results = run(op, frames, {"temporal_strength": 1.0, "cache": False}, backend="recording")
@@ -138,6 +140,21 @@ def test_filter_backends_start_from_the_frame_and_blend_their_output(tmp_path):
     np.testing.assert_allclose(second.image, linear_to_display(frames[2][passes.BEAUTY][..., :3]), atol=1e-6)
     interior = linear_to_display(results[2].buffers[passes.BEAUTY][8:-8, 8:-8, :3])
     np.testing.assert_allclose(interior, 0.25, atol=1e-3)
+
+
+def test_a_line_the_current_output_has_nowhere_near_leaves_no_ghost(tmp_path):
+    """The previous result's ink line, warped to where the current output is flat, is clamped away, not blended in."""
+
+    class Fusing(Recording):
+        fuses_output: ClassVar[bool] = True
+
+    inked = np.full((*SIZE, 3), 0.8, np.float32)
+    inked[:, 30:32] = 0.05
+    Fusing.outputs = {1: inked, 2: np.full((*SIZE, 3), 0.8, np.float32)}
+    op = RestyleOp(backends={"recording": Fusing}, cache_dir=tmp_path)
+    results = run(op, shot(shift=0), {"temporal_strength": 1.0, "cache": False}, backend="recording")
+    second = linear_to_display(results[2].buffers[passes.BEAUTY][8:-8, 8:-8, :3])
+    np.testing.assert_allclose(second, 0.8, atol=1e-3)
 
 
 def test_occluded_pixels_are_not_blended(tmp_path):
@@ -403,3 +420,38 @@ print(json.dumps({{"diffusers": backends["diffusers"], "cpu": backends["cpu"].ge
     assert report["imported"] == [] and report["cpu"] is True
     assert report["diffusers"]["available"] is False and "torch" in report["diffusers"]["error"]
     assert report["diffusers"]["install"] == "pip install 'framebridge[models]'"
+
+
+def cpu_request(image: np.ndarray, look: str, passes_: dict | None = None) -> StyleRequest:
+    return StyleRequest(number=1, image=image, conditions={}, prompt="", negative_prompt="", strength=1.0, seed=5,
+                        guidance_scale=7.0, steps=20, options={"look": look}, passes=passes_ or {})
+
+
+def test_paint_at_full_strength_is_plainly_not_the_render():
+    """A smooth CG frame (two flat areas and a soft ball) comes back banded, saturated and brush-textured."""
+    height, width = 180, 320
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = (0.55, 0.5, 0.42)
+    image[:, width // 2:] = (0.45, 0.42, 0.36)
+    ball = np.clip(1.0 - np.hypot(xs - 90, ys - 90) / 60.0, 0.0, 1.0)[..., None]
+    image = image * (1 - (ball > 0)) + (ball > 0) * (0.3 + 0.5 * ball) * np.array([0.9, 0.35, 0.3], np.float32)
+    painted = CpuBackend().run([cpu_request(image.astype(np.float32), "paint")])[0]
+    assert np.abs(painted - image).mean() > 0.03  # the look before brush strokes and bands changed it by 0.019
+    flat = np.s_[20:60, 200:300]
+    assert image[flat].std(axis=(0, 1)).max() == 0 and painted[flat].std(axis=(0, 1)).min() > 0.01, "strokes on flat paint"
+
+
+def test_sketch_outlines_an_object_as_bright_as_its_background_from_the_passes():
+    height, width = 96, 160
+    image = np.full((height, width, 3), 0.5, np.float32)
+    image[30:70, 60:110] = (0.35, 0.52, 0.6)  # different hue, (almost) the same luminance
+    ids = np.zeros((height, width), np.float32)
+    ids[30:70, 60:110] = 2.0
+    depth = np.full((height, width), 10.0, np.float32)
+    depth[30:70, 60:110] = 6.0
+    border = np.s_[30, 70:100]
+    plain = CpuBackend().run([cpu_request(image, "sketch")])[0]
+    outlined = CpuBackend().run([cpu_request(image, "sketch", {"object_index": ids, "depth": depth})])[0]
+    assert outlined[border].mean() < plain[border].mean() - 0.15, "the cube's top edge is drawn"
+    np.testing.assert_allclose(outlined[45:55, 75:95], plain[45:55, 75:95], atol=1e-6)
