@@ -139,8 +139,9 @@ class DiffusersBackend(RestyleBackend):
                           "doc": "names from [loras] in the models config, optionally with weights overriding the config's"},
                 "window": {"type": "int", "default": 16, "min": 2, "max": 32, "doc": "animatediff frames per window"},
                 "overlap": {"type": "int", "default": 4, "min": 0, "max": 31, "doc": "animatediff frames shared by neighbouring windows"},
-                "max_side": {"type": "int", "default": DEFAULT_MAX_SIDE, "min": 64, "max": 4096,
-                             "doc": "longest side the model works at; larger plates are scaled down and back"},
+                "max_side": {"type": "int", "default": None, "min": 64, "max": 4096, "units": "px",
+                             "doc": "longest side the model works at; larger plates are scaled down and back; default "
+                                    + ", ".join(f"{family} {side}" for family, side in DEFAULT_MAX_SIDE.items())},
             },
             "uses": ["prompt", "negative_prompt", "strength", "seed", "guidance_scale", "steps", "conditions", "condition_weights"],
             "models": list(self._loaded_roles),

@@ -16,10 +16,11 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 
+from framebridge.protocol.buffers import ALLOWED_DTYPES
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 
 __all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "NO_JOB_BUFFERS", "check_params",
-           "check_job_buffers"]
+           "check_job_buffers", "buffer_spec"]
 
 NO_JOB_BUFFERS: Mapping[str, np.ndarray] = MappingProxyType({})
 
@@ -74,7 +75,7 @@ class Op(ABC):
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
-        """Params (with types, defaults, ranges), inputs and backends, for ``capabilities``."""
+        """The op's ``capabilities`` entry, in the schema of :mod:`framebridge.protocol.op_schema`."""
 
     @abstractmethod
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
@@ -113,3 +114,14 @@ def check_job_buffers(job_buffers: Mapping[str, np.ndarray], allowed: Mapping[st
         takes = ", ".join(f"{name} ({what})" for name, what in sorted(allowed.items())) or "none"
         raise InvalidParams(f"job-level buffers {unknown} are not taken by this op; it takes: {takes}",
                             details={"buffers": unknown, "allowed": sorted(allowed)})
+
+
+def buffer_spec(name: str, channels: list[int] | None, *, required: bool = False, dtypes: tuple[str, ...] = tuple(ALLOWED_DTYPES),
+                shape: str | None = None, doc: str = "") -> dict[str, Any]:
+    """One buffer an op takes or returns, as ``describe()`` lists it (see :mod:`framebridge.protocol.op_schema`)."""
+    spec: dict[str, Any] = {"name": name, "dtypes": list(dtypes), "channels": channels, "required": required}
+    if shape:
+        spec["shape"] = shape
+    if doc:
+        spec["doc"] = doc
+    return spec

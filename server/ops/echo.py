@@ -10,7 +10,7 @@ import numpy as np
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameFailed, InvalidParams
 
-from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_params
 
 
 class EchoOp(Op):
@@ -22,11 +22,14 @@ class EchoOp(Op):
         return {
             "summary": self.summary,
             "params": {
-                "delay": {"type": "float", "default": 0.0, "min": 0.0, "max": 60.0},
-                "fail": {"type": "list[int]", "default": []},
+                "delay": {"type": "float", "default": 0.0, "min": 0.0, "max": 60.0, "units": "s",
+                          "doc": "sleep before each frame"},
+                "fail": {"type": "list[int]", "default": [], "doc": "frames that fail with frame_failed"},
             },
-            "inputs": "any buffers",
-            "job_buffers": "any; each result's meta.job_buffers maps their names to their digests",
+            "inputs": [buffer_spec("*", None, shape="any", doc="any buffers, any number")],
+            "outputs": [buffer_spec("*", None, shape="as sent", doc="each input buffer, unchanged")],
+            "job_buffers": [buffer_spec("*", None, shape="any", doc="any; named with their digests in meta")],
+            "meta": {"job_buffers": "{name: XXH3-128 digest} of the job-level buffers the submit carried (only then)"},
             "backends": ["builtin"],
         }
 

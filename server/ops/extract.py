@@ -62,13 +62,14 @@ from ..conditions import (
 from ..conditions.edges import beauty_to_display8
 from ..conditions.normal import camera_rotation
 from ..conditions.estimators import ESTIMATOR_ROLES, check_estimator, load_estimator
-from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_job_buffers, check_params
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers, check_params
 
 __all__ = ["CONDITIONS", "ExtractOp", "ExtractPlan", "output_name"]
 
 CONDITIONS = ("depth", "normal", "segmentation", "canny", "lineart", "pose")
 BACKENDS = ("builtin", "estimators")
 OUTPUT_DTYPES = ("uint8", "float16", "float32")
+_OUTPUT_CHANNELS = {"depth": 1, "normal": 3, "segmentation": 3, "canny": 1, "lineart": 1, "pose": 3}
 _IMAGE_INPUTS = (passes.BEAUTY, passes.DEPTH, passes.NORMAL, passes.OBJECT_INDEX, passes.MATERIAL_INDEX, passes.MOTION_BACKWARD, passes.MOTION_FORWARD)
 _PARAMS: dict[str, type | tuple[type, ...]] = {
     "conditions": list,
@@ -163,25 +164,37 @@ class ExtractOp(Op):
             "summary": self.summary,
             "params": {
                 "conditions": {"type": "list[str]", "allowed": list(CONDITIONS), "required": True},
-                "depth_range": {"type": "[float, float]", "default": None, "doc": "[near, far]; else shot depth_range; else the first frame's"},
-                "canny_low": {"type": "float", "default": 100.0, "min": 0.0, "max": 1000.0},
-                "canny_high": {"type": "float", "default": 200.0, "min": 0.0, "max": 1000.0},
-                "lineart_sigma": {"type": "float", "default": 6.0, "min": 0.5, "max": 50.0},
+                "depth_range": {"type": "[float, float]", "default": None, "units": "scene units", "doc": "[near, far]; else shot depth_range; else the first frame's"},
+                "canny_low": {"type": "float", "default": 100.0, "min": 0.0, "max": 1000.0, "units": "gradient, 8-bit levels"},
+                "canny_high": {"type": "float", "default": 200.0, "min": 0.0, "max": 1000.0, "units": "gradient, 8-bit levels"},
+                "lineart_sigma": {"type": "float", "default": 6.0, "min": 0.5, "max": 50.0, "units": "px"},
                 "pose_threshold": {"type": "float", "default": 0.3, "min": 0.0, "max": 1.0},
-                "pose_line_width": {"type": "int", "default": 0, "min": 0, "max": 64, "doc": "0: 4 pixels per 512 of the shorter side"},
+                "pose_line_width": {"type": "int", "default": 0, "min": 0, "max": 64, "units": "px", "doc": "0: 4 pixels per 512 of the shorter side"},
                 "index_source": {"type": "str", "default": "object", "allowed": ["object", "material"]},
                 "normal_space": {"type": "str", "default": "world", "allowed": ["world", "camera"]},
                 "output_dtype": {"type": "str", "default": "uint8", "allowed": list(OUTPUT_DTYPES)},
             },
-            "inputs": {
-                "depth": [passes.DEPTH],
-                "normal": [passes.NORMAL, passes.CAMERA_MATRIX],
-                "segmentation": [passes.OBJECT_INDEX, passes.MATERIAL_INDEX],
-                "canny": [passes.BEAUTY],
-                "lineart": [passes.BEAUTY],
-                "pose": [passes.POSE_JOINTS],
+            "inputs": [
+                buffer_spec(passes.BEAUTY, [3, 4], doc="canny, lineart; depth, normal, pose with the estimators backend"),
+                buffer_spec(passes.DEPTH, [1], doc="depth: scene distance per pixel"),
+                buffer_spec(passes.NORMAL, [3], doc="normal: unit normals, finite"),
+                buffer_spec(passes.CAMERA_MATRIX, None, shape="(4, 4)", dtypes=("float16", "float32"),
+                            doc="normal in world space: world-from-camera (or shot camera_matrix)"),
+                buffer_spec(passes.OBJECT_INDEX, [1], doc="segmentation with index_source object, finite"),
+                buffer_spec(passes.MATERIAL_INDEX, [1], doc="segmentation with index_source material, finite"),
+                buffer_spec(passes.POSE_JOINTS, None, shape="(people, 18, 3)", dtypes=("float16", "float32"),
+                            doc="pose: COCO-18 x, y in pixels, visibility"),
+            ],
+            "outputs": [buffer_spec(output_name(condition), [_OUTPUT_CHANNELS[condition]], dtypes=OUTPUT_DTYPES,
+                                    doc=f"the {condition} condition, in params output_dtype")
+                        for condition in CONDITIONS],
+            "job_buffers": [],
+            "meta": {
+                "depth_range": "[near, far] the depth condition used, or None when no frame had foreground",
+                "depth_range_source": "where that range came from: params, shot or first_frame",
+                "depth_range_note": "a warning when the range was measured on the first frame only",
+                "failed_conditions": "{condition: {code, message, fix}} for conditions this frame could not make",
             },
-            "outputs": {condition: output_name(condition) for condition in CONDITIONS},
             "backends": list(BACKENDS),
         }
 

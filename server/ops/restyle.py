@@ -66,7 +66,7 @@ from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
 from ..restyle.temporal import Warp, appearance_weight, blend, clamp_to_neighbourhood, estimate_flow
-from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_job_buffers
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers
 from .extract import CONDITIONS, ExtractOp, output_name
 
 __all__ = ["RestyleOp", "RestylePlan"]
@@ -75,17 +75,32 @@ log = logging.getLogger(__name__)
 
 OP_VERSION = "restyle-1"
 _GENERAL: dict[str, Any] = {
-    "prompt": {"type": "str | keyframes", "default": ""},
-    "negative_prompt": {"type": "str | keyframes", "default": ""},
-    "strength": {"type": "float | keyframes", "default": 0.6, "min": 0.0, "max": 1.0},
-    "seed": {"type": "int | keyframes", "default": 0},
-    "guidance_scale": {"type": "float", "default": 7.0, "min": 0.0, "max": 50.0},
-    "steps": {"type": "int", "default": 20, "min": 1, "max": 200},
-    "conditions": {"type": "dict[str, float] | list[str]", "default": {}, "allowed": list(CONDITIONS)},
-    "temporal": {"type": "bool", "default": True},
-    "temporal_strength": {"type": "float | keyframes", "default": 0.9, "min": 0.0, "max": 1.0},
-    "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0},
-    "cache": {"type": "bool", "default": True},
+    "prompt": {"type": "str | keyframes", "default": "", "doc": "what the result should look like"},
+    "negative_prompt": {"type": "str | keyframes", "default": "", "doc": "what it should not look like"},
+    "strength": {"type": "float | keyframes", "default": 0.6, "min": 0.0, "max": 1.0, "doc": "0 keeps the render, 1 the full restyle"},
+    "seed": {"type": "int | keyframes", "default": 0, "doc": "mixed with the frame number into each frame's seed"},
+    "guidance_scale": {"type": "float", "default": 7.0, "min": 0.0, "max": 50.0, "doc": "how closely a model follows the prompt"},
+    "steps": {"type": "int", "default": 20, "min": 1, "max": 200, "doc": "denoising steps of a model backend"},
+    "conditions": {"type": "dict[str, float] | list[str]", "default": {}, "allowed": list(CONDITIONS), "doc": "ControlNet conditions with weights 0..2 (a list: weight 1)"},
+    "temporal": {"type": "bool", "default": True, "doc": "blend each frame with the previous result warped along motion"},
+    "temporal_strength": {"type": "float | keyframes", "default": 0.9, "min": 0.0, "max": 1.0, "doc": "weight of the warped previous result"},
+    "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0, "doc": "relative depth change that counts as an occlusion"},
+    "cache": {"type": "bool", "default": True, "doc": "reuse results of identical frames and params"},
+}
+_INPUTS = [
+    buffer_spec(passes.BEAUTY, [3, 4], required=True, doc="the render; linear, alpha kept"),
+    buffer_spec(passes.MOTION_BACKWARD, [2], doc="temporal: pixels to the previous frame, the beauty's size"),
+    buffer_spec(passes.MOTION_FORWARD, [2], doc="temporal: pixels to the next frame, the beauty's size"),
+    buffer_spec(passes.DEPTH, [1], doc="temporal occlusion test and the depth condition, the beauty's size"),
+    buffer_spec("control_<condition>", [1, 3], doc="a condition image from the host (else made by extract)"),
+]
+_OUTPUTS = [buffer_spec(passes.BEAUTY, [3, 4], required=True, dtypes=("float32",), doc="restyled, linear, the input's size and alpha")]
+_META = {
+    "seed": "the seed this frame ran with",
+    "key": "the first 16 hex digits of the frame's cache key",
+    "cache": "hit, miss or off",
+    "motion": "temporal: what the previous frame was warped with, render (motion passes) or optical_flow",
+    "coverage": "temporal: fraction of pixels the warped previous frame covers",
 }
 
 
@@ -173,9 +188,8 @@ class RestyleOp(Op):
                 backends[name] = {"available": False, "error": str(error), **({"install": error.fix} if error.fix else {})}
             for param, spec in backends[name].get("params", {}).items():
                 params.setdefault(param, {**spec, "backends": []})["backends"].append(name)
-        return {"summary": self.summary, "params": params, "inputs": [passes.BEAUTY],
-                "optional_inputs": [passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, "control_<condition>"],
-                "outputs": [passes.BEAUTY], "backends": backends, "default_backend": "cpu"}
+        return {"summary": self.summary, "params": params, "inputs": _INPUTS, "outputs": _OUTPUTS, "job_buffers": [],
+                "meta": _META, "backends": backends, "default_backend": "cpu"}
 
     def backend_name(self, plan: RestylePlan) -> str:
         return plan.backend.name

@@ -39,7 +39,8 @@ def masks(render, buffers) -> dict[str, np.ndarray]:
 
 def test_extract_is_offered_by_the_server():
     assert "extract" in default_ops()
-    assert default_ops()["extract"].describe()["outputs"]["depth"] == "control_depth"
+    outputs = {spec["name"]: spec for spec in default_ops()["extract"].describe()["outputs"]}
+    assert outputs["control_depth"]["channels"] == [1]
 
 
 # --- conditions from real Blender passes ----------------------------------------
