@@ -1,0 +1,132 @@
+"""Guided fill: a look for pixels no keyframe saw, found in the keyframes by what the passes say they are.
+
+For each object id (or the whole frame, without an object pass) the keyframe
+pixels of that object teach a colour model: an affine map from the render's
+display colour to the keyframe's colour, plus what the keyframe added on top of
+it (strokes, texture), looked up by patch: each unseen pixel takes the residual
+of the keyframe pixel of the same object whose guide patch (display colour, the
+luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search. So a disoccluded stretch of the
+blue cube gets the blue cube's painted look, shaded as the render shades it
+there, and never the floor's. An object no keyframe shows at all falls back to
+the model of every keyframe pixel. Residuals are matched at a reduced scale
+(long side at most ``MATCH_SIDE``), the affine part at full resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["KeySample", "StyleModel", "guide_features"]
+
+MATCH_SIDE = 480
+MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular subsample)
+_ALL = -1.0
+FEATURES = 13
+
+
+@dataclass(frozen=True)
+class KeySample:
+    """A keyframe and its frame's guides: the look (linear RGB), the render's display RGB, object ids, depth."""
+
+    style: np.ndarray
+    guide: np.ndarray
+    objects: np.ndarray | None
+    depth: np.ndarray | None
+
+
+def guide_features(guide: np.ndarray, depth: np.ndarray | None) -> np.ndarray:
+    """Per pixel: its display colour, the luminance of its 3x3 neighbourhood and inverse depth, as (H, W, 13)."""
+    guide = np.ascontiguousarray(guide, dtype=np.float32)
+    luma = cv2.copyMakeBorder(guide @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1, 1, 1, 1, cv2.BORDER_REFLECT)
+    height, width = guide.shape[:2]
+    patch = [luma[dy:dy + height, dx:dx + width, None] for dy in range(3) for dx in range(3)]
+    if depth is None:
+        relief = np.zeros((height, width, 1), np.float32)
+    else:
+        # Inverse depth: near surfaces differ strongly, the far background not at all; in colour-like units.
+        finite = np.where(np.isfinite(depth) & (depth > 0), depth, np.inf)
+        relief = (1.0 / np.maximum(finite, 1e-3)).astype(np.float32)[..., None]
+    return np.concatenate([guide] + patch + [relief], axis=2)
+
+
+class _ObjectModel:
+    def __init__(self, colours: np.ndarray, looks: np.ndarray, features: np.ndarray):
+        design = np.hstack([colours, np.ones((len(colours), 1), np.float32)])
+        self.affine = np.linalg.lstsq(design, looks, rcond=None)[0].astype(np.float32)
+        residuals = looks - design @ self.affine
+        stride = max(1, len(features) // MAX_SAMPLES)
+        self.features = np.ascontiguousarray(features[::stride], dtype=np.float32)
+        self.norms = (self.features * self.features).sum(axis=1)
+        self.residuals = residuals[::stride]
+
+    def colour(self, colours: np.ndarray) -> np.ndarray:
+        return colours @ self.affine[:3] + self.affine[3]
+
+    def residual(self, features: np.ndarray) -> np.ndarray:
+        """The residual of the nearest keyframe patch (exact search, in blocks: |q|^2 is the same for every candidate)."""
+        nearest = np.empty(len(features), np.int64)
+        for start in range(0, len(features), 2048):
+            block = np.asarray(features[start:start + 2048], dtype=np.float32)
+            nearest[start:start + 2048] = np.argmin(self.norms[None, :] - 2.0 * block @ self.features.T, axis=1)
+        return self.residuals[nearest]
+
+
+class StyleModel:
+    """What the keyframes of a segment say each object looks like."""
+
+    def __init__(self, samples: list[KeySample]):
+        self.models: dict[float, _ObjectModel] = {}
+        height, width = samples[0].style.shape[:2]
+        self.scale = min(1.0, MATCH_SIDE / max(height, width))
+        colours, looks, features, objects = [], [], [], []
+        for sample in samples:
+            small_style, small_guide, small_objects, small_depth = self._shrink(sample)
+            features.append(guide_features(small_guide, small_depth).reshape(-1, FEATURES))
+            colours.append(small_guide.reshape(-1, 3))
+            looks.append(small_style.reshape(-1, 3))
+            objects.append(small_objects.reshape(-1) if small_objects is not None else np.full(small_guide.shape[0] * small_guide.shape[1], _ALL, np.float32))
+        colour, look, feature, ids = (np.concatenate(parts) for parts in (colours, looks, features, objects))
+        self.models[_ALL] = _ObjectModel(colour, look, feature)
+        for object_id in np.unique(ids):
+            if object_id == _ALL:
+                continue
+            chosen = ids == object_id
+            if chosen.sum() >= 4:
+                self.models[float(object_id)] = _ObjectModel(colour[chosen], look[chosen], feature[chosen])
+
+    def _shrink(self, sample: KeySample):
+        if self.scale >= 1.0:
+            return sample.style[..., :3], sample.guide[..., :3], sample.objects, sample.depth
+        size = (max(1, round(sample.style.shape[1] * self.scale)), max(1, round(sample.style.shape[0] * self.scale)))
+        shrink = lambda image, mode: None if image is None else cv2.resize(np.ascontiguousarray(image), size, interpolation=mode)  # noqa: E731
+        return (shrink(sample.style[..., :3], cv2.INTER_AREA), shrink(sample.guide[..., :3], cv2.INTER_AREA),
+                shrink(sample.objects, cv2.INTER_NEAREST), shrink(sample.depth, cv2.INTER_NEAREST))
+
+    def fill(self, guide: np.ndarray, objects: np.ndarray | None, depth: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+        """A look (linear RGB) for every pixel of the frame where ``mask`` is set; zeros elsewhere."""
+        height, width = guide.shape[:2]
+        out = np.zeros((height, width, 3), np.float32)
+        if not mask.any():
+            return out
+        small = self._shrink(KeySample(guide, guide, objects, depth))
+        small_guide, small_objects, small_depth = small[1], small[2], small[3]
+        small_mask = cv2.resize(mask.astype(np.uint8), (small_guide.shape[1], small_guide.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        small_mask |= cv2.dilate(small_mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        features = guide_features(small_guide, small_depth)
+        residual = np.zeros(small_guide.shape[:2] + (3,), np.float32)
+        full_ids = objects if objects is not None else np.full((height, width), _ALL, np.float32)
+        small_ids = small_objects if small_objects is not None else np.full(small_guide.shape[:2], _ALL, np.float32)
+        for object_id in np.unique(full_ids[mask]):
+            model = self.models.get(float(object_id), self.models[_ALL])
+            where_small = small_mask & (small_ids == object_id)
+            if where_small.any():
+                residual[where_small] = model.residual(features[where_small])
+            where = mask & (full_ids == object_id)
+            out[where] = model.colour(guide[where][:, :3])
+        if self.scale < 1.0:
+            residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[mask] += residual[mask]
+        return out
