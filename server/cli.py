@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--negative-prompt")
     run.add_argument("--strength", type=float)
     run.add_argument("--seed", type=int)
+    run.add_argument("--keyframes", metavar="PATTERN",
+                     help="propagate: painted keyframes, e.g. 'paint/frame_####.png'; every frame of the range found there is one")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
 
@@ -126,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
 
-    from .sequences import FramePattern
+    from .sequences import FramePattern, read_keyframes
 
     params = json.loads(args.params_file.read_text()) if args.params_file else {}
     for item in args.param:
@@ -144,9 +146,11 @@ def _run(args: argparse.Namespace) -> int:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
     shot = json.loads(args.shot.read_text()) if args.shot else {}
     frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    job_buffers = read_keyframes(FramePattern(args.keyframes), frames) if args.keyframes else {}
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
-                          connection_file=args.connection_file, half=args.half, on_frame=progress)
+                          connection_file=args.connection_file, half=args.half, on_frame=progress,
+                          job_buffers=job_buffers)
     written = sum(len(paths) for paths in report.written.values())
     print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
           f"-> {args.output}")

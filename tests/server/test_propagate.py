@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from fixtures.blender import DEMO_SCENE
 from framebridge.protocol import passes
 from framebridge.protocol.errors import InvalidParams, MissingInput, ShapeMismatch
-from framebridge.protocol.exr import read_frame
+from framebridge.protocol.exr import read_frame, read_layers
 from framebridge.server.colour import display_to_linear, linear_to_display
 from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext
 from framebridge.server.ops.propagate import PropagateOp
@@ -21,7 +22,7 @@ SHOT_FRAMES = 24
 
 
 @pytest.fixture(scope="session")
-def crossing_shot(tmp_path_factory) -> dict[int, dict[str, np.ndarray]]:
+def crossing_render(tmp_path_factory) -> Path:
     """24 frames at 160x96 of the demo scene with crossing objects and a camera pan, flat shaded (no shadows)."""
     folder = tmp_path_factory.mktemp("crossing")
     command = [sys.executable, str(DEMO_SCENE), "--out", str(folder), "--frames", str(SHOT_FRAMES), "--width", "160",
@@ -29,7 +30,12 @@ def crossing_shot(tmp_path_factory) -> dict[int, dict[str, np.ndarray]]:
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"Blender render failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return {number: read_frame(folder / f"frame_{number:04d}.exr") for number in range(1, SHOT_FRAMES + 1)}
+    return folder
+
+
+@pytest.fixture(scope="session")
+def crossing_shot(crossing_render) -> dict[int, dict[str, np.ndarray]]:
+    return {number: read_frame(crossing_render / f"frame_{number:04d}.exr") for number in range(1, SHOT_FRAMES + 1)}
 
 
 def style(beauty: np.ndarray) -> np.ndarray:
@@ -209,3 +215,28 @@ def test_frames_without_motion_vectors_follow_optical_flow():
     shot = flat_shot(frames, with_motion=False)
     results = propagate(shot, frames, [1, 3])
     assert sorted(results) == frames and all(not isinstance(item, FrameFailure) for item in results.values())
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_the_run_command_propagates_painted_pngs_and_reruns_from_the_cache(crossing_render, crossing_shot, tmp_path):
+    import cv2
+
+    paint = tmp_path / "paint"
+    paint.mkdir()
+    for key in (1, 12):
+        display = linear_to_display(style(crossing_shot[key][passes.BEAUTY]))
+        cv2.imwrite(str(paint / f"frame_{key:04d}.png"), np.round(display[..., ::-1] * 255).astype(np.uint8))
+    command = [sys.executable, "-m", "framebridge.server", "run", "propagate", "--input", str(crossing_render / "frame_####.exr"),
+               "--keyframes", str(paint / "frame_####.png"), "--output", str(tmp_path / "out" / "frame_####.exr"),
+               "--frames", "1-12"]
+    environment = {**os.environ, "FRAMEBRIDGE_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert first.returncode == 0, first.stderr
+    results = {number: read_layers(tmp_path / "out" / f"frame_{number:04d}.exr") for number in range(1, 13)}
+    assert all("confidence" in layers for layers in results.values())
+    seen = results[6]["confidence"][..., 2] == 0
+    assert psnr(results[6][""], style(crossing_shot[6][passes.BEAUTY]), seen) >= 28.0
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert again.returncode == 0, again.stderr
+    np.testing.assert_array_equal(read_layers(tmp_path / "out" / "frame_0006.exr")[""], results[6][""])
