@@ -41,7 +41,7 @@ side of k, and k itself.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -50,11 +50,10 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
-from ..colour import linear_to_display
-from ..propagate.chain import Chain, Guides, KeyView, sample, start_chain, step_chain
+from ..propagate.chain import Chain, KeyView, start_chain, step_chain
+from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
-from ..restyle.temporal import estimate_flow
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
 
 __all__ = ["PropagateOp"]
@@ -77,20 +76,6 @@ class PropagatePlan:
     halflife: float
     cache: ResultCache | None
     fingerprint: dict[str, Any]
-
-
-@dataclass
-class _Held:
-    """One frame as propagation needs it."""
-
-    number: int
-    alpha: np.ndarray | None
-    guide: np.ndarray                    # display RGB of the render
-    guides: Guides
-    digests: dict[str, str]
-    forward: tuple[int, np.ndarray, np.ndarray] | None = None   # (keyframe, look, seen) carried forward
-    failure: FrameBridgeError | None = None
-    cached: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
 
 class PropagateOp(Op):
@@ -165,18 +150,16 @@ class _Propagation:
 
     def __init__(self, plan: PropagatePlan, context: JobContext):
         self.plan = plan
-        self.context = context
         self.keys = set(plan.keyframes)
-        self.looks: dict[int, np.ndarray] = {}         # keyframe number -> its look (RGB), once arrived
-        self.key_samples: dict[int, KeySample] = {}
-        self.key_digests: dict[int, str] = {number: digest(array) for number, array in
-                                            ((int(k), v) for k, v in plan.job_keyframes.items())}
-        self.held: list[_Held] = []
-        self.previous: _Held | None = None
-        self.chain: Chain | None = None                 # forward chain from the latest keyframe
-        self.size: tuple[int, int] | None = None
+        self.looks: dict[int, np.ndarray] = {}          # keyframe number -> its look (linear RGB), once arrived
+        self.key_frames: dict[int, ShotFrame] = {}
+        self.key_digests: dict[int, str] = {int(number): digest(array) for number, array in plan.job_keyframes.items()}
         self.frame_digests: dict[int, dict[str, str]] = {}
         self.models: dict[tuple[int, ...], StyleModel] = {}
+        self.held: list[ShotFrame] = []
+        self.previous: ShotFrame | None = None
+        self.chain: Chain | None = None                  # forward chain from the latest keyframe
+        self.size: tuple[int, int] | None = None
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
         for frame in frames:
@@ -187,34 +170,34 @@ class _Propagation:
         if self.size is None:
             self._start(frame)
         try:
-            held = self._read(frame)
+            current = read_shot_frame(frame.number, frame.buffers, self.size)
+            if self.previous is not None and self.previous.number == frame.number - 1:
+                link_motion(current, self.previous, self.plan.optical_flow)
         except FrameBridgeError as error:
             if frame.number in self.keys:
                 raise
             self.previous, self.chain = None, None
             yield FrameFailure(frame.number, error)
             return
-        self.frame_digests[held.number] = held.digests
-        if self.previous is None or self.previous.number != held.number - 1:
+        self.frame_digests[current.number] = current.digests
+        if self.previous is None or self.previous.number != current.number - 1:
             self.chain = None
-        if held.number in self.keys:
-            self.looks[held.number] = self._keyframe(frame, held)
-            self.key_samples[held.number] = KeySample(self.looks[held.number], held.guide, held.guides.object_index,
-                                                      held.guides.depth)
-            yield from self._close(held)
-            self.chain = start_chain(held.number, *self.size)
-            yield self._emit_keyframe(held)
+        if current.number in self.keys:
+            self.looks[current.number] = self._keyframe(frame)
+            self.key_frames[current.number] = current
+            yield from self._close(current)
+            self.chain = start_chain(current.number, *current.work_look.shape[:2])
+            yield self._emit_keyframe(current)
         else:
             if self.chain is not None:
-                self.chain = step_chain(self.chain, held.number, held.guides, self.previous.guides,
-                                        self._view(self.chain.key), held.guide, held.guides.motion_backward,
-                                        self.previous.guides.motion_forward, depth_tolerance=self.plan.depth_tolerance)
-                held.forward = (self.chain.key, sample(self.looks[self.chain.key], self.chain), self.chain.seen)
-            if any(key > held.number for key in self.keys):
-                self.held.append(held)
+                self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
+                                        self.previous.work.motion_forward)
+                current.forward = (self.chain.key, *sample_full(self.looks[self.chain.key], self.chain))
+            if any(key > current.number for key in self.keys):
+                self.held.append(current)
             else:
-                yield self._finish(held, None, [self.chain.key] if self.chain else [])
-        self.previous = held
+                yield self._finish(current, None, [self.chain.key] if self.chain else [])
+        self.previous = current
 
     def _start(self, frame: InputFrame) -> None:
         """The shot's size, from its first frame; a job-level keyframe of another size fails the job."""
@@ -227,152 +210,103 @@ class _Propagation:
                 raise ShapeMismatch(f"keyframe_{number} is {look.shape[1]}x{look.shape[0]}, "
                                     f"the shot is {self.size[1]}x{self.size[0]}", details={"buffer": f"keyframe_{number}"})
 
-    def _read(self, frame: InputFrame) -> _Held:
-        buffers = frame.buffers
-        beauty = buffers.get(passes.BEAUTY)
-        if beauty is None or beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
-            raise MissingInput(f"frame {frame.number} needs a beauty buffer (H, W, 3|4)", details={"buffer": passes.BEAUTY})
-        height, width = beauty.shape[:2]
-        if (height, width) != self.size:
-            raise ShapeMismatch(f"frame {frame.number} is {width}x{height}, the shot is {self.size[1]}x{self.size[0]}")
-        linear = beauty.astype(np.float32)
-        if not np.isfinite(linear).all():
-            raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite values")
-        alpha = linear[..., 3].copy() if beauty.shape[2] == 4 else None
-        guide = linear_to_display(np.clip(linear[..., :3], 0.0, None))
-        guides = Guides(*(self._pass(buffers, name, frame.number, shape)
-                          for name, shape in ((passes.MOTION_BACKWARD, 2), (passes.MOTION_FORWARD, 2),
-                                              (passes.DEPTH, None), (passes.OBJECT_INDEX, None))))
-        held = _Held(frame.number, alpha, guide, guides,
-                     {name: digest(np.ascontiguousarray(array)) for name, array in sorted(buffers.items())})
-        return self._with_motion(held)
-
-    def _pass(self, buffers: Mapping[str, np.ndarray], name: str, number: int, channels: int | None) -> np.ndarray | None:
-        array = buffers.get(name)
-        if array is None:
-            return None
-        expected = self.size + ((channels,) if channels else ())
-        if array.shape[:2] != self.size or (channels and array.shape != expected) or (not channels and array.ndim != 2):
-            raise ShapeMismatch(f"frame {number}'s {name} has shape {array.shape}, expected {expected}", details={"buffer": name})
-        values = np.ascontiguousarray(array, dtype=np.float32)
-        if name != passes.DEPTH and not np.isfinite(values).all():
-            raise NonFiniteValues(f"frame {number}'s {name} has NaN or infinite values", details={"buffer": name})
-        return values
-
-    def _with_motion(self, held: _Held) -> _Held:
-        """Motion to the previous frame (and the previous frame's to this one) from optical flow where the render gave none."""
-        previous = self.previous
-        if previous is None or previous.number != held.number - 1:
-            return held
-        if held.guides.motion_backward is not None and previous.guides.motion_forward is not None:
-            return held
-        if not self.plan.optical_flow:
-            raise MissingInput(f"frame {held.number} has no motion vectors to frame {previous.number} and optical_flow is off",
-                               fix="render the Vector pass, or allow optical_flow", details={"buffer": passes.MOTION_BACKWARD})
-        backward, previous_forward = estimate_flow(held.guide, previous.guide)
-        held.guides = Guides(held.guides.motion_backward if held.guides.motion_backward is not None else backward,
-                             held.guides.motion_forward, held.guides.depth, held.guides.object_index)
-        if previous.guides.motion_forward is None:
-            previous.guides = Guides(previous.guides.motion_backward, previous_forward, previous.guides.depth,
-                                     previous.guides.object_index)
-        return held
-
-    def _keyframe(self, frame: InputFrame, held: _Held) -> np.ndarray:
-        array = self.plan.job_keyframes.get(str(held.number))
+    def _keyframe(self, frame: InputFrame) -> np.ndarray:
+        array = self.plan.job_keyframes.get(str(frame.number))
         if array is None:
             array = frame.buffers.get(KEYFRAME)
             if array is None:
-                raise MissingInput(f"frame {held.number} is a keyframe but came without a `keyframe` buffer",
+                raise MissingInput(f"frame {frame.number} is a keyframe but came without a `keyframe` buffer",
                                    details={"buffer": KEYFRAME})
             array = _check_keyframe(KEYFRAME, array, {})
-            self.key_digests[held.number] = digest(np.ascontiguousarray(array))
+            self.key_digests[frame.number] = digest(np.ascontiguousarray(array))
         if array.shape[:2] != self.size:
-            raise ShapeMismatch(f"the keyframe of frame {held.number} is {array.shape[1]}x{array.shape[0]}, "
+            raise ShapeMismatch(f"the keyframe of frame {frame.number} is {array.shape[1]}x{array.shape[0]}, "
                                 f"the shot is {self.size[1]}x{self.size[0]}", details={"buffer": KEYFRAME})
         return np.ascontiguousarray(array[..., :3], dtype=np.float32)
 
-    def _close(self, key: _Held | None) -> Iterator[OutputFrame | FrameFailure]:
+    def _step(self, chain: Chain, frame: ShotFrame, came_from: ShotFrame, motion, back_motion) -> Chain:
+        key = self.key_frames[chain.key]
+        return step_chain(chain, frame.number, frame.work, came_from.work, KeyView(key.work.object_index, key.work_look),
+                          frame.work_look, motion, back_motion, depth_tolerance=self.plan.depth_tolerance)
+
+    def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
         """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
         held, self.held = self.held, []
         if not held:
             return
         backward: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         if key is not None and self.previous is held[-1] and held[-1].number == key.number - 1:
-            chain, after = start_chain(key.number, *self.size), key
+            chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
             for frame in reversed(held):
                 if frame.number != after.number - 1:
                     break
-                chain = step_chain(chain, frame.number, frame.guides, after.guides, self._view(key.number), frame.guide,
-                                   frame.guides.motion_forward, after.guides.motion_backward,
-                                   depth_tolerance=self.plan.depth_tolerance)
-                backward[frame.number] = (key.number, sample(self.looks[key.number], chain), chain.seen)
+                chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
+                backward[frame.number] = (key.number, *sample_full(self.looks[key.number], chain))
                 after = frame
         for frame in held:
             keys = sorted({side[0] for side in (frame.forward, backward.get(frame.number)) if side is not None})
             yield self._finish(frame, backward.get(frame.number), keys)
 
-    def _finish(self, frame: _Held, backward: tuple[int, np.ndarray, np.ndarray] | None, keys: list[int]) -> OutputFrame:
+    def _finish(self, frame: ShotFrame, backward: tuple[int, np.ndarray, np.ndarray] | None, keys: list[int]) -> OutputFrame:
         key = self._cache_key(frame, keys)
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if self.plan.cache and key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
             return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
         sides = [side for side in (frame.forward, backward) if side is not None]
         height, width = self.size
-        weights, looks = [], []
         trust = np.zeros((height, width), np.float32)
         distance = np.full((height, width), -1.0, np.float32)
-        for key_number, look, seen in sides:
+        coverage = np.zeros((height, width), np.float32)
+        weights, total = [], np.zeros((height, width), np.float32)
+        for key_number, _, seen in sides:
             span = abs(frame.number - key_number)
-            other = [abs(frame.number - s[0]) for s in sides if s[0] != key_number]
-            weights.append(seen * (other[0] if other else 1.0))
-            looks.append(look)
-            trust = np.maximum(trust, seen * 0.5 ** (span / self.plan.halflife))
-            closer = (seen > 0.5) & ((distance < 0) | (span < distance))
-            distance[closer] = span
-        coverage = np.clip(sum(np.asarray(s[2]) for s in sides), 0.0, 1.0) if sides else np.zeros((height, width), np.float32)
-        total = sum(weights) if weights else np.zeros((height, width), np.float32)
+            # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
+            other = [abs(frame.number - side[0]) for side in sides if side[0] != key_number]
+            weight = seen * float(other[0] if other else 1.0)
+            weights.append(weight)
+            total += weight
+            coverage += seen
+            np.maximum(trust, seen * 0.5 ** (span / self.plan.halflife), out=trust)
+            distance[(seen > 0.5) & ((distance < 0) | (span < distance))] = span
+        np.minimum(coverage, 1.0, out=coverage)
         propagated = np.zeros((height, width, 3), np.float32)
-        for weight, look in zip(weights, looks):
-            propagated += look * np.divide(weight, total, out=np.zeros_like(total), where=total > 0)[..., None]
+        share = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+        for weight, (_, look, _) in zip(weights, sides):
+            propagated += look * (weight * share)[..., None]
         holes = coverage < 0.999
         if holes.any():
-            synthesised = self._model(keys).fill(frame.guide, frame.guides.object_index, frame.guides.depth, holes)
+            synthesised = self._model(keys).fill(frame.look, frame.objects, frame.depth, holes)
             propagated = propagated * coverage[..., None] + synthesised * (1.0 - coverage)[..., None]
         beauty = propagated if frame.alpha is None else np.dstack([propagated, frame.alpha])
-        confidence = np.dstack([trust, distance, 1.0 - coverage]).astype(np.float32)
-        result = {passes.BEAUTY: beauty.astype(np.float32), CONFIDENCE: confidence}
+        result = {passes.BEAUTY: beauty.astype(np.float32, copy=False),
+                  CONFIDENCE: np.dstack([trust, distance, 1.0 - coverage])}
         if self.plan.cache and key:
             self.plan.cache.put(key, result)
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
-                                                  "synthesised": float((1.0 - coverage).mean())})
+                                                  "synthesised": float(1.0 - coverage.mean())})
 
-    def _emit_keyframe(self, held: _Held) -> OutputFrame:
-        look = self.looks[held.number]
-        beauty = look if held.alpha is None else np.dstack([look, held.alpha])
+    def _emit_keyframe(self, frame: ShotFrame) -> OutputFrame:
+        look = self.looks[frame.number]
+        beauty = look if frame.alpha is None else np.dstack([look, frame.alpha])
         confidence = np.zeros(self.size + (3,), np.float32)
         confidence[..., 0] = 1.0
-        return OutputFrame(held.number, {passes.BEAUTY: beauty.astype(np.float32), CONFIDENCE: confidence},
-                           {"cache": "keyframe", "keyframes": [held.number]})
+        return OutputFrame(frame.number, {passes.BEAUTY: beauty.astype(np.float32), CONFIDENCE: confidence},
+                           {"cache": "keyframe", "keyframes": [frame.number]})
 
-    def _cache_key(self, frame: _Held, keys: list[int]) -> str | None:
+    def _cache_key(self, frame: ShotFrame, keys: list[int]) -> str | None:
         if not keys:
             return None
+        low, high = min(keys + [frame.number]), max(keys + [frame.number])
         return cache_key({**self.plan.fingerprint, "frame": frame.number,
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
-                          "inputs": self._span_digests(frame.number, keys)})
-
-    def _span_digests(self, number: int, keys: list[int]) -> list[tuple[int, dict[str, str]]]:
-        low, high = min(keys + [number]), max(keys + [number])
-        return [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]
-
-    def _view(self, key: int) -> KeyView:
-        return KeyView(self.key_samples[key].objects, self.key_samples[key].guide)
+                          "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
     def _model(self, keys: list[int]) -> StyleModel:
         """The guided-fill model of the keyframes that reach a frame (every keyframe so far when none does)."""
-        chosen = tuple(keys) or tuple(sorted(self.key_samples))
+        chosen = tuple(keys) or tuple(sorted(self.key_frames))
         if chosen not in self.models:
-            self.models = {chosen: StyleModel([self.key_samples[number] for number in chosen])}
+            self.models = {chosen: StyleModel([KeySample(self.looks[n], self.key_frames[n].look, self.key_frames[n].objects,
+                                                         self.key_frames[n].depth) for n in chosen])}
         return self.models[chosen]
 
 

@@ -2,7 +2,7 @@
 
 For each object id (or the whole frame, without an object pass) the keyframe
 pixels of that object teach a colour model: an affine map from the render's
-display colour to the keyframe's colour, plus what the keyframe added on top of
+colour (in the guides' encoding, :func:`..propagate.shot.perceptual`) to the keyframe's colour, plus what the keyframe added on top of
 it (strokes, texture), looked up by patch: each unseen pixel takes the residual
 of the keyframe pixel of the same object whose guide patch (display colour, the
 luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search. So a disoccluded stretch of the
@@ -29,7 +29,7 @@ FEATURES = 13
 
 @dataclass(frozen=True)
 class KeySample:
-    """A keyframe and its frame's guides: the look (linear RGB), the render's display RGB, object ids, depth."""
+    """A keyframe and its frame's guides: the look (linear RGB), the render's colour (guide encoding), object ids, depth."""
 
     style: np.ndarray
     guide: np.ndarray
@@ -38,7 +38,7 @@ class KeySample:
 
 
 def guide_features(guide: np.ndarray, depth: np.ndarray | None) -> np.ndarray:
-    """Per pixel: its display colour, the luminance of its 3x3 neighbourhood and inverse depth, as (H, W, 13)."""
+    """Per pixel: its guide colour, the luminance of its 3x3 neighbourhood and inverse depth, as (H, W, 13)."""
     guide = np.ascontiguousarray(guide, dtype=np.float32)
     luma = cv2.copyMakeBorder(guide @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1, 1, 1, 1, cv2.BORDER_REFLECT)
     height, width = guide.shape[:2]
