@@ -240,3 +240,66 @@ def test_the_run_command_propagates_painted_pngs_and_reruns_from_the_cache(cross
     again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
     assert again.returncode == 0, again.stderr
     np.testing.assert_array_equal(read_layers(tmp_path / "out" / "frame_0006.exr")[""], results[6][""])
+
+
+def restyle_keyframed(op, shot, frames, params):
+    plan = op.prepare(dict(params), {}, frames, "cpu")
+    outputs = op.run(plan, (InputFrame(number, shot[number]) for number in frames), JobContext("t", frames, {}, lambda: False))
+    return {output.number: output for output in outputs}
+
+
+def sliding_shot(frames, size=(32, 48), shift=2):
+    """A smooth texture sliding right, with the motion a renderer would give."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    wide = cv2.resize(rng.random((size[0] // 4, (size[1] + shift * len(frames)) // 4, 3), dtype=np.float32),
+                      (size[1] + shift * len(frames), size[0]), interpolation=cv2.INTER_CUBIC)
+    shot = {}
+    for index, number in enumerate(frames):
+        start = shift * (len(frames) - 1 - index)
+        motion = np.zeros(size + (2,), np.float32)
+        shot[number] = {passes.BEAUTY: display_to_linear(np.clip(wide[:, start:start + size[1]], 0.05, 0.95)),
+                        passes.MOTION_BACKWARD: motion - [shift, 0], passes.MOTION_FORWARD: motion + [shift, 0]}
+    return shot
+
+
+def test_restyle_keyframe_mode_runs_the_backend_on_keyframes_only_and_propagates_the_rest(tmp_path, monkeypatch):
+    from framebridge.server.ops.restyle import RestyleOp
+    from framebridge.server.restyle.cpu import CpuBackend
+
+    styled = []
+    original = CpuBackend.run
+    monkeypatch.setattr(CpuBackend, "run", lambda self, requests: styled.extend(r.number for r in requests) or original(self, requests))
+    frames = list(range(1, 11))
+    shot = sliding_shot(frames)
+    results = restyle_keyframed(RestyleOp(cache_dir=tmp_path), shot, frames, {"keyframe_interval": 4, "cache": False})
+    assert sorted(styled) == [1, 5, 9, 10]
+    assert sorted(results) == frames and all("confidence" in results[n].buffers for n in frames)
+    plain = restyle_keyframed(RestyleOp(cache_dir=tmp_path), shot, [5], {"cache": False, "temporal": False})
+    np.testing.assert_array_equal(results[5].buffers[passes.BEAUTY][..., :3], plain[5].buffers[passes.BEAUTY][..., :3])
+
+
+def test_restyle_keyframe_mode_recomputes_what_an_edited_keyframe_reaches(tmp_path):
+    from framebridge.server.ops.restyle import RestyleOp
+
+    frames = list(range(1, 10))
+    shot = sliding_shot(frames)
+    op = RestyleOp(cache_dir=tmp_path)
+    params = {"keyframe_interval": [1, 5, 9]}
+    first = restyle_keyframed(op, shot, frames, params)
+    assert {first[n].meta["cache"] for n in frames if n not in (1, 5, 9)} == {"miss"}
+    again = restyle_keyframed(op, shot, frames, params)
+    assert {again[n].meta["cache"] for n in frames if n not in (1, 5, 9)} == {"hit"}
+    shot[9][passes.BEAUTY] = shot[9][passes.BEAUTY] * 0.8
+    edited = restyle_keyframed(op, shot, frames, params)
+    assert [n for n in frames if edited[n].meta["cache"] == "miss"] == [6, 7, 8]
+
+
+def test_restyle_refuses_keyframes_outside_its_frames(tmp_path):
+    from framebridge.server.ops.restyle import RestyleOp
+
+    with pytest.raises(InvalidParams, match="outside"):
+        RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": [1, 50]}, {}, [1, 2, 3], "cpu")
+    with pytest.raises(InvalidParams, match="keyframe_interval"):
+        RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": 0}, {}, [1, 2, 3], "cpu")
