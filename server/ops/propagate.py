@@ -50,7 +50,7 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
-from ..propagate.chain import Chain, KeyView, start_chain, step_chain
+from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -192,7 +192,7 @@ class _Propagation:
             if self.chain is not None:
                 self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
                                         self.previous.work.motion_forward)
-                current.forward = (self.chain.key, *sample_full(self.looks[self.chain.key], self.chain))
+                current.forward = (self.chain.key, *self._sample(self.chain, current))
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
@@ -224,10 +224,16 @@ class _Propagation:
                                 f"the shot is {self.size[1]}x{self.size[0]}", details={"buffer": KEYFRAME})
         return np.ascontiguousarray(array[..., :3], dtype=np.float32)
 
+    def _view(self, key: int) -> KeyView:
+        return KeyView(self.key_frames[key].work.object_index, self.key_frames[key].work_look)
+
     def _step(self, chain: Chain, frame: ShotFrame, came_from: ShotFrame, motion, back_motion) -> Chain:
-        key = self.key_frames[chain.key]
-        return step_chain(chain, frame.number, frame.work, came_from.work, KeyView(key.work.object_index, key.work_look),
-                          frame.work_look, motion, back_motion, depth_tolerance=self.plan.depth_tolerance)
+        return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
+                          back_motion, depth_tolerance=self.plan.depth_tolerance)
+
+    def _sample(self, chain: Chain, frame: ShotFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The keyframe's look at ``frame`` and how far to trust it there, at full size."""
+        return sample_full(self.looks[chain.key], chain, trust(chain, self._view(chain.key), frame.work_look))
 
     def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
         """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
@@ -241,7 +247,7 @@ class _Propagation:
                 if frame.number != after.number - 1:
                     break
                 chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
-                backward[frame.number] = (key.number, *sample_full(self.looks[key.number], chain))
+                backward[frame.number] = (key.number, *self._sample(chain, frame))
                 after = frame
         for frame in held:
             keys = sorted({side[0] for side in (frame.forward, backward.get(frame.number)) if side is not None})

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..restyle.temporal import Warp
 
-__all__ = ["Guides", "Chain", "KeyView", "start_chain", "step_chain"]
+__all__ = ["Guides", "Chain", "KeyView", "start_chain", "step_chain", "trust"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,23 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
         seen *= _same_object(coords, key.objects, guides.object_index)
         coords, seen = _reanchor(coords, seen, key, guides.object_index, render_look)
     return Chain(chain.key, frame, coords, seen)
+
+
+LIKENESS = (0.03, 0.10)  # guide-colour difference up to which the keyframe's look is fully trusted, and from which not at all
+
+
+def trust(chain: Chain, key: KeyView, render_look: np.ndarray) -> np.ndarray:
+    """The chain's trust in the keyframe's look for this frame: geometric trust, faded where the render changed.
+
+    Render motion knows nothing of moving shadows, highlights or lighting: where the
+    render here no longer looks as it did at the keyframe's place, the keyframe's
+    look does not apply as painted. Evaluated afresh each frame, never carried, so a
+    pixel a shadow passed over is trusted again once it has passed.
+    """
+    there = cv2.remap(key.look, chain.coords[..., 0], chain.coords[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    difference = np.abs(there - render_look).max(axis=2)
+    low, high = LIKENESS
+    return chain.seen * np.clip((high - difference) / (high - low), 0.0, 1.0)
 
 
 def _same_object(coords: np.ndarray, key_objects: np.ndarray, objects: np.ndarray) -> np.ndarray:

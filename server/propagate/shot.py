@@ -114,11 +114,11 @@ def link_motion(frame: ShotFrame, previous: ShotFrame, optical_flow: bool) -> No
         previous.work = Guides(previous.work.motion_backward, previous_forward, previous.work.depth, previous.work.object_index)
 
 
-def sample_full(image: np.ndarray, chain: Chain) -> tuple[np.ndarray, np.ndarray]:
-    """The full-size keyframe ``image`` seen from a working-size chain, and the chain's trust at full size."""
+def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size."""
     height, width = image.shape[:2]
     small_height, small_width = chain.seen.shape
-    coords, seen = chain.coords, chain.seen
+    coords = chain.coords
     if (small_height, small_width) != (height, width):
         scale_x, scale_y = width / small_width, height / small_height
         coords = cv2.resize(coords, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -23,6 +23,8 @@ __all__ = ["KeySample", "StyleModel", "guide_features"]
 
 MATCH_SIDE = 480
 MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular subsample)
+RIDGE = 0.001  # per keyframe pixel, on the affine colour terms
+MATCH_DISTANCE = 0.25  # guide-feature distance at which a matched patch lends nothing of its residual
 _ALL = -1.0
 FEATURES = 13
 
@@ -54,8 +56,10 @@ def guide_features(guide: np.ndarray, depth: np.ndarray | None) -> np.ndarray:
 
 class _ObjectModel:
     def __init__(self, colours: np.ndarray, looks: np.ndarray, features: np.ndarray):
-        design = np.hstack([colours, np.ones((len(colours), 1), np.float32)])
-        self.affine = np.linalg.lstsq(design, looks, rcond=None)[0].astype(np.float32)
+        design = np.hstack([colours, np.ones((len(colours), 1), np.float32)]).astype(np.float64)
+        # Ridge on the colour terms: an object the keyframes show in one flat colour gets that colour, not a wild slope.
+        penalty = np.diag([RIDGE * len(colours)] * 3 + [0.0])
+        self.affine = np.linalg.solve(design.T @ design + penalty, design.T @ looks).astype(np.float32)
         residuals = looks - design @ self.affine
         stride = max(1, len(features) // MAX_SAMPLES)
         self.features = np.ascontiguousarray(features[::stride], dtype=np.float32)
@@ -66,12 +70,17 @@ class _ObjectModel:
         return colours @ self.affine[:3] + self.affine[3]
 
     def residual(self, features: np.ndarray) -> np.ndarray:
-        """The residual of the nearest keyframe patch (exact search, in blocks: |q|^2 is the same for every candidate)."""
+        """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search, in blocks)."""
         nearest = np.empty(len(features), np.int64)
+        distance = np.empty(len(features), np.float32)
         for start in range(0, len(features), 2048):
             block = np.asarray(features[start:start + 2048], dtype=np.float32)
-            nearest[start:start + 2048] = np.argmin(self.norms[None, :] - 2.0 * block @ self.features.T, axis=1)
-        return self.residuals[nearest]
+            partial = self.norms[None, :] - 2.0 * block @ self.features.T  # |q|^2 is the same for every candidate
+            nearest[start:start + 2048] = best = np.argmin(partial, axis=1)
+            squared = partial[np.arange(len(block)), best] + (block * block).sum(axis=1)
+            distance[start:start + 2048] = np.sqrt(np.maximum(squared, 0.0))
+        fade = np.clip(1.0 - distance / MATCH_DISTANCE, 0.0, 1.0)[:, None]
+        return self.residuals[nearest] * fade
 
 
 class StyleModel:
@@ -126,6 +135,7 @@ class StyleModel:
                 residual[where_small] = model.residual(features[where_small])
             where = mask & (full_ids == object_id)
             out[where] = model.colour(guide[where][:, :3])
+        residual = cv2.medianBlur(residual, 3)  # single mismatched patches would sparkle
         if self.scale < 1.0:
             residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
         out[mask] += residual[mask]
