@@ -14,7 +14,8 @@ the keyframe sampled once, so long spans do not blur), trusted only where the
 motion is consistent both ways, the depth agrees and the object id matches.
 Between two keyframes the two looks are blended by temporal distance and trust;
 what neither saw (disocclusions, new objects) is filled by guided synthesis from
-the two keyframes (:mod:`..propagate.synthesis`: same object, similar patch).
+each of the two keyframes (:mod:`..propagate.synthesis`: same object, similar
+patch), blended by temporal distance the same way.
 
 Results per frame: ``beauty`` (linear RGB and the input's alpha; a keyframe's
 own frame is the keyframe) and ``confidence`` (H, W, 3) float32: trust 0..1 (1 on
@@ -155,7 +156,7 @@ class _Propagation:
         self.key_frames: dict[int, ShotFrame] = {}
         self.key_digests: dict[int, str] = {int(number): digest(array) for number, array in plan.job_keyframes.items()}
         self.frame_digests: dict[int, dict[str, str]] = {}
-        self.models: dict[tuple[int, ...], StyleModel] = {}
+        self.models: dict[int, StyleModel] = {}
         self.held: list[ShotFrame] = []
         self.previous: ShotFrame | None = None
         self.chain: Chain | None = None                  # forward chain from the latest keyframe
@@ -281,7 +282,7 @@ class _Propagation:
             propagated += look * (weight * share)[..., None]
         holes = coverage < 0.999
         if holes.any():
-            synthesised = self._model(keys).fill(frame.look, frame.objects, frame.depth, holes)
+            synthesised = self._synthesise(frame, keys, holes)
             propagated = propagated * coverage[..., None] + synthesised * (1.0 - coverage)[..., None]
         beauty = propagated if frame.alpha is None else np.dstack([propagated, frame.alpha])
         result = {passes.BEAUTY: beauty.astype(np.float32, copy=False),
@@ -307,13 +308,25 @@ class _Propagation:
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
-    def _model(self, keys: list[int]) -> StyleModel:
-        """The guided-fill model of the keyframes that reach a frame (every keyframe so far when none does)."""
-        chosen = tuple(keys) or tuple(sorted(self.key_frames))
-        if chosen not in self.models:
-            self.models = {chosen: StyleModel([KeySample(self.looks[n], self.key_frames[n].look, self.key_frames[n].objects,
-                                                         self.key_frames[n].depth) for n in chosen])}
-        return self.models[chosen]
+    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: np.ndarray) -> np.ndarray:
+        """Guided fill from each keyframe that reaches the frame, blended by temporal distance like the propagated looks."""
+        keys = keys or sorted(self.key_frames)
+        weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
+        total = sum(weights) or 1.0
+        filled = np.zeros(frame.look.shape, np.float32)
+        for key, weight in zip(keys, weights):
+            if weight:
+                filled += self._model(key).fill(frame.look, frame.objects, frame.depth, holes) * (weight / total)
+        return filled
+
+    def _model(self, key: int) -> StyleModel:
+        """The guided-fill model of one keyframe (the latest two are kept: a span needs both of its ends)."""
+        if key not in self.models:
+            shown = self.key_frames[key]
+            if len(self.models) >= 2:
+                del self.models[min(self.models)]
+            self.models[key] = StyleModel([KeySample(self.looks[key], shown.look, shown.objects, shown.depth)])
+        return self.models[key]
 
 
 def _check_keyframe(name: str, array: np.ndarray, shot: Mapping[str, Any]) -> np.ndarray:

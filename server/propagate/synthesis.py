@@ -9,7 +9,8 @@ luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search. So a
 blue cube gets the blue cube's painted look, shaded as the render shades it
 there, and never the floor's. An object no keyframe shows at all falls back to
 the model of every keyframe pixel. Residuals are matched at a reduced scale
-(long side at most ``MATCH_SIDE``), the affine part at full resolution.
+(long side at most ``MATCH_SIDE``), the affine part at full resolution; the result
+stays within the colours the keyframe used on that object.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class _ObjectModel:
         self.features = np.ascontiguousarray(features[::stride], dtype=np.float32)
         self.norms = (self.features * self.features).sum(axis=1)
         self.residuals = residuals[::stride]
+        self.low, self.high = looks.min(axis=0), looks.max(axis=0)
 
     def colour(self, colours: np.ndarray) -> np.ndarray:
         return colours @ self.affine[:3] + self.affine[3]
@@ -139,4 +141,9 @@ class StyleModel:
         if self.scale < 1.0:
             residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
         out[mask] += residual[mask]
+        # The fill never invents a colour the keyframe did not use on that object.
+        for object_id in np.unique(full_ids[mask]):
+            model = self.models.get(float(object_id), self.models[_ALL])
+            where = mask & (full_ids == object_id)
+            out[where] = np.clip(out[where], model.low, model.high)
         return out
