@@ -131,12 +131,19 @@ def run_demo(settings: DemoSettings) -> DemoReport:
 
 def _propagate(client, numbers: list[int], source, restyled: dict[int, np.ndarray], folder: Path,
                report: DemoReport) -> dict[int, np.ndarray]:
-    """The restyled first and last frames carried through the shot by `propagate`, written to ``folder``."""
-    shutil.rmtree(folder, ignore_errors=True)
+    """The restyled first and last frames carried through the shot by `propagate`, written to ``folder``.
+
+    The keyframes are also written to ``keyframes/`` beside it, for `framebridge run propagate --keyframes`.
+    """
+    key_folder = folder.parent / "keyframes"
+    for stale in (folder, key_folder):
+        shutil.rmtree(stale, ignore_errors=True)
     ends = sorted({numbers[0], numbers[-1]} & set(restyled))
     if not ends:
         return {}
     keyframes = {f"keyframe_{n}": np.ascontiguousarray(restyled[n][..., :3]) for n in ends}
+    for n in ends:
+        exr.write_exr(key_folder / f"frame_{n:04d}.exr", {passes.BEAUTY: restyled[n]})
     outcome = client.submit("propagate", numbers, source, job_buffers=keyframes, keep_results=True).wait()
     report.failed.update(outcome.failed)
     for number, buffers in sorted(outcome.results.items()):
