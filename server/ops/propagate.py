@@ -53,7 +53,7 @@ from framebridge.protocol.errors import FrameBridgeError, InvalidParams, Missing
 
 from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
-from ..propagate.synthesis import KeySample, StyleModel
+from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
 
@@ -314,9 +314,10 @@ class _Propagation:
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
         filled = np.zeros(frame.look.shape, np.float32)
+        pixels = Holes(frame.look, frame.objects, frame.depth, holes)
         for key, weight in zip(keys, weights):
             if weight:
-                filled += self._model(key).fill(frame.look, frame.objects, frame.depth, holes) * (weight / total)
+                filled += self._model(key).fill(pixels) * (weight / total)
         return filled
 
     def _model(self, key: int) -> StyleModel:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["KeySample", "StyleModel", "guide_features"]
+__all__ = ["Holes", "KeySample", "StyleModel", "guide_features"]
 
-MATCH_SIDE = 480
+MATCH_SIDE = 360
 MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular subsample)
 RIDGE = 0.001  # per keyframe pixel, on the affine colour terms
 MATCH_DISTANCE = 0.25  # guide-feature distance at which a matched patch lends nothing of its residual
@@ -116,34 +116,44 @@ class StyleModel:
         return (shrink(sample.style[..., :3], cv2.INTER_AREA), shrink(sample.guide[..., :3], cv2.INTER_AREA),
                 shrink(sample.objects, cv2.INTER_NEAREST), shrink(sample.depth, cv2.INTER_NEAREST))
 
-    def fill(self, guide: np.ndarray, objects: np.ndarray | None, depth: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
-        """A look (linear RGB) for every pixel of the frame where ``mask`` is set; zeros elsewhere."""
-        height, width = guide.shape[:2]
-        out = np.zeros((height, width, 3), np.float32)
-        if not mask.any():
+    def fill(self, holes: "Holes") -> np.ndarray:
+        """A look (linear RGB) for every pixel of ``holes``; zeros elsewhere."""
+        out = np.zeros(holes.guide.shape[:2] + (3,), np.float32)
+        if holes.empty:
             return out
-        small = self._shrink(KeySample(guide, guide, objects, depth))
-        small_guide, small_objects, small_depth = small[1], small[2], small[3]
-        small_mask = cv2.resize(mask.astype(np.uint8), (small_guide.shape[1], small_guide.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-        small_mask |= cv2.dilate(small_mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        features = guide_features(small_guide, small_depth)
-        residual = np.zeros(small_guide.shape[:2] + (3,), np.float32)
-        full_ids = objects if objects is not None else np.full((height, width), _ALL, np.float32)
-        small_ids = small_objects if small_objects is not None else np.full(small_guide.shape[:2], _ALL, np.float32)
-        for object_id in np.unique(full_ids[mask]):
-            model = self.models.get(float(object_id), self.models[_ALL])
-            where_small = small_mask & (small_ids == object_id)
+        residual = np.zeros(holes.small_ids.shape + (3,), np.float32)
+        for object_id, where, where_small in holes.objects:
+            model = self.models.get(object_id, self.models[_ALL])
             if where_small.any():
-                residual[where_small] = model.residual(features[where_small])
-            where = mask & (full_ids == object_id)
-            out[where] = model.colour(guide[where][:, :3])
-        residual = cv2.medianBlur(residual, 3)  # single mismatched patches would sparkle
-        if self.scale < 1.0:
-            residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
-        out[mask] += residual[mask]
-        # The fill never invents a colour the keyframe did not use on that object.
-        for object_id in np.unique(full_ids[mask]):
-            model = self.models.get(float(object_id), self.models[_ALL])
-            where = mask & (full_ids == object_id)
-            out[where] = np.clip(out[where], model.low, model.high)
+                residual[where_small] = model.residual(holes.features[where_small])
+        residual = holes.upscale(cv2.medianBlur(residual, 3))  # single mismatched patches would sparkle
+        for object_id, where, _ in holes.objects:
+            model = self.models.get(object_id, self.models[_ALL])
+            # The fill never invents a colour the keyframe did not use on that object.
+            out[where] = np.clip(model.colour(holes.guide[where][:, :3]) + residual[where], model.low, model.high)
         return out
+
+
+class Holes:
+    """One frame's pixels to fill, with what every keyframe's model needs of them, computed once."""
+
+    def __init__(self, guide: np.ndarray, objects: np.ndarray | None, depth: np.ndarray | None, mask: np.ndarray):
+        self.guide = guide
+        height, width = guide.shape[:2]
+        self.empty = not mask.any()
+        scale = min(1.0, MATCH_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = (lambda image, mode: image if scale >= 1.0 or image is None  # noqa: E731
+                 else cv2.resize(np.ascontiguousarray(image), size, interpolation=mode))
+        small_guide, small_depth = small(guide[..., :3], cv2.INTER_AREA), small(depth, cv2.INTER_NEAREST)
+        small_mask = small(mask.astype(np.uint8), cv2.INTER_NEAREST) > 0
+        small_mask |= cv2.dilate(small_mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        full_ids = objects if objects is not None else np.full((height, width), _ALL, np.float32)
+        self.small_ids = small(objects, cv2.INTER_NEAREST) if objects is not None else np.full(small_mask.shape, _ALL, np.float32)
+        self.features = guide_features(small_guide, small_depth)
+        self.size = (width, height)
+        self.objects = [(float(object_id), mask & (full_ids == object_id), small_mask & (self.small_ids == object_id))
+                        for object_id in ([] if self.empty else np.unique(full_ids[mask]))]
+
+    def upscale(self, image: np.ndarray) -> np.ndarray:
+        return image if image.shape[1::-1] == self.size else cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
