@@ -632,7 +632,7 @@ for _knob in (Double_Knob("fps"), File_Knob("name"), Boolean_Knob("proxy"),
               Enumeration_Knob("colorManagement", "color management", ["Nuke", "OCIO"]),
               Enumeration_Knob("OCIO_config", "OCIO config", ["nuke-default", "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1",
                                                               "aces_1.2", "custom"]),
-              File_Knob("customOCIOConfigPath"), Enumeration_Knob("workingSpaceLUT", "working space", ["linear", "sRGB", "ACES - ACEScg", "scene_linear"])):
+              File_Knob("customOCIOConfigPath"), Enumeration_Knob("workingSpaceLUT", "working space", ["linear", "sRGB", "ACEScg", "ACES - ACEScg", "scene_linear"])):
     _root.addKnob(_knob)
 _root["fps"].setValue(24.0)
 
