@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import Any
 from pathlib import Path
 
-import numpy as np
 
 GUI = False
 STARTLINE = 0x1000
@@ -92,6 +92,8 @@ class Knob:
         if not self._keys:
             return self.value()
         times = sorted(self._keys)
+        import numpy as np  # imported when used, like everything heavy: init.py's tests check what Nuke start imports
+
         return float(np.interp(float(time), times, [self._keys[t] for t in times]))
 
     def setEnabled(self, enabled: bool) -> None:
@@ -327,7 +329,7 @@ class Node:
             self._knobs["file_type"].owner = self
         self._inputs: dict[int, Node] = {}
         self._x, self._y = 0, 0
-        self._frames: dict[str, dict[int, dict[str, np.ndarray]]] = {}  # view -> frame -> planes
+        self._frames: dict[str, dict[int, dict[str, Any]]] = {}  # view -> frame -> planes
         self._range = (1, 1)
         self._format = Format(0, 0)
         self._read_format: Format | None = None
@@ -472,7 +474,7 @@ class Node:
         return list(self._children.values())
 
     # image flow of this fake
-    def _pixels(self, frame: int, view: str = "main") -> dict[str, np.ndarray]:
+    def _pixels(self, frame: int, view: str = "main") -> dict[str, Any]:
         if self._frames:
             return (self._frames.get(view) or next(iter(self._frames.values()))).get(frame, {})
         if self._class == "Read":
@@ -499,7 +501,8 @@ def _expand(pattern: str, frame: int, view: str) -> str:
     return path.replace("%V", view)
 
 
-def _read_exr(read: Node, frame: int, view: str) -> dict[str, np.ndarray]:
+def _read_exr(read: Node, frame: int, view: str) -> dict[str, Any]:
+    import numpy as np
     import OpenEXR
 
     pattern = read["file"].value()
@@ -552,7 +555,7 @@ class _NodeConstructors:
 nodes = _NodeConstructors()
 
 
-def make_image_node(name: str, frames: dict[int, dict[str, np.ndarray]], views: dict[str, dict] | None = None) -> Node:
+def make_image_node(name: str, frames: dict[int, dict[str, Any]], views: dict[str, dict] | None = None) -> Node:
     """Test helper (not Nuke API): a Read-like node whose output is the given per-frame channel planes (per view)."""
     node = _register(Node("Read", name, _context()), undoable=False)
     per_view = views or {"main": frames}
@@ -810,6 +813,7 @@ def execute(node: Node | str, start: int | None = None, end: int | None = None, 
     As in Nuke: an empty ``views`` knob renders every view of the script, into the same
     file unless the name has ``%V``; in proxy mode the image is rendered at half size.
     """
+    import numpy as np
     import OpenEXR
 
     write = toNode(node) if isinstance(node, str) else node
