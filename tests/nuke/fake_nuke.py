@@ -622,6 +622,22 @@ def delete(node: Node) -> None:
     node._deleted = True
 
 
+script_loaders: dict[str, object] = {}  # test helper: path -> a callable that makes the nodes a .nk would hold
+saved_as: list[str] = []
+
+
+def scriptOpen(path: str) -> None:
+    """Open a script: here, run the test's loader registered for that path."""
+    if path not in script_loaders:
+        raise RuntimeError(f"{path}: No such file or directory")
+    _root["name"].setValue(path)
+    script_loaders[path]()
+
+
+def scriptSaveAs(path: str, overwrite: int = -1) -> None:
+    saved_as.append(path)
+
+
 def scriptClose() -> None:
     """Close the script: every node is deleted (the Root stays, as a new empty script)."""
     for node in list(_root._children.values()):
