@@ -49,7 +49,7 @@ def pinned() -> list[str]:
 
 def framebridge_wheel(folder: Path) -> Path:
     """The framebridge wheel built from this checkout (pure Python, one for every Nuke)."""
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(folder), str(ROOT)])
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)])
     return next(folder.glob("framebridge-*.whl"))
 
 
