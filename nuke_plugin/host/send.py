@@ -202,6 +202,8 @@ def _check_then_capture(node: Any, request: JobRequest, source: Any) -> None:
 
 def _capture_then_stream(node: Any, request: JobRequest, source: Any) -> None:
     if not alive(node) or not alive(source):
+        print("FrameBridge: the node or its input was deleted before the input was rendered; nothing was sent",
+              file=sys.stderr, flush=True)
         return
     try:
         folder = capture(request, source)
