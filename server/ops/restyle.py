@@ -66,7 +66,7 @@ from framebridge.protocol.errors import (
 )
 from framebridge.protocol.passes import shot_depth_range
 
-from ..colour import display_to_linear, linear_to_display
+from ..colour import display_to_linear, frames_in, linear_to_display, results_out, working_space
 from ..conditions import DepthRange
 from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -195,6 +195,7 @@ class RestyleOp(Op):
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
                 job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> RestylePlan:
         check_job_buffers(job_buffers, {})
+        working_space(shot)  # a shot colour naming an unknown config or space is refused before any frame
         chosen = self._backend(backend or "cpu")
         description = chosen.describe()
         declared = description.get("params", {})
@@ -245,6 +246,10 @@ class RestyleOp(Op):
         return plan
 
     def run(self, plan: RestylePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
+        # The shot's working space (e.g. ACEScg) in and out: the code below works in linear Rec.709.
+        yield from results_out(self._run_linear(plan, frames_in(frames, context.shot), context), context.shot)
+
+    def _run_linear(self, plan: RestylePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         context.report_stage(f"loading {plan.backend.name}")
         plan.backend.load()
         context.report_stage("restyling")
