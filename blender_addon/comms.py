@@ -78,12 +78,13 @@ class JobRunner:
 
     def __init__(self, client: Client, op: str, frames: list[int], source: Callable[[int], Mapping[str, np.ndarray]],
                  sink: Callable[[int, Mapping[str, np.ndarray]], None], *, params: dict[str, Any],
-                 shot: dict[str, Any], backend: str | None):
+                 shot: dict[str, Any], backend: str | None, job_buffers: Mapping[str, np.ndarray] | None = None):
         self.client = client
         self.sink = sink
         self.total = len(frames)
         self.finished: Finished | None = None
-        self.job = client.submit(op, frames, source, params=params, shot=shot, backend=backend, keep_results=False)
+        self.job = client.submit(op, frames, source, params=params, shot=shot, backend=backend, keep_results=False,
+                                 job_buffers=job_buffers)
 
     def poll(self, budget: float = 0.05) -> list[Message]:
         """Handle what has arrived, for at most ``budget`` seconds; never blocks longer."""

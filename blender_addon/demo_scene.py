@@ -34,7 +34,7 @@ from mathutils import Vector
 
 from framebridge.protocol.camera_metadata import camera_note
 
-__all__ = ["MOVER_STEP", "build_scene", "render_frames"]
+__all__ = ["MOVER_STEP", "build_scene", "render_frames", "add_crossing_motion"]
 
 MOVER_STEP = (0.25, 0.0, 0.125)
 MOVER_START = (0.25, -3.0, -0.5)
@@ -209,6 +209,35 @@ def _add_mover(scene: bpy.types.Scene, frames: int) -> None:
     scene.frame_set(1)
 
 
+def add_crossing_motion(scene: bpy.types.Scene, pan: float = 1.0, flat: bool = True) -> None:
+    """Animate the shot so objects occlude each other and leave the frame while the camera pans.
+
+    The ``Near`` sphere slides from left to right across the shot, in front of the
+    ``Mover`` (which leaves the frame on its own); the camera pans by ``pan`` units.
+    With ``flat``, shadows and specular highlights are off, so a surface looks the
+    same in every frame and a per-pixel style of the render is a fair reference.
+    """
+    bpy.context.preferences.edit.keyframe_new_interpolation_type = "LINEAR"
+    first, last = scene.frame_start - 1, scene.frame_end + 1
+    sphere, camera = scene.objects["Near"], scene.camera
+    for number in range(first, last + 1):
+        progress = (number - first) / (last - first)
+        sphere.location.x = -2.5 + 4.5 * progress
+        sphere.keyframe_insert("location", frame=number)
+        camera.location.x = pan * (progress - 0.5)
+        camera.location.z = 0.25 * pan * (progress - 0.5)
+        camera.keyframe_insert("location", frame=number)
+    if flat:
+        for light in (obj for obj in scene.objects if obj.type == "LIGHT"):
+            light.data.use_shadow = False
+        for material in bpy.data.materials:
+            shader = next((node for node in material.node_tree.nodes if node.type == "BSDF_PRINCIPLED"), None)
+            if shader is not None:
+                shader.inputs["Specular IOR Level"].default_value = 0.0
+                shader.inputs["Roughness"].default_value = 1.0
+    scene.frame_set(scene.frame_start)
+
+
 def _focal_pixels(scene: bpy.types.Scene) -> float:
     camera = scene.camera.data
     return camera.lens / camera.sensor_width * scene.render.resolution_x
@@ -228,8 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--no-cryptomatte", dest="cryptomatte", action="store_false", help="leave the Cryptomatte layers out")
+    parser.add_argument("--crossing", type=float, metavar="PAN", help="objects cross and the camera pans by PAN units (flat shading)")
     args = parser.parse_args(argv)
     scene = build_scene(args.width, args.height, args.frames, args.samples, args.cryptomatte)
+    if args.crossing is not None:
+        add_crossing_motion(scene, args.crossing)
     for path in render_frames(args.out, scene):
         print(path)
 

@@ -1,4 +1,4 @@
-"""Operators: test the connection, render a shot through an op, extract conditions, edit prompt keys.
+"""Operators: test the connection, render a shot through an op, extract conditions, propagate keyframes, edit keys.
 
 The shot operators run modal from the UI (a timer drives :class:`~.shot_run.ShotRun`
 one step at a time, progress in the status bar and the window manager's
@@ -10,14 +10,16 @@ Errors, FrameBridge's or any other (a failed render), are reported with
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from bpy.props import StringProperty
 
-from framebridge.protocol.errors import FrameBridgeError
-from framebridge.protocol.frames import parse_frames
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams
+from framebridge.protocol.frames import frame_range, parse_frames
 from framebridge.protocol.session import connect
 
 from . import comms
 from .delivery import preview_image
+from .keyframes import Keyframe, keyframe_buffers
 from .preferences import connection_settings
 from .shot_run import ShotRun
 
@@ -27,6 +29,9 @@ __all__ = [
     "FRAMEBRIDGE_OT_extract_conditions",
     "FRAMEBRIDGE_OT_prompt_key_add",
     "FRAMEBRIDGE_OT_prompt_key_remove",
+    "FRAMEBRIDGE_OT_propagate",
+    "FRAMEBRIDGE_OT_keyframe_add",
+    "FRAMEBRIDGE_OT_keyframe_remove",
     "register",
     "unregister",
 ]
@@ -195,6 +200,77 @@ class FRAMEBRIDGE_OT_extract_conditions(_ShotOperator, bpy.types.Operator):
                               f"frame {run.keep_frame} as images {', '.join(images)}")
 
 
+class FRAMEBRIDGE_OT_propagate(_ShotOperator, bpy.types.Operator):
+    """Render the frame range with motion, depth and object passes and carry the keyframe images through it; place the result"""
+
+    bl_idname = "framebridge.propagate"
+    bl_label = "Propagate Keyframes"
+
+    op_name = "propagate"
+
+    def _start(self, context: bpy.types.Context) -> ShotRun:
+        settings = context.scene.framebridge
+        frames = parse_frames(self.frames) if self.frames else None
+        return ShotRun(context.scene, context.view_layer, connection_settings(context, self.connection_file),
+                       op=self.op_name, backend="", frames=frames, output_folder=self._output_folder(context),
+                       passes_for=("depth", "segmentation"),
+                       job_buffers=lambda size: _keyframe_buffers(settings, frames or _scene_frames(context.scene), size))
+
+    def _output_folder(self, context: bpy.types.Context) -> str:
+        return self.output_folder or bpy.path.abspath(context.scene.framebridge.output_folder).rstrip("/\\") + "/propagated"
+
+
+def _scene_frames(scene: bpy.types.Scene) -> list[int]:
+    return frame_range(scene.frame_start, scene.frame_end, scene.frame_step)
+
+
+def _keyframe_buffers(settings, frames: list[int], size: tuple[int, int]) -> dict:
+    """The panel's keyframe images as job-level buffers (pixels read here, on the main thread)."""
+    chosen = []
+    for key in settings.keyframes:
+        if key.image is None:
+            raise InvalidParams(f"the keyframe for frame {key.frame} has no image", fix="pick its image, or remove it")
+        image = key.image
+        chosen.append(Keyframe(key.frame, image.name, np.array(image.pixels[:], dtype=np.float32), tuple(image.size),
+                               image.channels, image.is_float, image.colorspace_settings.name))
+    return keyframe_buffers(chosen, frames, size)
+
+
+class FRAMEBRIDGE_OT_keyframe_add(bpy.types.Operator):
+    """Add a keyframe at the current frame, with the image open in an Image Editor if there is one"""
+
+    bl_idname = "framebridge.keyframe_add"
+    bl_label = "Add Keyframe"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.framebridge
+        key = settings.keyframes.add()
+        key.frame = context.scene.frame_current
+        editors = [area.spaces.active for area in (context.screen.areas if context.screen else []) if area.type == "IMAGE_EDITOR"]
+        key.image = next((editor.image for editor in editors if editor.image is not None), None)
+        settings.keyframe_index = len(settings.keyframes) - 1
+        return {"FINISHED"}
+
+
+class FRAMEBRIDGE_OT_keyframe_remove(bpy.types.Operator):
+    """Remove the selected keyframe"""
+
+    bl_idname = "framebridge.keyframe_remove"
+    bl_label = "Remove Keyframe"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return len(context.scene.framebridge.keyframes) > 0
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.framebridge
+        settings.keyframes.remove(settings.keyframe_index)
+        settings.keyframe_index = max(0, min(settings.keyframe_index, len(settings.keyframes) - 1))
+        return {"FINISHED"}
+
+
 class FRAMEBRIDGE_OT_prompt_key_add(bpy.types.Operator):
     """Add a prompt key at the current frame, holding the current prompt"""
 
@@ -235,5 +311,8 @@ classes = (
     FRAMEBRIDGE_OT_extract_conditions,
     FRAMEBRIDGE_OT_prompt_key_add,
     FRAMEBRIDGE_OT_prompt_key_remove,
+    FRAMEBRIDGE_OT_propagate,
+    FRAMEBRIDGE_OT_keyframe_add,
+    FRAMEBRIDGE_OT_keyframe_remove,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -57,6 +57,28 @@ class FRAMEBRIDGE_PT_prompt_keys(_RenderPanel, bpy.types.Panel):
         column.operator("framebridge.prompt_key_remove", icon="REMOVE", text="")
 
 
+class FRAMEBRIDGE_UL_keyframes(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
+        row = layout.row(align=True)
+        row.prop(item, "frame", text="", emboss=False)
+        row.prop(item, "image", text="")
+
+
+class FRAMEBRIDGE_PT_propagate(_RenderPanel, bpy.types.Panel):
+    bl_label = "Propagate Keyframes"
+    bl_parent_id = "FRAMEBRIDGE_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        settings = context.scene.framebridge
+        row = self.layout.row()
+        row.template_list("FRAMEBRIDGE_UL_keyframes", "", settings, "keyframes", settings, "keyframe_index", rows=3)
+        column = row.column(align=True)
+        column.operator("framebridge.keyframe_add", icon="ADD", text="")
+        column.operator("framebridge.keyframe_remove", icon="REMOVE", text="")
+        self.layout.operator("framebridge.propagate", icon="SEQ_SEQUENCER")
+
+
 class FRAMEBRIDGE_PT_conditions(_RenderPanel, bpy.types.Panel):
     bl_label = "Conditions"
     bl_parent_id = "FRAMEBRIDGE_PT_main"
@@ -104,6 +126,8 @@ classes = (
     FRAMEBRIDGE_UL_prompt_keys,
     FRAMEBRIDGE_PT_main,
     FRAMEBRIDGE_PT_prompt_keys,
+    FRAMEBRIDGE_UL_keyframes,
+    FRAMEBRIDGE_PT_propagate,
     FRAMEBRIDGE_PT_conditions,
     FRAMEBRIDGE_PT_temporal,
     FRAMEBRIDGE_PT_output,

@@ -22,7 +22,7 @@ from bpy.props import (
 from .joints import PRESETS
 from .passes import CONDITIONS
 
-__all__ = ["FrameBridgePromptKey", "FrameBridgeSettings", "settings_of", "register", "unregister"]
+__all__ = ["FrameBridgePromptKey", "FrameBridgeKeyframe", "FrameBridgeSettings", "settings_of", "register", "unregister"]
 
 _PLACEMENT_ITEMS = [
     ("SEQUENCER", "Sequencer Strip", "Add an image strip over the frame range in the Video Sequencer"),
@@ -41,6 +41,14 @@ class FrameBridgePromptKey(bpy.types.PropertyGroup):
 
     frame: IntProperty(name="Frame", default=1)
     prompt: StringProperty(name="Prompt", default="")
+
+
+class FrameBridgeKeyframe(bpy.types.PropertyGroup):
+    """A painted (or generated) keyframe for `propagate`: an image for one frame of the shot."""
+
+    frame: IntProperty(name="Frame", default=1, description="The frame this image is the look of")
+    image: PointerProperty(name="Image", type=bpy.types.Image,
+                           description="The keyframe: an image file, or an image painted in the Image Editor")
 
 
 def _condition_properties() -> dict:
@@ -76,6 +84,8 @@ class FrameBridgeSettings(bpy.types.PropertyGroup):
         "placement": EnumProperty(name="Place Results", items=_PLACEMENT_ITEMS, default="SEQUENCER"),
         "joint_mapping": EnumProperty(name="Bone Mapping", items=_MAPPING_ITEMS, default="AUTO"),
         "joint_mapping_text": PointerProperty(name="Mapping Text", type=bpy.types.Text),
+        "keyframes": CollectionProperty(type=FrameBridgeKeyframe, name="Keyframes"),
+        "keyframe_index": IntProperty(default=0),
     }
 
 
@@ -83,7 +93,7 @@ def settings_of(scene: bpy.types.Scene) -> FrameBridgeSettings:
     return scene.framebridge
 
 
-classes = (FrameBridgePromptKey, FrameBridgeSettings)
+classes = (FrameBridgePromptKey, FrameBridgeKeyframe, FrameBridgeSettings)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 

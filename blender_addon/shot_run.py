@@ -68,7 +68,11 @@ class ShotRun:
 
     def __init__(self, scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, connection: ConnectionSettings, *,
                  op: str | None = None, backend: str | None = None, frames: list[int] | None = None,
-                 output_folder: str | None = None, placement: str | None = None):
+                 output_folder: str | None = None, placement: str | None = None,
+                 passes_for: tuple[str, ...] | None = None,
+                 job_buffers: Callable[[tuple[int, int]], dict[str, Any]] | None = None):
+        """``passes_for`` names the conditions whose passes to capture (with motion) instead of the panel's;
+        ``job_buffers`` makes the job-level buffers from the render size."""
         settings = scene.framebridge
         self.scene = scene
         self.settings = settings
@@ -101,7 +105,9 @@ class ShotRun:
         self.client = connect(connection)
         try:
             self.server = comms.check_server(self.client, required_op=self.op)
-            self.capture = Capture(scene, view_layer, self.frames, list(self.conditions), settings.temporal,
+            self.job_buffers = job_buffers(render_size(scene)) if job_buffers else {}
+            captured, temporal = (list(passes_for), True) if passes_for is not None else (list(self.conditions), settings.temporal)
+            self.capture = Capture(scene, view_layer, self.frames, captured, temporal,
                                    mapping_for=mapping_resolver(settings), sample=_sample)
         except BaseException:
             self.client.close()
@@ -168,7 +174,8 @@ class ShotRun:
         self.shot = shot_with_depth_range(self.capture.shot(), self.capture.depths())
         self.sequence = StagedSequence(self.output, self._write)
         self.runner = comms.JobRunner(self.client, self.op, self.frames, self._read, self._store,
-                                      params=self.params, shot=self.shot, backend=self.backend or None)
+                                      params=self.params, shot=self.shot, backend=self.backend or None,
+                                      job_buffers=self.job_buffers)
         self.stage = "stream"
 
     def _shot_settings(self) -> ShotSettings:

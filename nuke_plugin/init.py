@@ -1,9 +1,10 @@
-"""FrameBridge: Nuke runs this at start-up, with or without a GUI (``nuke -t``).
+"""FrameBridge: Nuke runs this at start-up, with or without a GUI (``nuke -t``), farm renders included.
 
 It only makes the framebridge package importable (from a ``site-packages`` folder
-holding it next to this file, if there is one) and registers callbacks; the UI is
-in menu.py. The folder is found on ``nuke.pluginPath()`` rather than through
-``__file__``, which start-up scripts cannot rely on.
+next to this file, as the install bundle lays it out) and registers two cheap
+callbacks; nothing heavy (numpy, zmq) is imported until a FrameBridge node is used.
+The UI is in menu.py. The folder is found on ``nuke.pluginPath()`` rather than
+through ``__file__``, which start-up scripts cannot rely on.
 """
 
 import os
@@ -17,7 +18,7 @@ for _folder in nuke.pluginPath():
         site.addsitedir(_bundled)
         break
 
-from framebridge.nuke_plugin.host import entry  # noqa: E402  (needs the site folder above)
+from framebridge.nuke_plugin.host import callbacks  # noqa: E402  (needs the site folder above)
 
-nuke.addOnCreate(entry.on_create, nodeClass="Group")
-nuke.addKnobChanged(entry.on_knob_changed, nodeClass="Group")
+nuke.addOnCreate(callbacks.on_create, nodeClass="Group")
+nuke.addKnobChanged(callbacks.on_knob_changed, nodeClass="Group")

@@ -1,12 +1,21 @@
-"""FrameBridge menus (GUI sessions only): each item calls one entry function."""
+"""FrameBridge menus (GUI sessions only): each item calls one entry function, imported when it is chosen."""
 
 import nuke
 
-if nuke.GUI:
-    from framebridge.nuke_plugin.host import entry
 
-    for _menu in (nuke.menu("Nodes").addMenu("FrameBridge"), nuke.menu("Nuke").addMenu("FrameBridge")):
-        _menu.addCommand("Restyle Selected", entry.restyle_selected)
-        _menu.addCommand("Extract Conditions", entry.extract_selected)
-        _menu.addCommand("FrameBridge Node", entry.new_node)
-        _menu.addCommand("Test Connection", entry.test_connection)
+def _call(function_name):
+    def run():
+        from framebridge.nuke_plugin.host import entry
+
+        return getattr(entry, function_name)()
+
+    run.__name__ = function_name
+    return run
+
+
+if nuke.GUI:
+    for _menu in (nuke.menu("Nodes").addMenu("FrameBridge", icon="FrameBridge.png"), nuke.menu("Nuke").addMenu("FrameBridge")):
+        _menu.addCommand("Restyle Selected", _call("restyle_selected"), icon="FrameBridge.png")
+        _menu.addCommand("Extract Conditions", _call("extract_selected"), icon="FrameBridge.png")
+        _menu.addCommand("FrameBridge Node", _call("new_node"), icon="FrameBridge.png")
+        _menu.addCommand("Test Connection", _call("test_connection"))

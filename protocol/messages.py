@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Optional
 
 from .errors import MalformedMessage
 
@@ -70,6 +70,10 @@ class Body:
         return cls(**values)
 
 
+# ``X | None`` is types.UnionType from Python 3.10; fields are written Optional[X] so 3.9 (Nuke 14) can evaluate them.
+_UNIONS = (typing.Union, getattr(types, "UnionType", typing.Union))
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
@@ -77,7 +81,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _matches(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
+    if origin in _UNIONS:
         return any(_matches(value, arg) for arg in typing.get_args(hint))
     if hint is type(None):
         return value is None
@@ -136,7 +140,7 @@ class Submit(Body):
     frames: list[int]
     params: dict[str, Any] = field(default_factory=dict)
     shot: dict[str, Any] = field(default_factory=dict)
-    backend: str | None = None
+    backend: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class FrameIn(Body):
 
     TYPE: ClassVar[str] = "frame"
     frame: int
-    error: dict[str, Any] | None = None
+    error: Optional[dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ class Progress(Body):
     total: int
     credit: int
     stage: str
-    eta: float | None = None
+    eta: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class Done(Body):
     state: str
     frames: list[int]
     failed: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: Optional[dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ class ErrorReply(Body):
     TYPE: ClassVar[str] = "error"
     code: str
     message: str
-    fix: str | None = None
+    fix: Optional[str] = None
     details: dict[str, Any] = field(default_factory=dict)
 
 

@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strength", type=float,
                      help="restyle: 0 (the input) .. 1 (the full look), default 0.6; one value or --param keyframes")
     run.add_argument("--seed", type=int, help="restyle: the shot seed; each frame's seed derives from it and the frame number")
+    run.add_argument("--keyframes", metavar="PATTERN",
+                     help="propagate: painted keyframes, e.g. 'paint/frame_####.png'; every frame of the range found there is one")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
 
@@ -208,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
     from framebridge.protocol.frames import parse_frames
 
     from .arguments import read_json_object
-    from .sequences import FramePattern
+    from .sequences import FramePattern, read_keyframes
 
     params = read_json_object(args.params_file, "--params-file") if args.params_file else {}
     for item in args.param:
@@ -226,9 +228,11 @@ def _run(args: argparse.Namespace) -> int:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
     shot = read_json_object(args.shot, "--shot") if args.shot else {}
     frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    job_buffers = read_keyframes(FramePattern(args.keyframes), frames) if args.keyframes else {}
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
-                          connection_file=args.connection_file, half=args.half, on_frame=progress)
+                          connection_file=args.connection_file, half=args.half, on_frame=progress,
+                          job_buffers=job_buffers)
     written = sum(len(paths) for number, paths in report.written.items()
                   if number not in report.up_to_date and number not in report.kept)
     unchanged = len(report.up_to_date) + len(report.kept)

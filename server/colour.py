@@ -18,18 +18,27 @@ errors measured by tests/server/test_colour.py on random colours:
   inputs, not a lossless return trip.
 
 :func:`display_transform` picks the built-in curve or OCIO from one set of options.
+
+A host working in another space (Nuke under ACEScg, say) names it in the shot:
+``shot["colour"] = {"working_space": ..., "ocio_config": ...}``. :func:`working_space`
+turns that into a :class:`WorkingSpace` that brings beauty buffers into the linear
+Rec.709 the ops assume and results back; ops call it on the way in and out.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from framebridge.protocol.errors import InvalidParams
 
-__all__ = ["OcioTransform", "SrgbTransform", "blender_config", "display_transform", "linear_to_display", "display_to_linear"]
+__all__ = ["OcioTransform", "SrgbTransform", "WorkingSpace", "blender_config", "display_transform", "linear_to_display",
+           "display_to_linear", "working_space", "frames_in", "results_out"]
 
 
 def linear_to_display(rgb: np.ndarray) -> np.ndarray:
@@ -153,3 +162,102 @@ def display_transform(
             raise InvalidParams("an OCIO display, view or scene-linear space needs an OCIO config")
         return SrgbTransform()
     return OcioTransform(config, display=display, view=view, scene_linear=scene_linear)
+
+
+# Names (and OCIO 2 aliases) under which configs carry linear Rec.709 / sRGB primaries: ACES and Nuke configs.
+_LINEAR_REC709 = ("lin_rec709_srgb", "Linear Rec.709 (sRGB)", "Utility - Linear - sRGB", "lin_srgb", "linear")
+_BEAUTY = "beauty"
+
+
+class WorkingSpace:
+    """A config's working space <-> the linear Rec.709 the ops assume, on the RGB of (..., 3|4) buffers; alpha as is."""
+
+    def __init__(self, config: str, space: str):
+        import PyOpenColorIO as ocio
+
+        try:
+            self.config = ocio.Config.CreateFromFile(config if config.startswith("ocio://") else str(Path(config).expanduser()))
+        except (ocio.Exception, ocio.ExceptionMissingFile) as error:
+            raise InvalidParams(f"cannot read the OpenColorIO config {config}: {error}", details={"config": config},
+                                fix="the server reads the config itself: give a path that exists on the server machine") from error
+        found = self.config.getColorSpace(space)
+        if found is None:
+            raise InvalidParams(f"working space {space!r} is not in the OCIO config {config}",
+                                details={"allowed": [item.getName() for item in self.config.getColorSpaces()]})
+        target = next((self.config.getColorSpace(name) for name in _LINEAR_REC709 if self.config.getColorSpace(name)), None)
+        if target is None:
+            raise InvalidParams(f"the OCIO config {config} has no linear Rec.709 colour space to convert {space!r} to",
+                                details={"looked_for": list(_LINEAR_REC709)})
+        self.space, self.linear = found.getName(), target.getName()
+        self._in = self.config.getProcessor(self.space, self.linear).getDefaultCPUProcessor()
+        self._out = self.config.getProcessor(self.linear, self.space).getDefaultCPUProcessor()
+
+    def __repr__(self) -> str:
+        return f"WorkingSpace({self.space!r} <-> {self.linear!r})"
+
+    def to_linear(self, image: np.ndarray) -> np.ndarray:
+        """Working-space RGB(A) to linear Rec.709, float32, unclipped."""
+        return self._apply(self._in, image)
+
+    def from_linear(self, image: np.ndarray) -> np.ndarray:
+        """Linear Rec.709 RGB(A) back to the working space, float32, unclipped."""
+        return self._apply(self._out, image)
+
+    @staticmethod
+    def _apply(processor, image: np.ndarray) -> np.ndarray:
+        array = np.asarray(image, dtype=np.float32)
+        if array.shape[-1] not in (3, 4):
+            raise InvalidParams(f"colour conversion needs (..., 3) or (..., 4) pixels, got shape {array.shape}")
+        rgb = np.array(array[..., :3], dtype=np.float32, order="C")  # a copy: applyRGB works in place
+        processor.applyRGB(rgb.reshape(-1, 3))
+        result = array.copy()
+        result[..., :3] = rgb
+        return result
+
+    def buffers_in(self, buffers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A frame's buffers with the beauty converted to linear Rec.709 (passes are data and stay)."""
+        converted = dict(buffers)
+        if _BEAUTY in converted:
+            converted[_BEAUTY] = self.to_linear(converted[_BEAUTY])
+        return converted
+
+    def buffers_out(self, buffers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A result's buffers with the beauty converted back to the working space, in its own dtype."""
+        converted = dict(buffers)
+        if _BEAUTY in converted:
+            beauty = converted[_BEAUTY]
+            converted[_BEAUTY] = self.from_linear(beauty).astype(beauty.dtype)
+        return converted
+
+
+@lru_cache(maxsize=8)
+def _working_space(config: str, space: str) -> WorkingSpace:
+    return WorkingSpace(config, space)
+
+
+def working_space(shot: Mapping[str, Any]) -> WorkingSpace | None:
+    """The shot's working space, or None when it has none (or it already is linear Rec.709); bad fields are refused."""
+    colour = shot.get("colour")
+    if colour is None:
+        return None
+    if not isinstance(colour, Mapping) or not isinstance(colour.get("working_space"), str) \
+            or not isinstance(colour.get("ocio_config"), str):
+        raise InvalidParams("shot colour must be {'working_space': str, 'ocio_config': str}", details={"colour": repr(colour)[:200]})
+    space = _working_space(colour["ocio_config"], colour["working_space"])
+    return None if space.space == space.linear else space
+
+
+def frames_in(frames: Iterable[Any], shot: Mapping[str, Any]) -> Iterable[Any]:
+    """Input frames with their beauty brought from the shot's working space into linear Rec.709 (as is without one)."""
+    space = working_space(shot)
+    if space is None:
+        return frames
+    return (replace(frame, buffers=space.buffers_in(frame.buffers)) for frame in frames)
+
+
+def results_out(items: Iterable[Any], shot: Mapping[str, Any]) -> Iterator[Any]:
+    """An op's results with each output's beauty taken back into the shot's working space; failures pass as they are."""
+    space = working_space(shot)
+    for item in items:
+        buffers = getattr(item, "buffers", None)
+        yield item if space is None or buffers is None else replace(item, buffers=space.buffers_out(buffers))

@@ -3,8 +3,9 @@
 Stages: render (real Blender via the `bpy` module, Cycles on the CPU, every pass
 the ops use), serve (a `framebridge serve` child process on loopback), extract
 (ControlNet conditions from the passes), restyle (the CPU default backend with
-motion-vector temporal consistency), write (atomic EXR results) and the contact
-sheet (rows: render, depth, normal, segmentation, restyled).
+motion-vector temporal consistency), propagate (the first and last restyled frames
+carried through the shot as keyframes), write (atomic EXR results) and the contact
+sheet (rows: render, depth, normal, segmentation, restyled, propagated).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from .launch import spawn_server
 __all__ = ["DemoSettings", "DemoReport", "run_demo"]
 
 ROWS = (("render", "beauty"), ("depth", "control_depth"), ("normal", "control_normal"),
-        ("segmentation", "control_segmentation"), ("restyled", "beauty"))
+        ("segmentation", "control_segmentation"), ("restyled", "beauty"), ("propagated", "beauty"))
+LINEAR_ROWS = ("render", "restyled", "propagated")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class DemoReport:
     stages: dict[str, float] = field(default_factory=dict)
     rendered: list[Path] = field(default_factory=list)
     restyled: list[Path] = field(default_factory=list)
+    propagated: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
 
@@ -111,14 +114,38 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                         report.restyled.append(exr.write_exr(restyled_dir / f"frame_{event.frame:04d}.exr",
                                                              {passes.BEAUTY: restyled[event.frame]}))
                 report.failed.update(job.failed)
+            with _stage(report, "propagate"):
+                propagated = _propagate(client, numbers, source, restyled, out / "propagated", report)
     finally:
         server.stop()
     with _stage(report, "contact sheet"):
-        rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled}
+        rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled, "propagated": propagated}
         for label, name in ROWS[1:4]:
             rows[label] = {n: buffers[name] for n, buffers in conditions.results.items()}
         report.contact_sheet = write_contact_sheet(out / "contact_sheet.png", numbers, rows)
     return report
+
+
+def _propagate(client, numbers: list[int], source, restyled: dict[int, np.ndarray], folder: Path,
+               report: DemoReport) -> dict[int, np.ndarray]:
+    """The restyled first and last frames carried through the shot by `propagate`, written to ``folder``.
+
+    The keyframes are also written to ``keyframes/`` beside it, for `framebridge run propagate --keyframes`.
+    """
+    key_folder = folder.parent / "keyframes"
+    for stale in (folder, key_folder):
+        shutil.rmtree(stale, ignore_errors=True)
+    ends = sorted({numbers[0], numbers[-1]} & set(restyled))
+    if not ends:
+        return {}
+    keyframes = {f"keyframe_{n}": np.ascontiguousarray(restyled[n][..., :3]) for n in ends}
+    for n in ends:
+        exr.write_exr(key_folder / f"frame_{n:04d}.exr", {passes.BEAUTY: restyled[n]})
+    outcome = client.submit("propagate", numbers, source, job_buffers=keyframes, keep_results=True).wait()
+    report.failed.update(outcome.failed)
+    for number, buffers in sorted(outcome.results.items()):
+        report.propagated.append(exr.write_exr(folder / f"frame_{number:04d}.exr", dict(buffers)))
+    return {number: buffers[passes.BEAUTY] for number, buffers in outcome.results.items()}
 
 
 def _to_display8(label: str, image: np.ndarray) -> np.ndarray:
@@ -130,7 +157,7 @@ def _to_display8(label: str, image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     values = image.astype(np.float32)
-    if label in ("render", "restyled"):
+    if label in LINEAR_ROWS:
         values = linear_to_display(values)
     return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
@@ -169,6 +196,8 @@ def demo_command(args: Any) -> int:
     report = run_demo(settings)
     print(f"demo: rendered {len(report.rendered)} frames to {settings.out_dir / 'render'}")
     print(f"demo: restyled {len(report.restyled)} frames to {settings.out_dir / 'restyled'}")
+    print(f"demo: propagated the first and last restyled frames through {len(report.propagated)} frames to "
+          f"{settings.out_dir / 'propagated'}")
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")

@@ -125,7 +125,7 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
     try:
         if connection_file is None:
             stale = [number for number in frames if not manifest.up_to_date(number, identities[number])]
-            # Frames that chain (temporal restyle) run together, so each one warps in its predecessor's result.
+            # Frames that chain (temporal restyle, propagate) run together: each one depends on its neighbours.
             to_run = frames if stale and getattr(plan, "temporal", False) else stale
             for number in frames:
                 if number not in to_run:
@@ -151,6 +151,8 @@ def _result_buffers(op_name: str, params: dict[str, Any]) -> list[str] | None:
         return [output_name(str(name)) for name in dict.fromkeys(params["conditions"])]
     if op_name == "restyle":
         return [passes.BEAUTY]
+    if op_name == "propagate":
+        return [passes.BEAUTY, "confidence"]
     return None
 
 

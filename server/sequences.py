@@ -22,7 +22,7 @@ from framebridge.protocol.files import atomic_path
 
 from .colour import display_to_linear, linear_to_display
 
-__all__ = ["FramePattern", "read_frame", "write_result", "check_output", "check_writable_folder"]
+__all__ = ["FramePattern", "read_frame", "read_keyframes", "write_result", "check_output", "check_writable_folder"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -94,6 +94,17 @@ def read_frame(pattern: FramePattern, frame: int) -> dict[str, np.ndarray]:
         rgba[..., :3] = display_to_linear(rgba[..., :3])
         return {passes.BEAUTY: rgba}
     raise InvalidParams(f"cannot read {path.suffix} frames; use .exr, .png, .tif or .jpg")
+
+
+def read_keyframes(pattern: FramePattern, frames: list[int]) -> dict[str, np.ndarray]:
+    """Every frame of ``frames`` that ``pattern`` has on disk, as job-level ``keyframe_<n>`` buffers (scene-linear RGB)."""
+    wanted = set(frames)
+    found = [number for number in pattern.existing_frames() if number in wanted]
+    if not found:
+        raise InvalidParams(f"no keyframes in {pattern.pattern} for frames {frames[0]}-{frames[-1]}",
+                            fix="paint at least one frame of the range, named like the pattern")
+    return {f"keyframe_{number}": np.ascontiguousarray(read_frame(pattern, number)[passes.BEAUTY][..., :3])
+            for number in found}
 
 
 def write_result(pattern: FramePattern, frame: int, buffers: Mapping[str, np.ndarray], *, half: bool = False) -> list[Path]:

@@ -85,6 +85,7 @@ def test_every_readme_command_runs_in_order_on_the_demo_output(tmp_path):
     for condition in ("depth", "normal", "canny"):
         assert len(list((output / "cond").glob(f"control_{condition}.*.png"))) == 6, condition
     assert len(list((output / "out").glob("frame_*.exr"))) == 6
+    assert len(list((output / "carried").glob("frame_*.exr"))) == 6
 
     for line in benchmarks:
         assert "usage:" in run(f"{line.split('#')[0].strip()} --help", ROOT, timeout=300).stdout

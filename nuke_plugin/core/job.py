@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from framebridge.protocol.errors import InvalidParams
 from framebridge.protocol.session import ConnectionSettings
 
 from .layers import LayerPlan, plan_layers
 from .requests import BridgeSettings, build_params, choose_frames, settings_from_knobs
 
-__all__ = ["JobRequest", "connection_settings", "default_output_folder", "plan_job", "contiguous_runs"]
+__all__ = ["JobRequest", "connection_settings", "default_output_folder", "plan_job", "contiguous_runs", "choose_view",
+           "check_full_resolution"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class JobRequest:
     output_folder: str
     connection: ConnectionSettings
     settings: BridgeSettings = field(repr=False, default_factory=BridgeSettings)
+    view: str = "main"
+
+    @property
+    def working_space(self) -> str | None:
+        """The script's working space when it is not plain linear (see :mod:`.colour`)."""
+        return (self.shot.get("colour") or {}).get("working_space")
 
 
 def connection_settings(values: Mapping[str, Any]) -> ConnectionSettings:
@@ -53,21 +61,46 @@ def contiguous_runs(frames: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def choose_view(requested: str, views: Iterable[str]) -> str:
+    """The one view a send renders: the node's ``view`` knob, or the script's first view when it is empty."""
+    views = list(views)
+    view = requested.strip() or (views[0] if views else "main")
+    if views and view not in views:
+        raise InvalidParams(f"the script has no view {view!r}", details={"allowed": views},
+                            fix=f"set the node's view knob to one of {', '.join(views)} (or leave it empty)")
+    return view
+
+
+def check_full_resolution(proxy: bool) -> None:
+    """Refuse a send in proxy mode: the capture would be rendered at proxy scale and the results read back so."""
+    if proxy:
+        raise InvalidParams("the script is in proxy mode, so the input would be sent at proxy resolution",
+                            fix="turn proxy mode off (Viewer's proxy toggle or Project Settings) and send again")
+
+
 def plan_job(values: Mapping[str, Any], *, input_first: int, input_last: int, channels: Iterable[str], fps: float,
-             width: int, height: int, script_path: str = "", node_name: str = "FrameBridge") -> JobRequest:
-    """A checked :class:`JobRequest` from knob values (animated ones sampled) and the input's range and channels."""
+             width: int, height: int, script_path: str = "", node_name: str = "FrameBridge",
+             colour: Mapping[str, str] | None = None, view: str = "main") -> JobRequest:
+    """A checked :class:`JobRequest` from knob values (animated ones sampled) and the input's range and channels.
+
+    ``colour`` is the script's working space and OCIO config (``shot["colour"]``), None for plain linear.
+    """
     settings = settings_from_knobs(values)
     frames = choose_frames(str(values.get("range_mode", "input")), input_first, input_last, str(values.get("frames", "")))
     layers = plan_layers(settings.op, settings.conditions, settings.op == "restyle" and settings.temporal, channels)
     output = str(values.get("output_folder", "")).strip() or default_output_folder(script_path, node_name, settings.op)
+    shot: dict[str, Any] = {"fps": float(fps), "resolution": [int(width), int(height)], "frame_range": [frames[0], frames[-1]]}
+    if colour:
+        shot["colour"] = dict(colour)
     return JobRequest(
         op=settings.op,
         backend=settings.backend,
         frames=tuple(frames),
         params=build_params(settings),
-        shot={"fps": float(fps), "resolution": [int(width), int(height)], "frame_range": [frames[0], frames[-1]]},
+        shot=shot,
         layers=layers,
         output_folder=output,
         connection=connection_settings(values),
         settings=settings,
+        view=view,
     )

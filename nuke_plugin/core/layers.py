@@ -134,16 +134,18 @@ def remove_knobs(layers: Iterable[str]) -> dict[str, object] | None:
     return knobs
 
 
-def write_knobs(file_pattern: str, layers: Iterable[str], first: int, last: int) -> dict[str, object]:
+def write_knobs(file_pattern: str, layers: Iterable[str], first: int, last: int, view: str) -> dict[str, object]:
     """Knob values of the internal Write node, in the order to set them (``file_type`` first: the EXR knobs appear with it).
 
     32-bit float, lossless zip, ``raw`` so the working-space (scene-linear) values
-    are written untouched.
+    are written untouched, and exactly one ``view``: an empty ``views`` knob would
+    render every view of a stereo script into the same files.
     """
     layers = list(layers)
     return {
         "file_type": "exr",
         "file": file_pattern,
+        "views": view,
         "channels": "rgba" if layers == ["rgba"] else "all",
         "datatype": "32 bit float",
         "compression": "Zip (1 scanline)",

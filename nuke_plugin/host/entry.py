@@ -1,39 +1,27 @@
-"""Entry functions: what the menu items, the FrameBridge node's buttons, callbacks and ``nuke -t`` scripts call.
+"""Entry functions: what the menu items, the FrameBridge node's buttons and ``nuke -t`` scripts call.
 
-GUI sends render the capture in the main thread (``nuke.execute`` shows its own
-progress), then stream in a Python thread under a ``nuke.ProgressTask`` whose
-cancel button cancels the server job; the Read node and messages are made back in
-the main thread with ``nuke.executeInMainThread``. Without a GUI (``nuke -t``)
-everything runs in the calling thread, progress is printed and errors are raised.
+A Send is described in :mod:`.send`; callbacks are in :mod:`.callbacks`. GUI calls
+never block on the network: the server check and the stream run in Python threads.
+Without a GUI (``nuke -t``) everything runs in the calling thread, progress is
+printed and the headless functions raise typed errors.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import nuke
 
-from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, JobCancelled, MissingInput
+from framebridge.protocol.errors import FrameBridgeError, MissingInput
 from framebridge.protocol.session import connect
 
-from ..core.job import JobRequest, connection_settings, plan_job
+from ..core.job import connection_settings
 from ..core.layers import available_conditions
-from ..core.paths import CaptureFolder
-from ..core.requests import CONDITIONS, choose_frames
-from ..core.session import SessionResult, capture_source, check_server, run_session, shot_with_depth_range
-from .nodes import (
-    apply_knob_states,
-    create_bridge_node,
-    create_read,
-    is_bridge_node,
-    knob_values,
-    render_capture,
-    sample_knobs,
-    source_of,
-)
+from ..core.session import check_server
+from . import builder, send
+from .nodes import apply_knob_states, create_bridge_node, is_bridge_node, knob_values, source_of
 
 __all__ = [
     "restyle_selected",
@@ -45,8 +33,6 @@ __all__ = [
     "run_node",
     "restyle_node",
     "extract_node",
-    "on_create",
-    "on_knob_changed",
 ]
 
 
@@ -55,20 +41,6 @@ def _selected() -> Any:
         return nuke.selectedNode()
     except ValueError:
         raise MissingInput("no node is selected", fix="select the node whose output you want to send") from None
-
-
-def _report(error: FrameBridgeError) -> None:
-    if nuke.GUI:
-        nuke.message(f"FrameBridge: {error}")
-    else:
-        print(f"FrameBridge: {error}", file=sys.stderr)
-
-
-def _notify(text: str) -> None:
-    if nuke.GUI:
-        nuke.message(text)
-    else:
-        print(text)
 
 
 def create_node(op: str, input_node: Any = None) -> Any:
@@ -93,7 +65,7 @@ def _send_or_create(op: str) -> None:
     try:
         node = _selected()
     except FrameBridgeError as error:
-        _report(error)
+        send.fail(None, error)
         return
     if is_bridge_node(node):
         node["op"].setValue(op)
@@ -112,136 +84,69 @@ def extract_selected() -> None:
     _send_or_create("extract")
 
 
-def test_connection(node: Any = None) -> None:
-    """Ping the server the node (or the default connection file) points at and show what it offers."""
+def _server_summary(node: Any) -> str:
+    client = connect(connection_settings(knob_values(node) if node is not None else {}))
     try:
-        client = connect(connection_settings(knob_values(node) if node is not None else {}))
-        try:
-            _notify(check_server(client).summary())
-        finally:
-            client.close()
-    except FrameBridgeError as error:
-        _report(error)
-
-
-def _prepare(node: Any, overrides: Mapping[str, Any] | None = None) -> tuple[JobRequest, Any]:
-    values = knob_values(node, overrides)
-    source = source_of(node)
-    first, last = int(source.firstFrame()), int(source.lastFrame())
-    frames = choose_frames(str(values.get("range_mode", "input")), first, last, str(values.get("frames", "")))
-    request = plan_job(
-        sample_knobs(node, values, frames),
-        input_first=first,
-        input_last=last,
-        channels=source.channels(),
-        fps=nuke.root()["fps"].value(),
-        width=source.format().width(),
-        height=source.format().height(),
-        script_path=nuke.root()["name"].value(),
-        node_name=node.name(),
-    )
-    return request, source
-
-
-def _check(request: JobRequest) -> None:
-    """Fail before rendering anything when the server is unreachable or lacks the op."""
-    client = connect(request.connection)
-    try:
-        check_server(client, request.op)
+        return check_server(client).summary()
     finally:
         client.close()
 
 
-def _capture(request: JobRequest, source: Any) -> CaptureFolder:
-    capture = CaptureFolder()
+def _show_connection(node: Any, text: str, ok: bool) -> None:
+    if node is not None and is_bridge_node(node) and send.alive(node):
+        if node.knob("status") is not None:
+            with builder.without_undo():
+                node["status"].setValue(f"server: {text}")
+        if not ok:
+            print(f"FrameBridge: {text}", file=sys.stderr, flush=True)
+    elif nuke.GUI:
+        nuke.message(f"FrameBridge: {text}" if not ok else text)
+    else:
+        print(text, file=sys.stdout if ok else sys.stderr, flush=True)
+
+
+def _check_connection(node: Any) -> None:
     try:
-        render_capture(source, request.layers, request.frames, capture)
-    except BaseException:
-        capture.remove()
-        raise
-    return capture
-
-
-def _run(request: JobRequest, capture: CaptureFolder, progress: Callable[[int, int, str], None],
-         cancelled: Callable[[], bool]) -> SessionResult:
-    """Stream the captured frames and stage the results; the capture folder is removed afterwards."""
-    try:
-        client = connect(request.connection)
-        try:
-            source = capture_source(capture.path, request.layers.buffers, depth_is_inverse=request.settings.depth_is_inverse)
-            shot = request.shot
-            if passes.DEPTH in request.layers.buffers:
-                shot = shot_with_depth_range(shot, source, request.frames)
-            return run_session(client, request.op, list(request.frames), source, output_folder=request.output_folder,
-                               params=request.params, shot=shot, backend=request.backend or None,
-                               progress=progress, cancelled=cancelled)
-        finally:
-            client.close()
-    finally:
-        capture.remove()
-
-
-def _finish(node: Any, result: SessionResult) -> Any:
-    """Main thread: a Read node for a published result, or a message naming what failed."""
-    try:
-        result.raise_for_failure()
-    except JobCancelled as error:
-        _notify(f"FrameBridge: {error}")
-        return None
+        text, ok = _server_summary(node), True
     except FrameBridgeError as error:
-        _report(error)
+        text, ok = str(error), False
+    if nuke.GUI:
+        nuke.executeInMainThread(_show_connection, args=(node, text, ok))
+    else:
+        _show_connection(node, text, ok)
+
+
+def test_connection(node: Any = None) -> threading.Thread | None:
+    """Ask the server the node (or the default connection file) points at what it offers; off the main thread in a GUI.
+
+    The answer goes in the node's status (or a message from the menu, with no node).
+    """
+    if not nuke.GUI:
+        _check_connection(node)
         return None
-    read = create_read(result.read, node)
-    _notify(f"FrameBridge: {len(result.frames)} frames written to {result.read['file']} ({read.name()})")
-    return read
+    thread = threading.Thread(target=_check_connection, args=(node,), name="FrameBridge connection", daemon=True)
+    thread.start()
+    return thread
 
 
 def send_node(node: Any) -> None:
-    """Button/menu: capture the node's input, stream it to the server, place the result as a Read node."""
+    """Button/menu: capture the node's input, stream it to the server, show the result on the node."""
     try:
-        request, source = _prepare(node)
-        _check(request)
-        capture = _capture(request, source)
+        request, source = send.prepare(node)
     except FrameBridgeError as error:
-        _report(error)
+        send.fail(node, error)
         return
-    except RuntimeError as error:  # nuke.execute raises RuntimeError when the render is cancelled or fails
-        _notify(f"FrameBridge: rendering the input stopped ({error}); nothing was sent")
+    if nuke.GUI:
+        send.send_in_background(node, request, source)
         return
-    if not nuke.GUI:
-        try:
-            result = _run(request, capture, _print_progress, lambda: False)
-        except FrameBridgeError as error:
-            _report(error)
-            return
-        _finish(node, result)
-        return
-    threading.Thread(target=_stream_in_background, args=(node, request, capture), name="FrameBridge", daemon=True).start()
-
-
-def _stream_in_background(node: Any, request: JobRequest, capture: CaptureFolder) -> None:
-    outcome = _stream_with_progress(request, capture)
-    if isinstance(outcome, FrameBridgeError):
-        nuke.executeInMainThread(_report, args=(outcome,))
-    else:
-        nuke.executeInMainThread(_finish, args=(node, outcome))
-
-
-def _stream_with_progress(request: JobRequest, capture: CaptureFolder) -> SessionResult | FrameBridgeError:
-    """The job under a ProgressTask, which closes when this returns (a ProgressTask ends when it is freed)."""
-    task = nuke.ProgressTask(f"FrameBridge {request.op}")
-
-    def progress(done: int, total: int, stage: str) -> None:
-        task.setMessage(f"{stage}: {done} of {total} frames")
-        task.setProgress(int(100 * done / max(total, 1)))
-
     try:
-        return _run(request, capture, progress, task.isCancelled)
-    except FrameBridgeError as error:
-        return error
-    except OSError as error:  # a full disk or a folder without write permission, seen from the thread
-        return FrameBridgeError(f"could not read the capture or write the results ({error})",
-                                fix="check the output folder's free space and permissions")
+        send.check(request)
+        folder = send.capture(request, source)
+        result = send.stream(request, folder, _print_progress, lambda: False)
+    except (FrameBridgeError, RuntimeError) as error:
+        send.fail(node, error)
+        return
+    send.place(node, request, result)
 
 
 def _print_progress(done: int, total: int, stage: str) -> None:
@@ -255,9 +160,9 @@ def run_node(node_name: str, op: str | None = None, first: int | None = None, la
     ``node_name`` is a FrameBridge node (its knobs apply) or any other node (the
     defaults apply). ``first``/``last`` override the frame range (default: the
     input's), ``knobs`` override FrameBridge knob values (``prompt="oil paint"``,
-    ``cond_depth=True``, ``connection_file=...``). Raises the typed error of a
-    failed, cancelled or unreachable job; nothing is published unless every frame
-    came back.
+    ``cond_depth=True``, ``connection_file=...``). Results go into the next version
+    folder inside the output folder. Raises the typed error of a failed, cancelled
+    or unreachable job; nothing is published unless every frame came back.
     """
     node = nuke.toNode(node_name)
     if node is None:
@@ -272,14 +177,12 @@ def run_node(node_name: str, op: str | None = None, first: int | None = None, la
         start = int(first if first is not None else source.firstFrame())
         end = int(last if last is not None else source.lastFrame())
         overrides.update(range_mode="custom", frames=f"{start}-{end}")
-    request, source = _prepare(node, overrides)
-    _check(request)
-    capture = _capture(request, source)
-    result = _run(request, capture, _print_progress, lambda: False)
+    request, source = send.prepare(node, overrides)
+    send.check(request)
+    folder = send.capture(request, source)
+    result = send.stream(request, folder, _print_progress, lambda: False)
     result.raise_for_failure()
-    read = create_read(result.read, node)
-    print(f"FrameBridge: {len(result.frames)} frames written to {result.read['file']} ({read.name()})", flush=True)
-    return read
+    return send.place(node, request, result)
 
 
 def restyle_node(node_name: str, first: int | None = None, last: int | None = None, output_folder: str | None = None,
@@ -294,21 +197,3 @@ def extract_node(node_name: str, first: int | None = None, last: int | None = No
     for condition in conditions:
         knobs.setdefault(f"cond_{condition}", True)
     return run_node(node_name, "extract", first, last, output_folder, **knobs)
-
-
-def on_create() -> None:
-    """``nuke.addOnCreate`` callback for Groups: grey out a loaded FrameBridge node's unused knobs."""
-    node = nuke.thisNode()
-    if is_bridge_node(node):
-        apply_knob_states(node)
-
-
-def on_knob_changed() -> None:
-    """``nuke.addKnobChanged`` callback for Groups: keep the FrameBridge node's knob states current."""
-    node = nuke.thisNode()
-    if is_bridge_node(node) and nuke.thisKnob().name() in _STATE_KNOBS:
-        apply_knob_states(node)
-
-
-# "showPanel" is the dummy knob Nuke passes when the control panel opens.
-_STATE_KNOBS = frozenset(("showPanel", "op", "temporal", "range_mode", *(f"cond_{name}" for name in CONDITIONS)))

@@ -49,6 +49,7 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import Limits
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
+from ..colour import frames_in, working_space
 from ..conditions import (
     DepthRange,
     canny_condition,
@@ -202,6 +203,7 @@ class ExtractOp(Op):
                 job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> ExtractPlan:
         check_job_buffers(job_buffers, {})
         check_params(params, _PARAMS)
+        working_space(shot)  # a shot colour naming an unknown config or space is refused before any frame
         requested = params.get("conditions")
         if not requested or not all(isinstance(name, str) for name in requested):
             raise InvalidParams("conditions must be a non-empty list of names", details={"allowed": list(CONDITIONS)})
@@ -252,7 +254,7 @@ class ExtractOp(Op):
 
     def run(self, plan: ExtractPlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         estimators = {name: load_estimator(name, folder) for name, folder in plan.estimator_folders.items()}
-        for frame in frames:
+        for frame in frames_in(frames, context.shot):  # canny/lineart see the beauty in linear Rec.709
             try:
                 yield OutputFrame(frame.number, *self.extract_frame(plan, frame.buffers, estimators, partial=True))
             except FrameBridgeError as error:

@@ -32,6 +32,13 @@ so on down the shot, so exactly the frames whose inputs or warped-in previous re
 changed are recomputed, never the frames before k. A frame that fails breaks the
 chain: the next frame starts fresh, as the first frame does. In AnimateDiff mode a
 window is one unit: every frame's key covers every input frame of the job.
+
+Keyframe mode (``keyframe_interval``: every Nth submitted frame and the last, or a
+list of frames): the backend restyles only those frames and the ``propagate`` op
+carries them through the rest of the shot along the render's motion; results then
+also carry propagate's ``confidence``. Keyframes are cached as above; every other
+frame by propagate's rule, so editing a frame recomputes it and the frames between
+the keyframes on either side of it, nothing else.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ from framebridge.protocol.errors import (
 )
 from framebridge.protocol.passes import shot_depth_range
 
-from ..colour import display_to_linear, linear_to_display
+from ..colour import display_to_linear, frames_in, linear_to_display, results_out, working_space
 from ..conditions import DepthRange
 from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -68,6 +75,7 @@ from ..restyle.schedule import Keyframed, frame_seed
 from ..restyle.temporal import Warp, appearance_weight, blend, clamp_to_neighbourhood, estimate_flow
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers
 from .extract import CONDITIONS, ExtractOp, output_name
+from .propagate import KEYFRAME, PropagateOp
 
 __all__ = ["RestyleOp", "RestylePlan"]
 
@@ -86,6 +94,8 @@ _GENERAL: dict[str, Any] = {
     "temporal_strength": {"type": "float | keyframes", "default": 0.9, "min": 0.0, "max": 1.0, "doc": "weight of the warped previous result"},
     "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0, "doc": "relative depth change that counts as an occlusion"},
     "cache": {"type": "bool", "default": True, "doc": "reuse results of identical frames and params"},
+    "keyframe_interval": {"type": "int | list[int]", "default": None, "min": 1,
+                          "doc": "restyle only every Nth frame (and the last) or the listed frames; propagate the rest"},
 }
 _INPUTS = [
     buffer_spec(passes.BEAUTY, [3, 4], required=True, doc="the render; linear, alpha kept"),
@@ -134,6 +144,7 @@ class RestylePlan:
     extract: Any = None
     window_mode: bool = False
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    keyframes: Any = None  # a propagate plan when only keyframes are restyled
 
 
 class _Previous:
@@ -170,6 +181,7 @@ class RestyleOp(Op):
         self._backends: dict[str, RestyleBackend] = {}
         self._cache_dir = cache_dir
         self._extract = ExtractOp()
+        self._propagate = PropagateOp(cache_dir)
 
     def _backend(self, name: str) -> RestyleBackend:
         if name not in self._factories:
@@ -197,6 +209,7 @@ class RestyleOp(Op):
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
                 job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> RestylePlan:
         check_job_buffers(job_buffers, {})
+        working_space(shot)  # a shot colour naming an unknown config or space is refused before any frame
         chosen = self._backend(backend or "cpu")
         description = chosen.describe()
         declared = description.get("params", {})
@@ -226,6 +239,12 @@ class RestyleOp(Op):
             cache=ResultCache(self._cache_dir or default_cache_dir(), self.name) if _scalar(params, "cache", bool, True) else None,
             window_mode=options.get("mode") == "animatediff",
         )
+        if params.get("keyframe_interval") is not None:
+            if plan.window_mode:
+                raise InvalidParams("keyframe_interval cannot be combined with AnimateDiff mode")
+            plan.keyframes = self._propagate.prepare(
+                {"keyframes": _keyframe_frames(params["keyframe_interval"], frames), "depth_tolerance": plan.depth_tolerance,
+                 "cache": plan.cache is not None}, shot, frames, None)
         check_conditions = getattr(chosen, "check_conditions", None)
         if plan.conditions and check_conditions:
             check_conditions(sorted(plan.conditions), options)
@@ -241,11 +260,18 @@ class RestyleOp(Op):
         return plan
 
     def run(self, plan: RestylePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
+        # The shot's working space (e.g. ACEScg) in and out: the code below works in linear Rec.709.
+        yield from results_out(self._run_linear(plan, frames_in(frames, context.shot), context), context.shot)
+
+    def _run_linear(self, plan: RestylePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         context.report_stage(f"loading {plan.backend.name}")
         plan.backend.load()
         context.report_stage("restyling")
         if plan.window_mode:
             yield from self._run_window(plan, list(frames))
+            return
+        if plan.keyframes is not None:
+            yield from self._propagate.run(plan.keyframes, self._restyled_keyframes(plan, frames), context)
             return
         previous: _Previous | None = None
         for frame in frames:
@@ -260,6 +286,16 @@ class RestyleOp(Op):
                     log.exception("restyle failed on frame %s", frame.number)
                     error = FrameFailed(f"restyle failed on frame {frame.number}: {type(error).__name__}: {error}")
                 yield FrameFailure(frame.number, error)
+
+    def _restyled_keyframes(self, plan: RestylePlan, frames: Iterator[InputFrame]) -> Iterator[InputFrame]:
+        """The input frames for propagate, each keyframe carrying its restyled look (a keyframe that fails fails the job)."""
+        keyframes = set(plan.keyframes.keyframes)
+        for frame in frames:
+            if frame.number in keyframes:
+                self._fix_depth_range(plan, frame)
+                output, _ = self._frame(plan, frame, None)
+                frame = InputFrame(frame.number, {**frame.buffers, KEYFRAME: output.buffers[passes.BEAUTY][..., :3]})
+            yield frame
 
     def _fix_depth_range(self, plan: RestylePlan, frame: InputFrame) -> None:
         """A computed depth condition needs one range for the job: without one from the host, the first frame's.
@@ -413,6 +449,19 @@ def _scalar(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...],
     if low is not None and not low <= value <= high:
         raise InvalidParams(f"{name} must be within {low}..{high}, got {value}", details={"param": name})
     return value
+
+
+def _keyframe_frames(interval: Any, frames: list[int]) -> list[int]:
+    """The frames restyled in keyframe mode: every Nth submitted frame and the last one, or the frames listed."""
+    if type(interval) is int and interval >= 1:
+        return sorted({*frames[::interval], frames[-1]})
+    if isinstance(interval, list) and interval and all(type(number) is int for number in interval):
+        outside = sorted(set(interval) - set(frames))
+        if outside:
+            raise InvalidParams(f"keyframe_interval lists frames {outside} outside the submitted frames")
+        return sorted(set(interval))
+    raise InvalidParams("keyframe_interval must be a whole number of frames >= 1 or a non-empty list of frame numbers",
+                        details={"param": "keyframe_interval"})
 
 
 def _conditions(value: Any) -> dict[str, float]:

@@ -3,7 +3,8 @@
     python tests/blender/scenario.py SCENARIO --report R.json [--extension ZIP] [--connection-file F] [--out DIR] [--op OP]
 
 Scenarios: ``restyle`` (render 3 frames through the op, place as strip, node and
-camera background, check the user's settings), ``cancel`` (cancel after the first
+camera background, check the user's settings), ``propagate`` (two keyframe images
+carried through 3 frames, placed as a strip), ``cancel`` (cancel after the first
 result), ``unreachable`` (a server that does not answer), ``joints`` (project the
 test rig's known pose), ``save`` (save the test scene as a .blend for the headless
 command). Without ``--extension`` the add-on is registered as the module
@@ -211,6 +212,32 @@ def scenario_extract(arguments, report: dict) -> None:
     report["after"] = user_settings(scene)
 
 
+def scenario_propagate(arguments, report: dict) -> None:
+    """Two keyframe images (frame 1 float and linear, frame 3 8-bit sRGB as a painted PNG would be) carried through 3 frames."""
+    scene = build_scene()
+    enable_addon(arguments.extension)
+    configure(scene, "restyle", arguments.out)
+    float_key = bpy.data.images.new("Key 1", WIDTH, HEIGHT, alpha=True, float_buffer=True)
+    float_key.pixels[:] = [0.25, 0.5, 0.75, 1.0] * (WIDTH * HEIGHT)
+    byte_key = bpy.data.images.new("Key 3", WIDTH, HEIGHT, alpha=True, float_buffer=False)
+    byte_key.pixels[:] = [0.5, 0.5, 0.5, 1.0] * (WIDTH * HEIGHT)  # sRGB 0.5 = linear 0.214
+    for frame, image in ((1, float_key), (3, byte_key)):
+        key = scene.framebridge.keyframes.add()
+        key.frame, key.image = frame, image
+    result = bpy.ops.framebridge.propagate(connection_file=arguments.connection_file, output_folder=arguments.out)
+    report["result"] = sorted(result)
+    strip = scene.sequence_editor.strips.get("FrameBridge propagate")
+    report["strip"] = None if strip is None else [element.filename for element in strip.elements]
+    report["after"] = user_settings(scene)
+    small = bpy.data.images.new("Small", 8, 8)
+    key = scene.framebridge.keyframes.add()
+    key.frame, key.image = 2, small
+    try:
+        bpy.ops.framebridge.propagate(connection_file=arguments.connection_file, output_folder=arguments.out + "_again")
+    except RuntimeError as error:  # an operator that reports an error raises it under bpy.ops
+        report["wrong_size_error"] = str(error)
+
+
 def modal_driver(shot_operator: type, connection_file: str) -> type:
     """A stand-in for the shot operator that borrows its methods; ``invoke`` would add a modal handler, which needs a window."""
 
@@ -351,7 +378,7 @@ def scenario_save(arguments, report: dict) -> None:
     report["before"] = user_settings(scene)
 
 
-SCENARIOS = {"render_error": scenario_render_error, "restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "modal": scenario_modal, "unreachable": scenario_unreachable,
+SCENARIOS = {"render_error": scenario_render_error, "restyle": scenario_restyle, "cancel": scenario_cancel, "extract": scenario_extract, "propagate": scenario_propagate, "modal": scenario_modal, "unreachable": scenario_unreachable,
              "joints": scenario_joints, "save": scenario_save}
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from fixtures.server import issue_client_file
+from framebridge.protocol import passes
 from framebridge.protocol.exr import read_frame
 from framebridge.server.cli import main
 
@@ -224,6 +225,21 @@ def test_extract_conditions_come_back_as_images_with_the_pose_drawn(tmp_path, se
     pose = read_layers(out / "frame_0001.exr")["control_pose"].max(axis=2)
     # The rig's posed right wrist projects to (22.0, 11.8): the pose drawing has a joint dot there.
     assert pose[12, 22] > 0.5 and pose[40:, :10].max() == 0.0
+
+
+def test_propagate_carries_keyframe_images_through_the_shot_and_places_them(tmp_path, server):
+    out = tmp_path / "propagated"
+    report = run_scenario("propagate", tmp_path, "--connection-file", str(server.connection_file), "--out", str(out))
+    assert report["result"] == ["FINISHED"]
+    assert report["strip"] == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
+    first, last = (read_frame(out / f"frame_{n:04d}.exr")[passes.BEAUTY] for n in (1, 3))
+    np.testing.assert_allclose(first[..., :3], np.broadcast_to([0.25, 0.5, 0.75], first[..., :3].shape), atol=1e-3)
+    np.testing.assert_allclose(last[..., :3], 0.2159, atol=1e-3)  # byte 128 of the 8-bit sRGB keyframe, decoded
+    middle = read_frame(out / "frame_0002.exr")[passes.BEAUTY][..., :3]
+    assert middle.min() >= 0.2 and middle.max() <= 0.76
+    assert report["after"]["passes"]["use_pass_object_index"] is False
+    assert "'Small' for frame 2 is 8x8, the render is 64x48" in report["wrong_size_error"]
+    assert not (tmp_path / "propagated_again").exists()
 
 
 def test_modal_operator_runs_on_timer_ticks_and_esc_cancels(tmp_path, server):

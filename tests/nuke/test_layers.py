@@ -77,12 +77,12 @@ def test_remove_keeps_up_to_four_layers():
     assert remove_knobs(["rgba", "depth", "forward", "backward", "N"]) is None
 
 
-def test_write_knobs_are_float_exr_raw_with_file_type_first():
-    knobs = write_knobs("/tmp/c/capture.####.exr", ["rgba", "depth"], 1001, 1010)
+def test_write_knobs_are_float_exr_raw_one_view_with_file_type_first():
+    knobs = write_knobs("/tmp/c/capture.%04d.exr", ["rgba", "depth"], 1001, 1010, "left")
     assert list(knobs)[0] == "file_type"
     assert knobs == {
-        "file_type": "exr", "file": "/tmp/c/capture.####.exr", "channels": "all", "datatype": "32 bit float",
+        "file_type": "exr", "file": "/tmp/c/capture.%04d.exr", "views": "left", "channels": "all", "datatype": "32 bit float",
         "compression": "Zip (1 scanline)", "raw": True, "create_directories": True, "use_limit": True,
         "first": 1001, "last": 1010,
     }
-    assert write_knobs("x.####.exr", ["rgba"], 1, 1)["channels"] == "rgba"
+    assert write_knobs("x.%04d.exr", ["rgba"], 1, 1, "main")["channels"] == "rgba"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from framebridge.nuke_plugin.core.job import contiguous_runs, default_output_folder, plan_job
-from framebridge.nuke_plugin.core.paths import CaptureFolder, beside, nuke_path, read_knobs
+from framebridge.nuke_plugin.core.paths import CaptureFolder, beside, nuke_path, read_knobs, version_folder
 from framebridge.protocol.errors import InvalidParams, MissingInput
 
 
@@ -15,20 +15,33 @@ def test_nuke_paths_use_forward_slashes():
 
 def test_capture_folder_names_the_write_pattern_and_each_frame(tmp_path):
     capture = CaptureFolder(tmp_path)
-    assert capture.pattern.endswith("/capture.####.exr")
+    assert capture.pattern.endswith("/capture.%04d.exr")
     assert capture.path(1001).name == "capture.1001.exr"
     assert capture.path(3).parent == capture.folder
     capture.remove()
     assert list(tmp_path.iterdir()) == []
 
 
-def test_read_knobs_cover_the_published_range(tmp_path):
-    knobs = read_knobs(tmp_path, [1003, 1001, 1002], "restyle")
+def test_read_knobs_cover_the_published_range_and_read_raw(tmp_path):
+    knobs = read_knobs(tmp_path / "v002", [1003, 1001, 1002], "restyle")
+    pattern = f"{(tmp_path / 'v002').resolve().as_posix()}/frame_####.exr"
     assert knobs == {
-        "file": f"{tmp_path.resolve().as_posix()}/frame_####.exr", "first": 1001, "last": 1003, "origfirst": 1001,
-        "origlast": 1003, "colorspace": "linear", "raw": False, "on_error": "error", "label": "FrameBridge restyle",
+        "file": pattern, "file_text": f"{pattern} 1001-1003", "first": 1001, "last": 1003, "origfirst": 1001,
+        "origlast": 1003, "raw": True, "on_error": "error", "label": "FrameBridge restyle\nv002",
     }
     assert read_knobs(tmp_path, [5], "extract")["raw"] is True
+
+
+def test_each_send_gets_the_next_version_folder_and_an_empty_one_is_reused(tmp_path):
+    assert version_folder(tmp_path / "out") == tmp_path / "out" / "v001"
+    (tmp_path / "out" / "v001").mkdir(parents=True)
+    (tmp_path / "out" / "v001" / ".framebridge-staging-x").mkdir()  # what a failed send leaves
+    assert version_folder(tmp_path / "out") == tmp_path / "out" / "v001"
+    (tmp_path / "out" / "v001" / "frame_0001.exr").write_bytes(b"")
+    (tmp_path / "out" / "v009").mkdir()
+    (tmp_path / "out" / "v009" / "frame_0001.exr").write_bytes(b"")
+    (tmp_path / "out" / "notes").mkdir()
+    assert version_folder(tmp_path / "out") == tmp_path / "out" / "v010"
 
 
 def test_read_knobs_refuse_gaps_and_nothing(tmp_path):

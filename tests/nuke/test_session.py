@@ -97,7 +97,7 @@ def test_restyle_round_trip_publishes_an_exr_sequence_and_read_knobs(client, cap
     assert [entry for entry in (tmp_path / "out").iterdir() if entry.name.startswith(".")] == []
     assert result.read["first"] == result.read["origfirst"] == 1001
     assert result.read["last"] == result.read["origlast"] == 1003
-    assert result.read["file"].endswith("/out/frame_####.exr") and result.read["raw"] is False
+    assert result.read["file"].endswith("/out/frame_####.exr") and result.read["raw"] is True
     assert {"R", "G", "B", "A"} <= set(read_info(result.paths[0]).channels)
     beauty = read_frame(result.paths[1])["beauty"]
     assert beauty.shape == (HEIGHT, WIDTH, 4) and np.isfinite(beauty).all()
@@ -113,7 +113,7 @@ def test_extract_round_trip_writes_condition_layers(client, capture, tmp_path):
     assert result.succeeded
     channels = read_info(result.paths[0]).channels
     assert {"control_depth.Y", "control_canny.Y"} <= set(channels)
-    assert result.read["raw"] is True and result.read["label"] == "FrameBridge extract"
+    assert result.read["raw"] is True and result.read["label"] == "FrameBridge extract\ncond"
 
 
 def test_failed_frames_publish_nothing_and_are_named(client, capture, tmp_path):

@@ -1,9 +1,5 @@
 """The Nuke node on a studio network: its connection-file knob takes a client file exported by the server."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,18 +8,6 @@ from framebridge.nuke_plugin.core.job import connection_settings
 from framebridge.nuke_plugin.core.session import run_session
 from framebridge.protocol.exr import read_frame
 from framebridge.protocol.session import connect
-
-
-@pytest.fixture
-def nuke(monkeypatch):
-    """A fresh fake ``nuke`` (tests/nuke/fake_nuke.py) and the host modules imported against it."""
-    spec = importlib.util.spec_from_file_location("nuke", Path(__file__).with_name("fake_nuke.py"))
-    fake = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fake)
-    monkeypatch.setitem(sys.modules, "nuke", fake)
-    for name in [name for name in sys.modules if name.startswith("framebridge.nuke_plugin.host")]:
-        monkeypatch.delitem(sys.modules, name)
-    return fake
 
 
 def test_a_node_pointing_at_a_client_file_publishes_results(studio_server, tmp_path):
@@ -40,7 +24,7 @@ def test_a_node_pointing_at_a_client_file_publishes_results(studio_server, tmp_p
     np.testing.assert_allclose(read_frame(result.paths[1])["beauty"], frames[1002]["beauty"])
 
 
-def test_test_connection_with_a_client_file_shows_the_server(nuke, studio_server):
+def test_test_connection_with_a_client_file_shows_the_server(nuke, studio_server, settle):
     from framebridge.nuke_plugin.host import entry, nodes
 
     node = nodes.create_bridge_node()
@@ -48,10 +32,11 @@ def test_test_connection_with_a_client_file_shows_the_server(nuke, studio_server
     node["timeout"].setValue(30)
     nuke.GUI = True
     entry.test_connection(node)
-    assert nuke.messages[-1].startswith("FrameBridge 0.") and "echo" in nuke.messages[-1]
+    settle()
+    assert node["status"].value().startswith("server: FrameBridge 0.") and "echo" in node["status"].value()
 
 
-def test_a_revoked_client_file_tells_the_artist_to_ask_for_a_new_one(nuke, studio_server):
+def test_a_revoked_client_file_tells_the_artist_to_ask_for_a_new_one(nuke, studio_server, settle):
     from framebridge.nuke_plugin.host import entry, nodes
     from framebridge.server.cli import main
 
@@ -62,4 +47,5 @@ def test_a_revoked_client_file_tells_the_artist_to_ask_for_a_new_one(nuke, studi
     node["timeout"].setValue(30)
     nuke.GUI = True
     entry.test_connection(node)
-    assert "did not accept this client's key" in nuke.messages[-1] and "new connection file" in nuke.messages[-1]
+    settle()
+    assert "did not accept this client's key" in node["status"].value() and "new connection file" in node["status"].value()

@@ -1,0 +1,370 @@
+"""``propagate``: a few painted or generated keyframes carried through the whole shot along the render's motion.
+
+Inputs per frame: ``beauty`` (whose alpha the result keeps), ``motion_backward``
+and ``motion_forward`` (DIS optical flow stands in where a frame has none,
+unless ``optical_flow`` is off), and where present ``depth`` and
+``object_index``. Keyframes, in the render's colour space (scene-linear RGB,
+premultiplied like the render): a job-level buffer ``keyframe_<frame>`` each, or
+a per-frame buffer ``keyframe`` sent with the frames listed in the ``keyframes``
+param.
+
+Each keyframe is carried forward to the next keyframe and backward to the
+previous one (:mod:`..propagate.chain`: coordinates composed along the motion,
+the keyframe sampled once, so long spans do not blur), trusted only where the
+motion is consistent both ways, the depth agrees and the object id matches.
+Between two keyframes the two looks are blended by temporal distance and trust;
+what neither saw (disocclusions, new objects) is filled by guided synthesis from
+each of the two keyframes (:mod:`..propagate.synthesis`: same object, similar
+patch), blended by temporal distance the same way.
+
+Results per frame: ``beauty`` (linear RGB and the input's alpha; a keyframe's
+own frame is the keyframe) and ``confidence`` (H, W, 3) float32: trust 0..1 (1 on
+a keyframe, halving every ``halflife`` frames away, 0 where synthesised), the
+distance in frames to the nearest keyframe that saw the pixel (-1: none did),
+and the synthesised share 0..1.
+
+Frames between two keyframes are held until the later keyframe arrives (memory:
+about 60 bytes per pixel per held frame); frames after the last keyframe stream.
+Frames must come in ascending order; motion links only consecutive numbers, so a
+gap starts new chains.
+
+Params: ``keyframes`` (frames sending a ``keyframe`` buffer), ``depth_tolerance``
+(0.05, relative), ``optical_flow`` (true), ``halflife`` (12 frames), ``cache`` (true).
+
+Cache rule: frame n's result is stored under a key of the op version, the params,
+and the digests of the keyframes that bracket it and of every input frame
+between them (only those before it, after the last keyframe; only those after
+it, before the first). Re-running an unchanged shot is served from the cache;
+editing keyframe k recomputes exactly the frames between the keyframes on either
+side of k, and k itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from framebridge.protocol import passes
+from framebridge.protocol.buffers import digest
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
+
+from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
+from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
+from ..propagate.synthesis import Holes, KeySample, StyleModel
+from ..restyle.cache import ResultCache, cache_key, default_cache_dir
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_params
+
+__all__ = ["PropagateOp"]
+
+OP_VERSION = "propagate-1"
+KEYFRAME = "keyframe"
+CONFIDENCE = "confidence"
+_JOB_KEYFRAME = re.compile(r"^keyframe_(-?\d+)$")
+_PARAMS = {"keyframes": list, "depth_tolerance": (int, float), "optical_flow": bool, "halflife": (int, float),
+           "cache": bool}
+
+
+@dataclass
+class PropagatePlan:
+    frames: list[int]
+    keyframes: list[int]                 # every keyframe, ascending
+    job_keyframes: Mapping[str, np.ndarray]
+    depth_tolerance: float
+    optical_flow: bool
+    halflife: float
+    cache: ResultCache | None
+    fingerprint: dict[str, Any]
+    temporal: bool = True  # every frame depends on the frames between it and its keyframes
+
+
+class PropagateOp(Op):
+    name = "propagate"
+    summary = "Carry painted or generated keyframes through the shot along the render's motion, occlusion-aware, filling what no keyframe saw."
+
+    def __init__(self, cache_dir=None):
+        self._cache_dir = cache_dir
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "params": {
+                "keyframes": {"type": "list[int]", "default": [], "doc": "frames that send a per-frame `keyframe` buffer"},
+                "depth_tolerance": {"type": "float", "default": 0.05, "min": 0.0, "max": 10.0,
+                                    "doc": "relative depth change that counts as an occlusion"},
+                "optical_flow": {"type": "bool", "default": True, "doc": "DIS optical flow for frames without motion vectors"},
+                "halflife": {"type": "float", "default": 12.0, "min": 0.5, "max": 10000.0, "units": "frames",
+                             "doc": "distance over which a keyframe's trust halves"},
+                "cache": {"type": "bool", "default": True, "doc": "reuse results of identical frames, keyframes and params"},
+            },
+            "inputs": [
+                buffer_spec(passes.BEAUTY, [3, 4], required=True, doc="the render"),
+                buffer_spec(passes.MOTION_BACKWARD, [2], doc="recommended: pixels to the previous frame"),
+                buffer_spec(passes.MOTION_FORWARD, [2], doc="recommended: pixels to the next frame"),
+                buffer_spec(passes.DEPTH, [1], doc="occlusion test"),
+                buffer_spec(passes.OBJECT_INDEX, [1], doc="keeps fills within objects"),
+                buffer_spec(KEYFRAME, [3, 4], doc="on the frames listed in keyframes: the painted frame, scene-linear"),
+            ],
+            "job_buffers": [buffer_spec("keyframe_<frame>", [3, 4], doc="a keyframe for frame <frame>, scene-linear like the render")],
+            "outputs": [
+                buffer_spec(passes.BEAUTY, [3, 4], required=True, dtypes=("float32",), doc="the propagated frame"),
+                buffer_spec(CONFIDENCE, [3], required=True, dtypes=("float32",),
+                            doc="trust, distance in frames to the nearest keyframe, synthesised share"),
+            ],
+            "meta": {
+                "cache": "hit, miss, off, or keyframe (a keyframe returned as painted)",
+                "keyframes": "the keyframes this frame was made from",
+                "synthesised": "fraction of pixels no keyframe saw (filled)",
+            },
+            "backends": ["builtin"],
+        }
+
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+                job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> PropagatePlan:
+        check_params(params, _PARAMS)
+        if backend not in (None, "builtin"):
+            raise InvalidParams(f"propagate has no backend {backend!r}", details={"allowed": ["builtin"]})
+        if frames != sorted(frames):
+            raise InvalidParams("propagate needs its frames in ascending order", fix="submit the frame range in order")
+        sent = params.get("keyframes", [])
+        if not all(type(number) is int for number in sent):
+            raise InvalidParams("keyframes must be a list of frame numbers")
+        job_keyframes: dict[int, np.ndarray] = {}
+        for name, array in job_buffers.items():
+            match = _JOB_KEYFRAME.match(name)
+            if not match:
+                raise InvalidParams(f"propagate takes job-level buffers named keyframe_<frame>, not {name!r}",
+                                    details={"buffers": [name], "allowed": ["keyframe_<frame>"]})
+            job_keyframes[int(match.group(1))] = _check_keyframe(name, array, shot)
+        both = sorted(set(sent) & set(job_keyframes))
+        if both:
+            raise InvalidParams(f"keyframes {both} are sent both per frame and with the job", fix="send each keyframe once")
+        keyframes = sorted(set(sent) | set(job_keyframes))
+        if not keyframes:
+            raise InvalidParams("propagate needs at least one keyframe",
+                                fix="send keyframe_<frame> buffers with the job, or `keyframe` buffers with the frames listed in `keyframes`")
+        outside = [number for number in keyframes if number not in set(frames)]
+        if outside:
+            raise InvalidParams(f"keyframes {outside} are outside the submitted frames", details={"keyframes": outside})
+        depth_tolerance = _number(params, "depth_tolerance", 0.05, 0.0, 10.0)
+        halflife = _number(params, "halflife", 12.0, 0.5, 10000.0)
+        optical_flow = bool(params.get("optical_flow", True))
+        cache = ResultCache(self._cache_dir or default_cache_dir(), self.name) if params.get("cache", True) else None
+        return PropagatePlan(
+            frames=list(frames), keyframes=keyframes,
+            job_keyframes={str(number): array for number, array in job_keyframes.items()},
+            depth_tolerance=depth_tolerance, optical_flow=optical_flow, halflife=halflife, cache=cache,
+            fingerprint={"op": OP_VERSION, "depth_tolerance": depth_tolerance, "optical_flow": optical_flow,
+                         "halflife": halflife},
+        )
+
+    def run(self, plan: PropagatePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
+        return _Propagation(plan, context).run(frames)
+
+
+class _Propagation:
+    """One job's walk through the shot: forward chains as frames arrive, backward ones when a keyframe closes a span."""
+
+    def __init__(self, plan: PropagatePlan, context: JobContext):
+        self.plan = plan
+        self.keys = set(plan.keyframes)
+        self.looks: dict[int, np.ndarray] = {}          # keyframe number -> its look (linear RGB), once arrived
+        self.key_frames: dict[int, ShotFrame] = {}
+        self.key_digests: dict[int, str] = {int(number): digest(array) for number, array in plan.job_keyframes.items()}
+        self.frame_digests: dict[int, dict[str, str]] = {}
+        self.models: dict[int, StyleModel] = {}
+        self.held: list[ShotFrame] = []
+        self.previous: ShotFrame | None = None
+        self.chain: Chain | None = None                  # forward chain from the latest keyframe
+        self.size: tuple[int, int] | None = None
+
+    def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
+        for frame in frames:
+            yield from self._take(frame)
+        yield from self._close(None)
+
+    def _take(self, frame: InputFrame) -> Iterator[OutputFrame | FrameFailure]:
+        if self.size is None:
+            self._start(frame)
+        try:
+            current = read_shot_frame(frame.number, frame.buffers, self.size)
+            if self.previous is not None and self.previous.number == frame.number - 1:
+                link_motion(current, self.previous, self.plan.optical_flow)
+        except FrameBridgeError as error:
+            if frame.number in self.keys:
+                raise
+            self.previous, self.chain = None, None
+            yield FrameFailure(frame.number, error)
+            return
+        self.frame_digests[current.number] = current.digests
+        if self.previous is None or self.previous.number != current.number - 1:
+            self.chain = None
+        if current.number in self.keys:
+            self.looks[current.number] = self._keyframe(frame)
+            self.key_frames[current.number] = current
+            yield from self._close(current)
+            self.chain = start_chain(current.number, *current.work_look.shape[:2])
+            yield self._emit_keyframe(current)
+        else:
+            if self.chain is not None:
+                self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
+                                        self.previous.work.motion_forward)
+                current.forward = (self.chain.key, *self._sample(self.chain, current))
+            if any(key > current.number for key in self.keys):
+                self.held.append(current)
+            else:
+                yield self._finish(current, None, [self.chain.key] if self.chain else [])
+        self.previous = current
+
+    def _start(self, frame: InputFrame) -> None:
+        """The shot's size, from its first frame; a job-level keyframe of another size fails the job."""
+        beauty = frame.buffers.get(passes.BEAUTY)
+        if beauty is None or beauty.ndim < 2:
+            return
+        self.size = beauty.shape[:2]
+        for number, look in self.plan.job_keyframes.items():
+            if look.shape[:2] != self.size:
+                raise ShapeMismatch(f"keyframe_{number} is {look.shape[1]}x{look.shape[0]}, "
+                                    f"the shot is {self.size[1]}x{self.size[0]}", details={"buffer": f"keyframe_{number}"})
+
+    def _keyframe(self, frame: InputFrame) -> np.ndarray:
+        array = self.plan.job_keyframes.get(str(frame.number))
+        if array is None:
+            array = frame.buffers.get(KEYFRAME)
+            if array is None:
+                raise MissingInput(f"frame {frame.number} is a keyframe but came without a `keyframe` buffer",
+                                   details={"buffer": KEYFRAME})
+            array = _check_keyframe(KEYFRAME, array, {})
+            self.key_digests[frame.number] = digest(np.ascontiguousarray(array))
+        if array.shape[:2] != self.size:
+            raise ShapeMismatch(f"the keyframe of frame {frame.number} is {array.shape[1]}x{array.shape[0]}, "
+                                f"the shot is {self.size[1]}x{self.size[0]}", details={"buffer": KEYFRAME})
+        return np.ascontiguousarray(array[..., :3], dtype=np.float32)
+
+    def _view(self, key: int) -> KeyView:
+        return KeyView(self.key_frames[key].work.object_index, self.key_frames[key].work_look)
+
+    def _step(self, chain: Chain, frame: ShotFrame, came_from: ShotFrame, motion, back_motion) -> Chain:
+        return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
+                          back_motion, depth_tolerance=self.plan.depth_tolerance)
+
+    def _sample(self, chain: Chain, frame: ShotFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The keyframe's look at ``frame`` and how far to trust it there, at full size."""
+        return sample_full(self.looks[chain.key], chain, trust(chain, self._view(chain.key), frame.work_look))
+
+    def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
+        """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
+        held, self.held = self.held, []
+        if not held:
+            return
+        backward: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        if key is not None and self.previous is held[-1] and held[-1].number == key.number - 1:
+            chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
+            for frame in reversed(held):
+                if frame.number != after.number - 1:
+                    break
+                chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
+                backward[frame.number] = (key.number, *self._sample(chain, frame))
+                after = frame
+        for frame in held:
+            keys = sorted({side[0] for side in (frame.forward, backward.get(frame.number)) if side is not None})
+            yield self._finish(frame, backward.get(frame.number), keys)
+
+    def _finish(self, frame: ShotFrame, backward: tuple[int, np.ndarray, np.ndarray] | None, keys: list[int]) -> OutputFrame:
+        key = self._cache_key(frame, keys)
+        cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if self.plan.cache and key else None
+        if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
+            return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
+        sides = [side for side in (frame.forward, backward) if side is not None]
+        height, width = self.size
+        trust = np.zeros((height, width), np.float32)
+        distance = np.full((height, width), -1.0, np.float32)
+        coverage = np.zeros((height, width), np.float32)
+        weights, total = [], np.zeros((height, width), np.float32)
+        for key_number, _, seen in sides:
+            span = abs(frame.number - key_number)
+            # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
+            other = [abs(frame.number - side[0]) for side in sides if side[0] != key_number]
+            weight = seen * float(other[0] if other else 1.0)
+            weights.append(weight)
+            total += weight
+            coverage += seen
+            np.maximum(trust, seen * 0.5 ** (span / self.plan.halflife), out=trust)
+            distance[(seen > 0.5) & ((distance < 0) | (span < distance))] = span
+        np.minimum(coverage, 1.0, out=coverage)
+        propagated = np.zeros((height, width, 3), np.float32)
+        share = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+        for weight, (_, look, _) in zip(weights, sides):
+            propagated += look * (weight * share)[..., None]
+        holes = coverage < 0.999
+        if holes.any():
+            synthesised = self._synthesise(frame, keys, holes)
+            propagated = propagated * coverage[..., None] + synthesised * (1.0 - coverage)[..., None]
+        beauty = propagated if frame.alpha is None else np.dstack([propagated, frame.alpha])
+        result = {passes.BEAUTY: beauty.astype(np.float32, copy=False),
+                  CONFIDENCE: np.dstack([trust, distance, 1.0 - coverage])}
+        if self.plan.cache and key:
+            self.plan.cache.put(key, result)
+        return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
+                                                  "synthesised": float(1.0 - coverage.mean())})
+
+    def _emit_keyframe(self, frame: ShotFrame) -> OutputFrame:
+        look = self.looks[frame.number]
+        beauty = look if frame.alpha is None else np.dstack([look, frame.alpha])
+        confidence = np.zeros(self.size + (3,), np.float32)
+        confidence[..., 0] = 1.0
+        return OutputFrame(frame.number, {passes.BEAUTY: beauty.astype(np.float32), CONFIDENCE: confidence},
+                           {"cache": "keyframe", "keyframes": [frame.number]})
+
+    def _cache_key(self, frame: ShotFrame, keys: list[int]) -> str | None:
+        if not keys:
+            return None
+        low, high = min(keys + [frame.number]), max(keys + [frame.number])
+        return cache_key({**self.plan.fingerprint, "frame": frame.number,
+                          "keyframes": {str(number): self.key_digests[number] for number in keys},
+                          "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
+
+    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: np.ndarray) -> np.ndarray:
+        """Guided fill from each keyframe that reaches the frame, blended by temporal distance like the propagated looks."""
+        keys = keys or sorted(self.key_frames)
+        weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
+        total = sum(weights) or 1.0
+        filled = np.zeros(frame.look.shape, np.float32)
+        pixels = Holes(frame.look, frame.objects, frame.depth, holes)
+        for key, weight in zip(keys, weights):
+            if weight:
+                filled += self._model(key).fill(pixels) * (weight / total)
+        return filled
+
+    def _model(self, key: int) -> StyleModel:
+        """The guided-fill model of one keyframe (the latest two are kept: a span needs both of its ends)."""
+        if key not in self.models:
+            shown = self.key_frames[key]
+            if len(self.models) >= 2:
+                del self.models[min(self.models)]
+            self.models[key] = StyleModel([KeySample(self.looks[key], shown.look, shown.objects, shown.depth)])
+        return self.models[key]
+
+
+def _check_keyframe(name: str, array: np.ndarray, shot: Mapping[str, Any]) -> np.ndarray:
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ShapeMismatch(f"{name} must be an RGB or RGBA image (H, W, 3|4), not shape {array.shape}", details={"buffer": name})
+    values = array.astype(np.float32)
+    if array.dtype.kind == "u":
+        values /= float(np.iinfo(array.dtype).max)
+    if not np.isfinite(values).all():
+        raise NonFiniteValues(f"{name} has NaN or infinite values", details={"buffer": name})
+    resolution = shot.get("resolution")
+    if isinstance(resolution, (list, tuple)) and len(resolution) == 2 and tuple(resolution) != (array.shape[1], array.shape[0]):
+        raise ShapeMismatch(f"{name} is {array.shape[1]}x{array.shape[0]}, the shot is {resolution[0]}x{resolution[1]}",
+                            details={"buffer": name})
+    return values
+
+
+def _number(params: Mapping[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = float(params.get(name, default))
+    if not low <= value <= high:
+        raise InvalidParams(f"{name} must be within {low:g}..{high:g}, got {value:g}", details={"param": name})
+    return value

@@ -1,0 +1,305 @@
+"""The propagate op on a shot real Blender renders: objects cross and leave the frame while the camera pans."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.blender import DEMO_SCENE
+from framebridge.protocol import passes
+from framebridge.protocol.errors import InvalidParams, MissingInput, ShapeMismatch
+from framebridge.protocol.exr import read_frame, read_layers
+from framebridge.server.colour import display_to_linear, linear_to_display
+from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext
+from framebridge.server.ops.propagate import PropagateOp
+
+SHOT_FRAMES = 24
+
+
+@pytest.fixture(scope="session")
+def crossing_render(tmp_path_factory) -> Path:
+    """24 frames at 160x96 of the demo scene with crossing objects and a camera pan, flat shaded (no shadows)."""
+    folder = tmp_path_factory.mktemp("crossing")
+    command = [sys.executable, str(DEMO_SCENE), "--out", str(folder), "--frames", str(SHOT_FRAMES), "--width", "160",
+               "--height", "96", "--samples", "16", "--no-cryptomatte", "--crossing", "1.0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"Blender render failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def crossing_shot(crossing_render) -> dict[int, dict[str, np.ndarray]]:
+    return {number: read_frame(crossing_render / f"frame_{number:04d}.exr") for number in range(1, SHOT_FRAMES + 1)}
+
+
+def style(beauty: np.ndarray) -> np.ndarray:
+    """A deterministic per-pixel look of the render: channels swapped and re-curved in display values."""
+    display = linear_to_display(np.clip(beauty[..., :3], 0.0, 1.0))
+    looked = np.stack([display[..., 1] * 0.9 + 0.1, display[..., 2] ** 0.8, 1.0 - display[..., 0]], axis=-1)
+    return display_to_linear(np.clip(looked, 0.0, 1.0)).astype(np.float32)
+
+
+def propagate(shot, frames, keys, params=None, op=None):
+    op = op or PropagateOp()
+    job_buffers = {f"keyframe_{key}": style(shot[key][passes.BEAUTY]) for key in keys}
+    plan = op.prepare({"cache": False, **(params or {})}, {}, frames, None, job_buffers)
+    outputs = op.run(plan, (InputFrame(number, shot[number]) for number in frames), JobContext("t", frames, {}, lambda: False))
+    return {output.number: output for output in outputs}
+
+
+def psnr(got: np.ndarray, expected: np.ndarray, where: np.ndarray) -> float:
+    """PSNR in display values over the pixels ``where`` is set."""
+    error = (linear_to_display(np.clip(got[..., :3], 0, 1)) - linear_to_display(np.clip(expected, 0, 1))) ** 2
+    return float(10 * np.log10(1.0 / max(error[where].mean(), 1e-12)))
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_frames_between_two_keyframes_match_the_style_where_a_keyframe_saw_them(crossing_shot):
+    frames = list(range(1, 13))
+    results = propagate(crossing_shot, frames, [1, 12])
+    assert sorted(results) == frames
+    for number in frames[1:-1]:
+        output = results[number]
+        seen = output.buffers["confidence"][..., 2] == 0.0
+        assert seen.mean() > 0.4, f"frame {number}: only {seen.mean():.2f} of the pixels were propagated"
+        assert psnr(output.buffers[passes.BEAUTY], style(crossing_shot[number][passes.BEAUTY]), seen) >= 30.0
+        np.testing.assert_array_equal(output.buffers[passes.BEAUTY][..., 3], crossing_shot[number][passes.BEAUTY][..., 3])
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_disoccluded_pixels_take_the_look_of_their_own_object(crossing_shot):
+    frames = list(range(1, 13))
+    results = propagate(crossing_shot, frames, [1, 12])
+    palettes = {}
+    for key in (1, 12):
+        objects, look = crossing_shot[key][passes.OBJECT_INDEX], style(crossing_shot[key][passes.BEAUTY])
+        for object_id in np.unique(objects):
+            palettes.setdefault(float(object_id), []).append(look[objects == object_id])
+    ids = sorted(palettes)
+    means = np.array([np.concatenate(palettes[object_id]).mean(axis=0) for object_id in ids])
+    checked = right = 0
+    for number in frames[1:-1]:
+        filled = results[number].buffers["confidence"][..., 2] > 0.5
+        colours = results[number].buffers[passes.BEAUTY][..., :3][filled]
+        nearest = np.array(ids)[np.argmin(((colours[:, None, :] - means[None]) ** 2).sum(-1), axis=1)]
+        checked += filled.sum()
+        right += (nearest == crossing_shot[number][passes.OBJECT_INDEX][filled]).sum()
+        assert psnr(results[number].buffers[passes.BEAUTY], style(crossing_shot[number][passes.BEAUTY]), filled) >= 25.0
+    assert checked > 500, "the shot should disocclude something no keyframe saw"
+    assert right / checked >= 0.95
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_confidence_is_one_on_keyframes_and_zero_where_synthesised(crossing_shot):
+    frames = list(range(1, 13))
+    results = propagate(crossing_shot, frames, [1, 12])
+    for key in (1, 12):
+        confidence = results[key].buffers["confidence"]
+        assert (confidence[..., 0] == 1).all() and (confidence[..., 1] == 0).all() and (confidence[..., 2] == 0).all()
+    confidence = results[6].buffers["confidence"]
+    unseen = confidence[..., 2] == 1.0
+    assert unseen.any()
+    assert (confidence[..., 0][unseen] == 0).all() and (confidence[..., 1][unseen] == -1).all()
+    seen = confidence[..., 2] == 0.0
+    assert (confidence[..., 1][seen] >= 1).all() and (confidence[..., 0][seen] < 1).all()
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_one_keyframe_carried_over_24_frames_keeps_its_quality(crossing_shot):
+    frames = list(range(1, SHOT_FRAMES + 1))
+    results = propagate(crossing_shot, frames, [1])
+    quality = {}
+    for number in (2, SHOT_FRAMES):
+        seen = results[number].buffers["confidence"][..., 2] == 0.0
+        assert seen.mean() > 0.2
+        quality[number] = psnr(results[number].buffers[passes.BEAUTY], style(crossing_shot[number][passes.BEAUTY]), seen)
+    assert quality[SHOT_FRAMES] >= quality[2] - 2.0, quality
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_editing_one_keyframe_recomputes_exactly_the_frames_it_reaches(crossing_shot, tmp_path):
+    frames = list(range(1, 13))
+    op = PropagateOp(cache_dir=tmp_path)
+    shot = {number: crossing_shot[number] for number in frames}
+
+    def run(keyframes):
+        plan = op.prepare({}, {}, frames, None, keyframes)
+        outputs = op.run(plan, (InputFrame(number, shot[number]) for number in frames), JobContext("t", frames, {}, lambda: False))
+        return {output.number: output.meta["cache"] for output in outputs}
+
+    keyframes = {f"keyframe_{key}": style(shot[key][passes.BEAUTY]) for key in (1, 6, 12)}
+    first = run(keyframes)
+    assert [first[n] for n in frames] == ["keyframe"] + ["miss"] * 4 + ["keyframe"] + ["miss"] * 5 + ["keyframe"]
+    again = run(keyframes)
+    assert {again[n] for n in frames if n not in (1, 6, 12)} == {"hit"}
+    edited = dict(keyframes, keyframe_12=keyframes["keyframe_12"] * 0.5)
+    after_edit = run(edited)
+    assert [n for n in frames if after_edit[n] == "miss"] == [7, 8, 9, 10, 11]
+
+
+def flat_shot(frames, size=(24, 32), with_motion=True):
+    rng = np.random.default_rng(4)
+    shot = {}
+    for number in frames:
+        buffers = {passes.BEAUTY: rng.random(size + (4,), dtype=np.float32)}
+        if with_motion:
+            buffers[passes.MOTION_BACKWARD] = np.zeros(size + (2,), np.float32)
+            buffers[passes.MOTION_FORWARD] = np.zeros(size + (2,), np.float32)
+        shot[number] = buffers
+    return shot
+
+
+def test_keyframes_sent_with_their_frames_through_a_real_server_match_job_level_ones(server):
+    frames = [1, 2, 3, 4]
+    shot = flat_shot(frames)
+    look = {number: np.ascontiguousarray(style(shot[number][passes.BEAUTY])) for number in (1, 4)}
+    source = {number: dict(shot[number], **({"keyframe": look[number]} if number in look else {})) for number in frames}
+    with server.client() as client:
+        per_frame = client.submit("propagate", frames, source, params={"keyframes": [1, 4], "cache": False}).wait(timeout=60)
+        job_level = client.submit("propagate", frames, shot, params={"cache": False},
+                                  job_buffers={f"keyframe_{n}": look[n] for n in look}).wait(timeout=60)
+    assert per_frame.state == job_level.state == "completed"
+    for number in frames:
+        np.testing.assert_array_equal(per_frame.results[number][passes.BEAUTY], job_level.results[number][passes.BEAUTY])
+    np.testing.assert_array_equal(per_frame.results[4][passes.BEAUTY][..., :3], look[4])
+
+
+@pytest.mark.parametrize("params, job_buffers, error, words", [
+    ({}, {"keyframe_9": np.zeros((24, 32, 3), np.float32)}, InvalidParams, "outside"),
+    ({}, {}, InvalidParams, "at least one keyframe"),
+    ({"keyframes": [1]}, {"keyframe_1": np.zeros((24, 32, 3), np.float32)}, InvalidParams, "both"),
+    ({}, {"portrait": np.zeros((24, 32, 3), np.float32)}, InvalidParams, "keyframe_<frame>"),
+    ({}, {"keyframe_1": np.zeros((24, 32), np.float32)}, ShapeMismatch, "RGB"),
+])
+def test_bad_keyframes_are_refused_before_any_frame(server, params, job_buffers, error, words):
+    with server.client() as client, pytest.raises(error, match=words):
+        client.submit("propagate", [1, 2], flat_shot([1, 2]), params=params, job_buffers=job_buffers)
+    with server.client() as client:
+        assert client.ping()
+
+
+def test_a_keyframe_of_another_size_fails_the_job_by_name(server):
+    with server.client() as client:
+        outcome = client.submit("propagate", [1, 2], flat_shot([1, 2]),
+                                job_buffers={"keyframe_1": np.zeros((10, 10, 3), np.float32)}).wait(timeout=30)
+    assert outcome.state == "failed"
+    assert isinstance(outcome.error, ShapeMismatch) and "keyframe_1" in str(outcome.error)
+    assert sorted(outcome.failed) == [1, 2]
+
+
+def test_frames_without_motion_vectors_fail_by_name_when_optical_flow_is_off():
+    frames = [1, 2, 3]
+    shot = flat_shot(frames, with_motion=False)
+    op = PropagateOp()
+    plan = op.prepare({"optical_flow": False, "cache": False}, {}, frames, None,
+                      {"keyframe_1": style(shot[1][passes.BEAUTY])})
+    outputs = list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+    failures = {item.number: item.error for item in outputs if isinstance(item, FrameFailure)}
+    assert sorted(failures) == [2] and isinstance(failures[2], MissingInput) and "optical_flow" in str(failures[2])
+    assert sorted(item.number for item in outputs) == frames
+
+
+def test_frames_without_motion_vectors_follow_optical_flow():
+    frames = [1, 2, 3]
+    shot = flat_shot(frames, with_motion=False)
+    results = propagate(shot, frames, [1, 3])
+    assert sorted(results) == frames and all(not isinstance(item, FrameFailure) for item in results.values())
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_the_run_command_propagates_painted_pngs_and_reruns_from_the_cache(crossing_render, crossing_shot, tmp_path):
+    import cv2
+
+    paint = tmp_path / "paint"
+    paint.mkdir()
+    for key in (1, 12):
+        display = linear_to_display(style(crossing_shot[key][passes.BEAUTY]))
+        cv2.imwrite(str(paint / f"frame_{key:04d}.png"), np.round(display[..., ::-1] * 255).astype(np.uint8))
+    command = [sys.executable, "-m", "framebridge.server", "run", "propagate", "--input", str(crossing_render / "frame_####.exr"),
+               "--keyframes", str(paint / "frame_####.png"), "--output", str(tmp_path / "out" / "frame_####.exr"),
+               "--frames", "1-12"]
+    environment = {**os.environ, "FRAMEBRIDGE_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert first.returncode == 0, first.stderr
+    results = {number: read_layers(tmp_path / "out" / f"frame_{number:04d}.exr") for number in range(1, 13)}
+    assert all("confidence" in layers for layers in results.values())
+    seen = results[6]["confidence"][..., 2] == 0
+    assert psnr(results[6][""], style(crossing_shot[6][passes.BEAUTY]), seen) >= 28.0
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert again.returncode == 0, again.stderr
+    np.testing.assert_array_equal(read_layers(tmp_path / "out" / "frame_0006.exr")[""], results[6][""])
+
+
+def restyle_keyframed(op, shot, frames, params):
+    plan = op.prepare(dict(params), {}, frames, "cpu")
+    outputs = op.run(plan, (InputFrame(number, shot[number]) for number in frames), JobContext("t", frames, {}, lambda: False))
+    return {output.number: output for output in outputs}
+
+
+def sliding_shot(frames, size=(32, 48), shift=2):
+    """A smooth texture sliding right, with the motion a renderer would give."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    wide = cv2.resize(rng.random((size[0] // 4, (size[1] + shift * len(frames)) // 4, 3), dtype=np.float32),
+                      (size[1] + shift * len(frames), size[0]), interpolation=cv2.INTER_CUBIC)
+    shot = {}
+    for index, number in enumerate(frames):
+        start = shift * (len(frames) - 1 - index)
+        motion = np.zeros(size + (2,), np.float32)
+        shot[number] = {passes.BEAUTY: display_to_linear(np.clip(wide[:, start:start + size[1]], 0.05, 0.95)),
+                        passes.MOTION_BACKWARD: motion - [shift, 0], passes.MOTION_FORWARD: motion + [shift, 0]}
+    return shot
+
+
+def test_restyle_keyframe_mode_runs_the_backend_on_keyframes_only_and_propagates_the_rest(tmp_path, monkeypatch):
+    from framebridge.server.ops.restyle import RestyleOp
+    from framebridge.server.restyle.cpu import CpuBackend
+
+    styled = []
+    original = CpuBackend.run
+    monkeypatch.setattr(CpuBackend, "run", lambda self, requests: styled.extend(r.number for r in requests) or original(self, requests))
+    frames = list(range(1, 11))
+    shot = sliding_shot(frames)
+    results = restyle_keyframed(RestyleOp(cache_dir=tmp_path), shot, frames, {"keyframe_interval": 4, "cache": False})
+    assert sorted(styled) == [1, 5, 9, 10]
+    assert sorted(results) == frames and all("confidence" in results[n].buffers for n in frames)
+    plain = restyle_keyframed(RestyleOp(cache_dir=tmp_path), shot, [5], {"cache": False, "temporal": False})
+    np.testing.assert_array_equal(results[5].buffers[passes.BEAUTY][..., :3], plain[5].buffers[passes.BEAUTY][..., :3])
+
+
+def test_restyle_keyframe_mode_recomputes_what_an_edited_keyframe_reaches(tmp_path):
+    from framebridge.server.ops.restyle import RestyleOp
+
+    frames = list(range(1, 10))
+    shot = sliding_shot(frames)
+    op = RestyleOp(cache_dir=tmp_path)
+    params = {"keyframe_interval": [1, 5, 9]}
+    first = restyle_keyframed(op, shot, frames, params)
+    assert {first[n].meta["cache"] for n in frames if n not in (1, 5, 9)} == {"miss"}
+    again = restyle_keyframed(op, shot, frames, params)
+    assert {again[n].meta["cache"] for n in frames if n not in (1, 5, 9)} == {"hit"}
+    shot[9][passes.BEAUTY] = shot[9][passes.BEAUTY] * 0.8
+    edited = restyle_keyframed(op, shot, frames, params)
+    assert [n for n in frames if edited[n].meta["cache"] == "miss"] == [6, 7, 8]
+
+
+def test_restyle_refuses_keyframes_outside_its_frames(tmp_path):
+    from framebridge.server.ops.restyle import RestyleOp
+
+    with pytest.raises(InvalidParams, match="outside"):
+        RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": [1, 50]}, {}, [1, 2, 3], "cpu")
+    with pytest.raises(InvalidParams, match="keyframe_interval"):
+        RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": 0}, {}, [1, 2, 3], "cpu")
