@@ -183,8 +183,9 @@ class Codec:
             raise VersionMismatch(f"peer speaks protocol {version[0]}.{version[1]}, this side speaks {PROTOCOL_VERSION}",
                                   fix="install matching major versions of the FrameBridge server and plugin")
         message_id, sent_at = raw.get("id"), raw.get("time")
-        if not isinstance(message_id, str) or not message_id or type(sent_at) not in (int, float) or not math.isfinite(sent_at):
-            raise MalformedMessage("header needs a string 'id' and a finite numeric 'time'")
+        if (not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_ECHOED_ID
+                or type(sent_at) not in (int, float) or not math.isfinite(sent_at)):
+            raise MalformedMessage(f"header needs a string 'id' of 1-{MAX_ECHOED_ID} characters and a finite numeric 'time'")
         kind = raw.get("type")
         body_type = self.incoming.get(kind) if isinstance(kind, str) else None
         if body_type is None:

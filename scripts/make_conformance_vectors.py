@@ -230,6 +230,10 @@ def _envelope_errors() -> Vector:
     header = ping()
     del header["id"]
     v.send("ping", header=header, note="no id", expect=[error("malformed_message", reply_to=None)])
+    header = ping(id="i" * 129)
+    packed = msgpack.packb(header, use_bin_type=True)
+    v.send("ping", header=header, frames=[TAG, sign(TAG, packed), packed], replay="resign",
+           note="an id of 129 characters: refused, and too long to be named", expect=[error("malformed_message", reply_to=None)])
     v.send("ping", header=ping(time=int(TIME)), note="an integer time is accepted", expect=[reply("pong")])
     v.send("teleport", header={**ping(), "type": "teleport"}, note="a type servers do not take",
            expect=[error("unknown_message_type")])

@@ -210,3 +210,13 @@ def test_buffer_names_that_could_make_a_path_are_malformed(name):
     descriptor = {"name": name, "dtype": "uint8", "shape": [1], "frame": 1, "digest": "0" * 32}
     with pytest.raises(MalformedMessage, match="buffer name"):
         BufferDescriptor.from_wire(descriptor, Limits())
+
+
+@pytest.mark.parametrize("message_id, accepted", [("a" * 128, True), ("a" * 129, False), ("", False)])
+def test_a_message_id_is_1_to_128_characters_as_the_spec_says(message_id, accepted):
+    frames = forge(header(id=message_id))
+    if accepted:
+        assert Codec(KEY).decode(frames).id == message_id
+    else:
+        with pytest.raises(MalformedMessage, match="1-128 characters"):
+            Codec(KEY).decode(frames)
