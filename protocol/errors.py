@@ -90,6 +90,7 @@ __all__ = [
     "ClientRevoked",
     "ServerKeyMismatch",
     "error_class",
+    "error_codes",
     "error_from_wire",
 ]
 
@@ -307,6 +308,11 @@ class ServerKeyMismatch(AuthenticationFailed):
 def error_class(code: str) -> type[FrameBridgeError]:
     """The class registered for a wire code, or the root class for unknown codes."""
     return _REGISTRY.get(code, FrameBridgeError)
+
+
+def error_codes() -> list[str]:
+    """Every wire code of the tree, root first."""
+    return list(_REGISTRY)
 
 
 def error_from_wire(body: dict[str, Any]) -> FrameBridgeError:

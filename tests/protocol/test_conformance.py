@@ -4,6 +4,8 @@ a wrong expectation fails, and every error code is in the spec and in a vector (
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import importlib.util
 import json
 import re
@@ -11,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.conformance import VECTORS, VectorFailed, load_vectors, matches, replay
+from fixtures.conformance import VectorFailed, load_vectors, matches, replay
+from fixtures.server import issue_client_file
 from framebridge.protocol.connection import dial_address
-from framebridge.protocol.errors import _REGISTRY
+from framebridge.protocol.errors import error_codes
+from framebridge.protocol.messages import REPLIES, REQUESTS
 from framebridge.server.cli import main
 from framebridge.server.launch import spawn_server
-from fixtures.server import issue_client_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE = ROOT / "protocol" / "conformance"
@@ -80,7 +83,7 @@ def test_a_vector_expecting_a_wrong_field_fails(conformance_server):
         replay(vector, *conformance_server, step_seconds=2)
 
 
-def test_the_vector_files_are_the_reference_encoders_bytes(tmp_path, monkeypatch):
+def test_the_vector_files_are_the_reference_encoders_bytes():
     spec = importlib.util.spec_from_file_location("make_conformance_vectors", ROOT / "scripts" / "make_conformance_vectors.py")
     maker = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(maker)
@@ -89,8 +92,6 @@ def test_the_vector_files_are_the_reference_encoders_bytes(tmp_path, monkeypatch
 
 
 def test_every_stored_signature_is_hmac_of_tag_and_header_under_the_fixed_key():
-    import hashlib
-    import hmac
     key = (CONFORMANCE / "key.txt").read_text().strip().encode()
     checked = 0
     for vector in VECTOR_SET.values():
@@ -111,17 +112,15 @@ def test_every_error_code_is_in_the_spec_and_in_a_vector_or_classified_client_si
     readme = (ROOT / "protocol" / "README.md").read_text()
     client_side = json.loads((CONFORMANCE / "client_side.json").read_text())
     in_vectors = set().union(*(_codes_expected(vector) for vector in VECTOR_SET.values()))
-    for code in _REGISTRY:
+    for code in error_codes():
         assert re.search(rf"^\| `{code}` \|", readme, re.MULTILINE), f"{code} has no row in the README's error table"
         assert code in in_vectors or code in client_side, f"{code} is in no vector and not classified client side"
-    assert set(client_side) <= set(_REGISTRY)
+    assert set(client_side) <= set(error_codes())
     assert not set(client_side) & in_vectors, "a code both replayed and classified client side"
 
 
 def test_every_message_type_is_in_a_vector():
-    from framebridge.protocol.messages import REPLIES, REQUESTS
-    sent = {json.loads(json.dumps(step["send"]))["header"]["type"] for vector in VECTOR_SET.values() for step in vector["steps"]
-            if step["send"]["header"]}
+    sent = {step["send"]["header"]["type"] for vector in VECTOR_SET.values() for step in vector["steps"] if step["send"]["header"]}
     received = {expect["type"] for vector in VECTOR_SET.values() for step in vector["steps"] for expect in step["expect"]}
     assert set(REQUESTS) <= sent
     assert set(REPLIES) - {"progress"} <= received
