@@ -1,4 +1,4 @@
-"""protocol/conformance: the vectors are the reference encoder's bytes, a real server answers each as it says,
+"""protocol/conformance against real servers: the vectors are the reference encoder's bytes, a real server answers each as it says,
 a wrong expectation fails, and every error code is in the spec and in a vector (or classified client side)."""
 
 from __future__ import annotations
