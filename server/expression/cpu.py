@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from framebridge.protocol.errors import FrameBridgeError
-
 from ..faces import landmark_provider, warp_face
+from ..faces.landmarks import describe_provider
 from .backend import AnimateRequest, AnimateResult, ExpressionBackend
 from .transfer import transfer
 
@@ -25,12 +24,9 @@ class CpuExpressionBackend(ExpressionBackend):
     name = "cpu"
 
     def describe(self) -> dict[str, Any]:
-        try:
-            provider = landmark_provider()
-        except FrameBridgeError as error:
-            return {"available": False, "error": str(error), "fix": error.fix}
-        return {"available": True, "version": self.version(), "landmarks": provider.name,
-                "note": "a landmark-driven warp; the default dlib 68-point model's training data forbids commercial use"}
+        landmarks = describe_provider()
+        return {"available": landmarks["available"], "version": VERSION, "landmarks": landmarks,
+                "note": "a landmark-driven warp: it moves what is there, it cannot draw teeth or an open mouth's inside"}
 
     def check(self) -> None:
         landmark_provider()
