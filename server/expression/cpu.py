@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..faces import landmark_provider, warp_face
-from ..faces.landmarks import describe_provider
+from ..faces import warp_face
+from ..faces.landmarks import describe_provider, provider_version
 from .backend import AnimateRequest, AnimateResult, ExpressionBackend
 from .transfer import transfer
 
@@ -29,10 +29,11 @@ class CpuExpressionBackend(ExpressionBackend):
                 "note": "a landmark-driven warp: it moves what is there, it cannot draw teeth or an open mouth's inside"}
 
     def check(self) -> None:
-        landmark_provider()
+        """The landmark model is there (checked without loading it: that happens on the job's first frame)."""
+        provider_version()
 
     def version(self) -> str:
-        return f"{VERSION}/{landmark_provider().version()}"
+        return f"{VERSION}/{provider_version()}"
 
     def animate(self, request: AnimateRequest) -> AnimateResult:
         moved = transfer(request.target_face.landmarks, request.driving_face.landmarks,
