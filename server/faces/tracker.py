@@ -57,9 +57,6 @@ class FaceTracker:
         self.crop_size = crop_size
         self.last: Face | None = None
 
-    def reset(self) -> None:
-        self.last = None
-
     def find(self, image: np.ndarray) -> Face | None:
         """The tracked face in this frame (RGB or grey), or None when it is not there."""
         grey = grey_u8(image)

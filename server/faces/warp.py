@@ -87,8 +87,7 @@ def _kernel(distances_squared: np.ndarray) -> np.ndarray:
 
 
 def thin_plate_warp(source: np.ndarray, target: np.ndarray, shape: tuple[int, int],
-                    roi: tuple[int, int, int, int] | None = None, grid_step: int = 8,
-                    regularisation: float = 0.0) -> DenseWarp:
+                    roi: tuple[int, int, int, int] | None = None, grid_step: int = 8) -> DenseWarp:
     """The backward warp that brings the input's ``source`` points to ``target`` in the output.
 
     Points that must stay put (a ring around the moving area, the rest of the face) go in with
@@ -108,7 +107,6 @@ def thin_plate_warp(source: np.ndarray, target: np.ndarray, shape: tuple[int, in
     count = len(controls)
     system = np.zeros((count + 3, count + 3))
     system[:count, :count] = _kernel(((controls[:, None, :] - controls[None, :, :]) ** 2).sum(-1))
-    system[:count, :count] += np.eye(count) * regularisation
     affine = np.hstack([np.ones((count, 1)), controls])
     system[:count, count:] = affine
     system[count:, :count] = affine.T
