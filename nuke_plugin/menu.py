@@ -3,11 +3,11 @@
 import nuke
 
 
-def _call(function_name):
+def _call(function_name, module="entry"):
     def run():
-        from framebridge.nuke_plugin.host import entry
+        import importlib
 
-        return getattr(entry, function_name)()
+        return getattr(importlib.import_module(f"framebridge.nuke_plugin.host.{module}"), function_name)()
 
     run.__name__ = function_name
     return run
@@ -18,4 +18,5 @@ if nuke.GUI:
         _menu.addCommand("Restyle Selected", _call("restyle_selected"), icon="FrameBridge.png")
         _menu.addCommand("Extract Conditions", _call("extract_selected"), icon="FrameBridge.png")
         _menu.addCommand("FrameBridge Node", _call("new_node"), icon="FrameBridge.png")
+        _menu.addCommand("FrameBridge Expression", _call("new_expression_node", "expression"), icon="FrameBridge.png")
         _menu.addCommand("Test Connection", _call("test_connection"))

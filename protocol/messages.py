@@ -192,6 +192,7 @@ class Done(Body):
     frames: list[int]
     failed: list[dict[str, Any]] = field(default_factory=list)
     error: Optional[dict[str, Any]] = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # 1.1: [{"frame": n, "message": text}] for frames done with a caveat
 
 
 @dataclass(frozen=True)

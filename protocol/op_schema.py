@@ -9,7 +9,7 @@
      "backends": [str] or {name: map}}
 
     PARAM  = {"type": TYPE, "default": value, "min": number, "max": number, "allowed" (or "choices"): [value],
-              "units": str, "required": bool, "doc": str, "backends": [str]}     only "type" is required
+              "units": str, "required": bool, "doc" (or "help"): str, "backends": [str]}     only "type" is required
     TYPE   = terms of TYPE_TERMS joined by " | ", e.g. "float | keyframes"
     BUFFER = {"name": str, "dtypes": [dtype], "channels": [int] or None, "shape": str, "required": bool,
               "doc": str}        name "*" is any name, "<word>" a placeholder part; channels 1 is (H, W) or (H, W, 1),
@@ -48,8 +48,9 @@ TYPE_TERMS: dict[str, Callable[[Any], bool]] = {
     "list[str]": _list_of(lambda item: isinstance(item, str)),
     "dict[str, float]": lambda value: isinstance(value, dict) and all(isinstance(k, str) and _number(v) for k, v in value.items()),
     "[float, float]": lambda value: isinstance(value, list) and len(value) == 2 and all(_number(item) for item in value),
+    "[int, int]": lambda value: isinstance(value, list) and len(value) == 2 and all(type(item) is int for item in value),
 }
-PARAM_KEYS = {"type", "default", "min", "max", "allowed", "choices", "units", "required", "doc", "backends"}
+PARAM_KEYS = {"type", "default", "min", "max", "allowed", "choices", "units", "required", "doc", "help", "backends"}
 BUFFER_KEYS = {"name", "dtypes", "channels", "shape", "required", "doc"}
 DESCRIPTION_KEYS = {"summary", "params", "inputs", "outputs", "job_buffers", "meta", "backends", "default_backend"}
 
@@ -117,7 +118,7 @@ def _param_problems(where: str, spec: Any) -> list[str]:
                 found.append(f"{where}: default {default!r} is outside {low}..{high}")
         if isinstance(default, str) and isinstance(allowed, list) and default not in allowed:
             found.append(f"{where}: default {default!r} is not one of {allowed}")
-    for key in ("units", "doc"):
+    for key in ("units", "doc", "help"):
         if key in spec and not isinstance(spec[key], str):
             found.append(f"{where}: {key} must be a string")
     return found

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                     f"{', '.join(LOOKS)} (--param look=paint); palettes: {', '.join(sorted(PALETTES))} or a list of "
                     "'#rrggbb' colours (--param 'palette=[\"#102030\", \"#f0e0d0\"]').")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
-    run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
+    run.add_argument("--input", help="input frames, e.g. 'render/frame_####.exr' (or .png); required unless --source")
     run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
     run.add_argument("--backend", default=None,
@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="propagate: painted keyframes, e.g. 'paint/frame_####.png'; every frame of the range found there is one")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
+    expression = run.add_argument_group("expression", "a driving performance moves the face in --input or --source")
+    expression.add_argument("--driving", help="the driving clip's frames, e.g. 'actor/frame_####.png'")
+    expression.add_argument("--source", type=Path, help="a still portrait to animate, instead of --input")
+    expression.add_argument("--driving-offset", type=int, help="pair driving frame n + N with target frame n")
+    expression.add_argument("--reference-frame", type=int, help="the driving clip's neutral frame (default its first)")
+    expression.add_argument("--regions", help="comma-separated: expression, eyes, lips, pose or all (default all)")
 
     models = commands.add_parser("models", help="list the configured models: present, missing, and how to fix")
     models.add_argument("--models-config", type=Path, default=None,
@@ -227,12 +233,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.conditions:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
     shot = read_json_object(args.shot, "--shot") if args.shot else {}
-    frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
-    job_buffers = read_keyframes(FramePattern(args.keyframes), frames) if args.keyframes else {}
+    frames = parse_frames(args.frames) if args.frames else None
+    job_buffers, paired = {}, {}
+    if args.op == "expression":
+        expression_run = _expression_run(args, frames, params)
+        frames, params = expression_run.frames, expression_run.params
+        job_buffers, paired = expression_run.job_buffers, expression_run.paired
+    elif args.input is None:
+        raise FrameBridgeError("--input is required", fix="name the input frames, e.g. --input 'render/frame_####.exr'")
+    frames = frames or FramePattern(args.input).existing_frames()
+    if args.keyframes:
+        job_buffers = read_keyframes(FramePattern(args.keyframes), frames)
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
                           connection_file=args.connection_file, half=args.half, on_frame=progress,
-                          job_buffers=job_buffers)
+                          job_buffers=job_buffers, paired=paired)
     written = sum(len(paths) for number, paths in report.written.items()
                   if number not in report.up_to_date and number not in report.kept)
     unchanged = len(report.up_to_date) + len(report.kept)
@@ -246,6 +261,17 @@ def _run(args: argparse.Namespace) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
     return 1 if report.failed or partial else 0
+
+
+def _expression_run(args: argparse.Namespace, frames: list[int] | None, params: dict):
+    from .expression.job import plan_expression_run
+
+    if not args.driving:
+        raise FrameBridgeError("expression needs --driving", fix="name the driving clip, e.g. --driving 'actor/frame_####.png'")
+    if args.regions:
+        params["regions"] = [name.strip() for name in args.regions.split(",") if name.strip()]
+    return plan_expression_run(args.driving, input_pattern=args.input, source=args.source, frames=frames,
+                               driving_offset=args.driving_offset, reference_frame=args.reference_frame, params=params)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 
 from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
-from framebridge.protocol.errors import FrameBridgeError, InvalidParams, UnknownOp
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MediaError, UnknownOp
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
@@ -64,28 +64,35 @@ class ProgressLine:
         self.stream.flush()
 
 
-def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: list[int] | None = None, *,
+def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, frames: list[int] | None = None, *,
                  params: dict[str, Any] | None = None, shot: dict[str, Any] | None = None, backend: str | None = None,
                  connection_file: str | Path | None = None, half: bool = False,
                  on_frame: Callable[[int], None] | None = None,
-                 job_buffers: Mapping[str, np.ndarray] | None = None) -> RunReport:
+                 job_buffers: Mapping[str, np.ndarray] | None = None,
+                 paired: Mapping[str, tuple[str, int]] | None = None) -> RunReport:
     """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
 
     ``job_buffers`` go with the submit, once for the whole job (a source portrait, an audio track).
+    ``paired`` adds per-frame buffers from other sequences: ``{name: (pattern, offset)}`` sends the
+    image of frame n + offset of that sequence as buffer ``name`` with frame n (a driving clip).
+    Without an input pattern, frames hold only the paired buffers.
     A re-run skips what the run manifest (:mod:`.run_manifest`) shows is up to date.
     """
-    source, target = FramePattern(input_pattern), FramePattern(output_pattern)
-    source.check_padding()
-    frames = frames or source.existing_frames()
+    target = FramePattern(output_pattern)
+    source = FramePattern(input_pattern) if input_pattern is not None else None
+    if source is not None:
+        source.check_padding()
+    frames = frames or (source.existing_frames() if source is not None else [])
     if not frames:
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot, job_buffers = dict(params or {}), dict(shot or {}), MappingProxyType(dict(job_buffers or {}))
     check_output(target, frames[0], _result_buffers(op_name, params))
     cameras = _shot_cameras(shot)
-    read = _frame_reader(source, cameras)
+    sequences = {name: (FramePattern(pattern), offset) for name, (pattern, offset) in (paired or {}).items()}
+    read = _frame_reader(source, cameras, sequences)
     manifest = RunManifest(target.path(frames[0], "result").parent, output_pattern)
-    identities = {number: file_identity(source.path(number)) for number in frames}
-    if _wants_shot_depth_range(op_name, params, shot):
+    identities = {number: _identity(source, sequences, number) for number in frames}
+    if source is not None and _wants_shot_depth_range(op_name, params, shot):
         known, depth_range = manifest.known_depth_range(identities.values())
         if not known:
             depth_range = _scan_depth_range(source, frames)
@@ -98,7 +105,8 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
                           "output": output_pattern, "server": connection_file is not None,
                           "cameras": {str(number): matrix.tolist() for number, matrix in sorted(cameras.items())},
                           "plan": getattr(plan, "fingerprint", None),
-                          "job_buffers": {name: digest(np.ascontiguousarray(array)) for name, array in sorted(job_buffers.items())}})
+                          "job_buffers": {name: digest(np.ascontiguousarray(array)) for name, array in sorted(job_buffers.items())},
+                          "paired": {name: [pattern, offset] for name, (pattern, offset) in sorted((paired or {}).items())}})
     report = RunReport()
     start = time.monotonic()
 
@@ -184,16 +192,31 @@ def _shot_cameras(shot: dict[str, Any]) -> dict[int, np.ndarray]:
     return cameras
 
 
-def _frame_reader(source: FramePattern, cameras: dict[int, np.ndarray]) -> Callable[[int], dict[str, Any]]:
-    """Reads a frame's buffers, adding the shot file's camera when the file carries none."""
+def _frame_reader(source: FramePattern | None, cameras: dict[int, np.ndarray],
+                  paired: dict[str, tuple[FramePattern, int]]) -> Callable[[int], dict[str, Any]]:
+    """Reads frame n: the input's buffers (with the shot file's camera when the file carries none), plus each
+    paired sequence's frame n + offset as one named buffer."""
 
     def read(number: int) -> dict[str, Any]:
-        buffers = read_frame(source, number)
-        if passes.CAMERA_MATRIX not in buffers and number in cameras:
+        buffers = read_frame(source, number) if source is not None else {}
+        if source is not None and passes.CAMERA_MATRIX not in buffers and number in cameras:
             buffers[passes.CAMERA_MATRIX] = cameras[number]
+        for name, (pattern, offset) in paired.items():
+            image = read_frame(pattern, number + offset).get(passes.BEAUTY)
+            if image is None:
+                raise MediaError(f"{pattern.path(number + offset)} has no colour image to send as {name!r}")
+            buffers[name] = image
         return buffers
 
     return read
+
+
+def _identity(source: FramePattern | None, paired: dict[str, tuple[FramePattern, int]], number: int) -> list | None:
+    """The identities of every file frame n reads (the input's and each paired sequence's), None if one is missing."""
+    paths = ([source.path(number)] if source is not None else []) + [pattern.path(number + offset)
+                                                                     for pattern, offset in paired.values()]
+    identities = [file_identity(path) for path in paths]
+    return None if any(identity is None for identity in identities) else identities
 
 
 def _wants_shot_depth_range(op_name: str, params: dict[str, Any], shot: dict[str, Any]) -> bool:

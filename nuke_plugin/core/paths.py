@@ -83,7 +83,8 @@ def read_knobs(folder: str | os.PathLike[str], frames: Iterable[int], op: str) -
         "last": frames[-1],
         "origfirst": frames[0],
         "origlast": frames[-1],
-        "raw": True,
+        "colorspace": "linear",
+        "raw": op != "restyle",  # expression: rgba is linear already; its face_matte and stmap layers are data
         "on_error": "error",
         "label": f"FrameBridge {op}\n{Path(folder).name}",
     }

@@ -119,6 +119,28 @@ class Tab_Knob(Knob):
     pass
 
 
+class XY_Knob(Knob):
+    """Two values (x, y); ``setValueAt(value, time, index)`` keys one of them, as Nuke's array knobs do."""
+
+    def __init__(self, name: str, label: str = ""):
+        super().__init__(name, label, [0.0, 0.0])
+        self._index_keys: dict[int, dict[float, float]] = {0: {}, 1: {}}
+
+    def setValueAt(self, value: float, time: float, index: int = 0) -> bool:
+        self._index_keys[int(index)][float(time)] = float(value)
+        return True
+
+    def isAnimated(self) -> bool:
+        return any(self._index_keys.values())
+
+    def valueAt(self, time: float, index: int = 0) -> object:
+        keys = self._index_keys[int(index)]
+        if not keys:
+            return self.value()[index]
+        times = sorted(keys)
+        return float(np.interp(float(time), times, [keys[t] for t in times]))
+
+
 class Text_Knob(Knob):
     def __init__(self, name: str, label: str = "", text: str = ""):
         super().__init__(name, label, text)
@@ -303,6 +325,8 @@ def _standard_knobs(node_class: str) -> list[Knob]:
         knobs += [File_Knob("file", "file"), _FileTypeKnob(), String_Knob("views", "views", ""),
                   String_Knob("channels", "channels", "rgb"), Boolean_Knob("raw"), Boolean_Knob("create_directories"),
                   Boolean_Knob("use_limit"), Int_Knob("first"), Int_Knob("last")]
+    elif node_class == "CornerPin2D":
+        knobs += [XY_Knob(f"{kind}{index}", f"{kind}{index}") for kind in ("to", "from") for index in range(1, 5)]
     elif node_class == "Remove":
         knobs += [Enumeration_Knob("operation", "operation", ["remove", "keep"]), String_Knob("channels", "", "none"),
                   String_Knob("channels2", "", "none"), String_Knob("channels3", "", "none"), String_Knob("channels4", "", "none")]
