@@ -138,7 +138,12 @@ class XY_Knob(Knob):
         if not keys:
             return self.value()[index]
         times = sorted(keys)
-        return float(np.interp(float(time), times, [keys[t] for t in times]))
+        time = min(max(float(time), times[0]), times[-1])
+        after = next(t for t in times if t >= time)
+        before = max(t for t in times if t <= time)
+        if after == before:
+            return keys[after]
+        return keys[before] + (keys[after] - keys[before]) * (time - before) / (after - before)
 
 
 class Text_Knob(Knob):
