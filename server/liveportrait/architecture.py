@@ -7,7 +7,8 @@ layer names and nesting do not change with width, only tensor shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
 
 __all__ = [
     "AppearanceShape",
@@ -18,6 +19,8 @@ __all__ = [
     "MotionShape",
     "StitchingShape",
     "WarpingShape",
+    "architecture_from_dict",
+    "architecture_to_dict",
 ]
 
 
@@ -113,3 +116,55 @@ class Architecture:
     warping: WarpingShape = field(default_factory=WarpingShape)
     generator: GeneratorShape = field(default_factory=GeneratorShape)
     stitching: StitchingShape = field(default_factory=StitchingShape)
+
+
+def architecture_to_dict(architecture: Architecture) -> dict[str, Any]:
+    """Plain nested dicts and lists (JSON-ready) of every shape."""
+
+    def plain(value: Any) -> Any:
+        if is_dataclass(value):
+            return {item.name: plain(getattr(value, item.name)) for item in fields(value)}
+        return list(value) if isinstance(value, tuple) else value
+
+    return plain(architecture)
+
+
+def architecture_from_dict(data: dict[str, Any]) -> Architecture:
+    """An :class:`Architecture` from (partial) nested dicts; absent values keep the release's.
+
+    Raises ``ValueError`` naming an unknown key or a value of the wrong kind.
+    """
+
+    def build(defaults: Any, values: Any, path: str) -> Any:
+        if not isinstance(values, dict):
+            raise ValueError(f"{path.rstrip('.') or 'architecture'} must be a table, not {type(values).__name__}")
+        names = [item.name for item in fields(defaults)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown architecture keys {[path + name for name in unknown]}")
+        arguments = {}
+        for name in names:
+            current, value = getattr(defaults, name), values.get(name, getattr(defaults, name))
+            if name not in values:
+                arguments[name] = current
+            elif is_dataclass(current):
+                arguments[name] = build(current, value, f"{path}{name}.")
+            elif isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{path}{name} must be true or false")
+                arguments[name] = value
+            elif isinstance(current, tuple):
+                if not isinstance(value, list) or not all(_positive(number) for number in value):
+                    raise ValueError(f"{path}{name} must be a list of positive integers")
+                arguments[name] = tuple(value)
+            elif not _positive(value):
+                raise ValueError(f"{path}{name} must be a positive integer")
+            else:
+                arguments[name] = value
+        return type(defaults)(**arguments)
+
+    return build(Architecture(), data, "")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
