@@ -25,6 +25,8 @@ from framebridge.server.liveportrait.keypoints import (
     transform,
 )
 
+from fixtures.liveportrait import dlib_face
+
 
 def one_hot_logits(*bins: int) -> np.ndarray:
     logits = np.full(66, -1e4)
@@ -210,18 +212,6 @@ def test_stitching_adds_keypoint_offsets_and_a_shared_xy_shift():
     np.testing.assert_allclose(stitched[0], [0.1, -0.2, 0.0])
     np.testing.assert_allclose(stitched[1], [0.11, -0.18, 0.03])
     assert stitching_input(np.zeros((21, 3)), np.ones((21, 3))).tolist() == [0.0] * 63 + [1.0] * 63
-
-
-def dlib_face(eye_gap: float = 3.0, eye_width: float = 10.0, lip_gap: float = 5.0, mouth_width: float = 20.0) -> np.ndarray:
-    points = np.zeros((68, 2))
-    for first, centre in ((36, 30.0), (42, 60.0)):
-        points[first] = [centre - eye_width / 2, 40]
-        points[first + 3] = [centre + eye_width / 2, 40]
-        points[first + 1], points[first + 2] = [centre - 2, 40 - eye_gap / 2], [centre + 2, 40 - eye_gap / 2]
-        points[first + 4], points[first + 5] = [centre + 2, 40 + eye_gap / 2], [centre - 2, 40 + eye_gap / 2]
-    points[48], points[54] = [45 - mouth_width / 2, 80], [45 + mouth_width / 2, 80]
-    points[62], points[66] = [45, 80 - lip_gap / 2], [45, 80 + lip_gap / 2]
-    return points
 
 
 def test_open_ratios_are_gap_over_width():
