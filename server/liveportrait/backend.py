@@ -162,7 +162,7 @@ class LivePortraitBackend(ExpressionBackend):
             motion.multipliers,
             motion.relative,
             Networks(model.stitching, model.retarget_eyes, model.retarget_lips),
-            getattr(motion, "retarget", frozenset()),
+            motion.retarget,
             FaceLandmarks(request.target_face.landmarks, request.driving_face.landmarks, request.reference_face.landmarks),
         )
         rendered = model.render(features, x_source, x_driven, source_pixels)
