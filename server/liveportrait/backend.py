@@ -5,8 +5,9 @@ its 68 landmarks, 256x256), the driving and reference frames as it crops driving
 (2.2 / -0.1); the motion extractor reads all three, :mod:`.animation` turns them into
 driven keypoints (regions, relative driving, multipliers, stitching), and the warping
 module and generator render the moved crop. That crop goes back to the target's size
-through a soft oval matte; the warping module's own flow becomes the STMap, and the
-target's landmarks are carried along it. A still source animating a clip is extracted
+through a soft oval matte; the warping module's own flow becomes the STMap (the op
+blends image and STMap into the target through the matte), and the target's landmarks
+are carried along it. A still source animating a clip is extracted
 once (cached by ``source_key``). Weights: ``expression.liveportrait`` in the models config
 (:mod:`.checkpoints`); torch is imported only when the first frame runs.
 """
@@ -76,13 +77,10 @@ def carry_points(positions: np.ndarray, points: np.ndarray) -> np.ndarray:
     return moved
 
 
-def _stmap(positions: np.ndarray, matte: np.ndarray) -> np.ndarray:
-    """Nuke STMap (u, v normalised, origin bottom-left) of ``positions`` inside the matte, identity outside."""
-    height, width = matte.shape
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    x = matte * positions[..., 0] + (1 - matte) * grid_x
-    y = matte * positions[..., 1] + (1 - matte) * grid_y
-    return np.stack([(x + 0.5) / width, 1.0 - (y + 0.5) / height], axis=-1).astype(np.float32)
+def _stmap(positions: np.ndarray) -> np.ndarray:
+    """Nuke STMap (u, v normalised, origin bottom-left) of image positions (H, W, 2)."""
+    height, width = positions.shape[:2]
+    return np.stack([(positions[..., 0] + 0.5) / width, 1.0 - (positions[..., 1] + 0.5) / height], axis=-1).astype(np.float32)
 
 
 class LivePortraitBackend(ExpressionBackend):
@@ -172,8 +170,10 @@ class LivePortraitBackend(ExpressionBackend):
         placed = to_full_frame(np.clip(rendered.image, 0.0, 1.0), output_crop, height, width)
         image = np.where(matte[..., None] > 0, placed, target).astype(np.float32)
         positions = flow_to_image_positions(rendered.flow, source_crop, height, width)
-        landmarks = carry_points(positions, request.target_face.landmarks)
-        return AnimateResult(image=image, matte=matte, stmap=_stmap(positions, matte), landmarks=landmarks.astype(np.float32))
+        grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)), axis=-1)
+        shown = grid + (positions - grid) * matte[..., None]  # where the pasted result samples from
+        landmarks = carry_points(shown, request.target_face.landmarks)
+        return AnimateResult(image=image, matte=matte, stmap=_stmap(positions), landmarks=landmarks.astype(np.float32))
 
     def _source_state(self, model, key: str, crop: Crop, pixels: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
         """The source crop's feature volume and motion, reused while the same still animates a clip."""
