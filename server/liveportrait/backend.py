@@ -17,18 +17,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import threading
-from pathlib import Path
 from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from framebridge.protocol.errors import ModelError, ModelNotFound
+from framebridge.protocol.errors import ModelError
 from framebridge.server.expression.backend import AnimateRequest, AnimateResult, ExpressionBackend
 from framebridge.server.models import ModelsConfig, load_config
 
 from .animation import FaceLandmarks, Networks, driven_keypoints
-from .architecture import Architecture
 from .checkpoints import CHECKPOINT_FILES, ROLE, read_architecture, weights_folder
 from .crop import DRIVING_CROP, SOURCE_CROP, Crop, crop_image, face_crop, oval_matte, to_full_frame
 from .keypoints import FaceMotion
@@ -81,6 +79,12 @@ def _stmap(positions: np.ndarray) -> np.ndarray:
     """Nuke STMap (u, v normalised, origin bottom-left) of image positions (H, W, 2)."""
     height, width = positions.shape[:2]
     return np.stack([(positions[..., 0] + 0.5) / width, 1.0 - (positions[..., 1] + 0.5) / height], axis=-1).astype(np.float32)
+
+
+def _driving_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """A driving frame's 256x256 face crop, framed as LivePortrait frames driving video, in 0..1."""
+    crop = face_crop(landmarks, INPUT_SIZE, DRIVING_CROP)
+    return np.clip(crop_image(np.asarray(image, np.float32), crop), 0.0, 1.0)
 
 
 class LivePortraitBackend(ExpressionBackend):
@@ -145,10 +149,8 @@ class LivePortraitBackend(ExpressionBackend):
         height, width = target.shape[:2]
         source_crop = face_crop(request.target_face.landmarks, INPUT_SIZE, SOURCE_CROP)
         source_pixels = np.clip(crop_image(target, source_crop), 0.0, 1.0)
-        driving_pixels = np.clip(crop_image(np.asarray(request.driving, np.float32), face_crop(request.driving_face.landmarks, INPUT_SIZE, DRIVING_CROP)), 0, 1)
-        reference_pixels = np.clip(
-            crop_image(np.asarray(request.reference, np.float32), face_crop(request.reference_face.landmarks, INPUT_SIZE, DRIVING_CROP)), 0, 1
-        )
+        driving_pixels = _driving_crop(request.driving, request.driving_face.landmarks)
+        reference_pixels = _driving_crop(request.reference, request.reference_face.landmarks)
         features, source_outputs = self._source_state(model, request.source_key, source_crop, source_pixels)
         driving_outputs, reference_outputs = model.motion(np.stack([driving_pixels, reference_pixels]))
         motion = request.motion

@@ -23,7 +23,6 @@ __all__ = ["LivePortraitModel", "Rendered", "looks_broken"]
 
 log = logging.getLogger(__name__)
 
-INPUT_SIZE = 256
 _BLACK_LEVEL = 2.0 / 255  # a rendered crop this dark on average, from a source that is not, is an fp16 failure
 
 
