@@ -1,0 +1,46 @@
+"""The CPU default expression backend: the driver's landmark motion, transferred and applied by a dense warp.
+
+No downloaded weights: landmarks come from the swappable provider (dlib's 68-point
+model by default, non-commercial), the motion from :mod:`.transfer`, the pixels from
+a thin-plate warp with a soft matte (``framebridge.server.faces``). A warp moves
+what is there: it cannot show teeth or the inside of a mouth the target keeps closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framebridge.protocol.errors import FrameBridgeError
+
+from ..faces import landmark_provider, warp_face
+from .backend import AnimateRequest, AnimateResult, ExpressionBackend
+from .transfer import transfer
+
+__all__ = ["CpuExpressionBackend"]
+
+VERSION = "cpu-warp-1"
+
+
+class CpuExpressionBackend(ExpressionBackend):
+    name = "cpu"
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            provider = landmark_provider()
+        except FrameBridgeError as error:
+            return {"available": False, "error": str(error), "fix": error.fix}
+        return {"available": True, "version": self.version(), "landmarks": provider.name,
+                "note": "a landmark-driven warp; the default dlib 68-point model's training data forbids commercial use"}
+
+    def check(self) -> None:
+        landmark_provider()
+
+    def version(self) -> str:
+        return f"{VERSION}/{landmark_provider().version()}"
+
+    def animate(self, request: AnimateRequest) -> AnimateResult:
+        moved = transfer(request.target_face.landmarks, request.driving_face.landmarks,
+                         request.reference_face.landmarks, request.motion)
+        face = warp_face(request.target_face.landmarks, moved, request.target.shape[:2], feather=request.feather)
+        return AnimateResult(image=face.warp.apply(request.target), matte=face.matte, stmap=face.warp.stmap(),
+                             landmarks=moved)
