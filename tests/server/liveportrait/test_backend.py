@@ -173,3 +173,32 @@ def test_version_follows_the_checkpoint_files(tiny_liveportrait, tmp_path):
     path = folder / CHECKPOINT_FILES["spade_generator"]
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
     assert LivePortraitBackend(load_config(tmp_path / "models.toml")).version() != before
+
+
+@pytest.mark.slow
+def test_retargeting_eyes_consults_the_eye_model_with_the_drivers_ratio(backend, faces, monkeypatch):
+    model = backend._loaded()
+    inputs = []
+    original = model.retarget_eyes
+    monkeypatch.setattr(model, "retarget_eyes", lambda features: inputs.append(features) or original(features))
+    target, target_face, driving, driving_face = faces
+    eyes_only = Motion(regions=frozenset({"eyes"}), multipliers={}, relative=False, retarget=frozenset({"eyes"}))
+    backend.animate(AnimateRequest(target, target_face, driving, driving_face, target, target_face, "astronaut", eyes_only))
+    from framebridge.server.liveportrait.keypoints import eye_open_ratios
+
+    assert len(inputs) == 1 and inputs[0].shape == (66,)
+    np.testing.assert_allclose(inputs[0][63:65], eye_open_ratios(target_face.landmarks), rtol=1e-6)
+    assert inputs[0][65] == pytest.approx(np.mean(eye_open_ratios(driving_face.landmarks)))
+
+
+def test_the_op_passes_retarget_to_the_backend_and_checks_it():
+    from framebridge.protocol.errors import InvalidParams
+    from framebridge.server.expression.params import parse_params
+
+    parsed = parse_params({"regions": ["eyes", "lips"], "retarget": ["eyes"]})
+    assert parsed.motion.retarget == frozenset({"eyes"}) and parsed.fingerprint()["retarget"] == ["eyes"]
+    assert parse_params({}).motion.retarget == frozenset()
+    with pytest.raises(InvalidParams, match="nose"):
+        parse_params({"retarget": ["nose"]})
+    with pytest.raises(InvalidParams, match="does not move"):
+        parse_params({"regions": ["pose"], "retarget": ["lips"]})
