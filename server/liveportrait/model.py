@@ -68,16 +68,25 @@ class LivePortraitModel:
 
     @torch.no_grad()
     def motion(self, crops: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """The motion extractor's raw outputs for each (256, 256, 3) crop."""
-        with self._autocast(self.half):
-            outputs = self.motion_extractor(self._tensor(crops))
-        return [{name: value[index].float().cpu().numpy() for name, value in outputs.items()} for index in range(len(crops))]
+        """The motion extractor's raw outputs for each (256, 256, 3) crop (fp32 again if fp16 overflowed)."""
+        images = self._tensor(crops)
+        for half in (True, False) if self.half else (False,):
+            with self._autocast(half):
+                outputs = {name: value.float() for name, value in self.motion_extractor(images).items()}
+            if all(bool(torch.isfinite(value).all()) for value in outputs.values()):
+                break
+        return [{name: value[index].cpu().numpy() for name, value in outputs.items()} for index in range(len(crops))]
 
     @torch.no_grad()
     def features(self, crop: np.ndarray) -> torch.Tensor:
         """The appearance feature volume (1, C, D, 64, 64) of one source crop, kept on the device in fp32."""
-        with self._autocast(self.half):
-            return self.appearance(self._tensor(crop[None])).float()
+        image = self._tensor(crop[None])
+        for half in (True, False) if self.half else (False,):
+            with self._autocast(half):
+                volume = self.appearance(image).float()
+            if bool(torch.isfinite(volume).all()):
+                break
+        return volume
 
     @torch.no_grad()
     def _mlp(self, network: torch.nn.Module, features: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ def copy_release(tiny_liveportrait, tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_the_release_architecture_matches_the_published_parameter_counts():
     from framebridge.server.liveportrait.networks import build_networks
 
@@ -60,6 +61,7 @@ def test_the_loader_fills_every_network_from_the_release_layout(tiny_liveportrai
     assert not networks["spade_generator"].training and not networks["stitching_retargeting_module"]["retarget_mouth"].training
 
 
+@pytest.mark.slow
 def test_loaded_networks_compute_what_the_saved_ones_did(tmp_path):
     from framebridge.server.liveportrait.networks import build_networks
 
@@ -90,6 +92,7 @@ def test_a_checkpoint_with_a_wrong_key_is_refused_naming_the_file_and_key(tiny_l
     assert caught.value.details["missing"] == ["first.conv.weight"] and caught.value.details["unexpected"] == ["first.conv.weights"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_width_is_refused_naming_the_shapes(tiny_liveportrait, tmp_path):
     folder = copy_release(tiny_liveportrait, tmp_path)
     with pytest.raises(ModelError) as caught:
