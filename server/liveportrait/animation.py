@@ -12,12 +12,14 @@ LivePortrait's Algorithm 1 in numpy, with the networks it consults passed in as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 import numpy as np
 
 from .keypoints import (
+    EYE_KEYPOINTS,
+    LIP_KEYPOINTS,
     FaceMotion,
     apply_multipliers,
     apply_stitching,
@@ -35,6 +37,7 @@ __all__ = ["FaceLandmarks", "Networks", "driven_keypoints", "wanted_ratio"]
 
 Mlp = Callable[[np.ndarray], np.ndarray]
 RETARGETABLE = frozenset({"eyes", "lips"})
+_REGION_KEYPOINTS = {"eyes": EYE_KEYPOINTS, "lips": LIP_KEYPOINTS}
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,11 @@ def driven_keypoints(
     retarget = retarget & RETARGETABLE & regions if landmarks is not None else frozenset()
     x_source = transform(source)
     driven = drive(source, driving, reference, regions - retarget, relative)
+    if retarget:  # the retargeted keypoints keep the source's expression even when the whole expression moves
+        kept = [index for region in sorted(retarget) for index in _REGION_KEYPOINTS[region]]
+        expression = driven.expression.copy()
+        expression[kept] = source.expression[kept]
+        driven = replace(driven, expression=expression)
     posed = FaceMotion(source.canonical, driven.rotation, source.expression, driven.translation, driven.scale)
     x_driven = transform(driven)
     if retarget:

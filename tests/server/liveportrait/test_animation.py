@@ -96,3 +96,19 @@ def test_retargeting_is_skipped_for_regions_not_moving():
         retarget=frozenset({"lips"}), landmarks=landmarks,
     )
     np.testing.assert_allclose(x_driven, transform(source), atol=1e-12)
+
+
+def test_retargeted_lips_do_not_also_take_the_drivers_lip_keypoints():
+    def lips(features):
+        return np.zeros(63)
+
+    source, reference, driver = face(), face(seed=1), face(expression=0.1, seed=1)
+    landmarks = FaceLandmarks(dlib_face(), dlib_face(), dlib_face())
+    x_source, x_driven = driven_keypoints(
+        source, driver, reference, ALL_REGIONS, {}, relative=True, networks=Networks(lips=lips), retarget=frozenset({"lips"}),
+        landmarks=landmarks,
+    )
+    lips_at = list(LIP_KEYPOINTS)
+    others = [index for index in range(21) if index not in lips_at]
+    np.testing.assert_allclose(x_driven[lips_at], x_source[lips_at], atol=1e-12)
+    np.testing.assert_allclose(x_driven[others] - x_source[others], 0.1, atol=1e-12)
