@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import threading
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 import numpy as np
@@ -28,8 +28,11 @@ from framebridge.server.models import ModelsConfig, load_config
 
 from .animation import FaceLandmarks, Networks, driven_keypoints
 from .checkpoints import CHECKPOINT_FILES, ROLE, read_architecture, weights_folder
-from .crop import DRIVING_CROP, SOURCE_CROP, Crop, crop_image, face_crop, oval_matte, to_full_frame
+from .crop import DRIVING_CROP, SOURCE_CROP, Crop, Window, crop_image, face_crop, image_window, oval_matte, to_image
 from .keypoints import FaceMotion
+
+if TYPE_CHECKING:
+    from .model import Rendered
 
 __all__ = ["LivePortraitBackend", "carry_points", "flow_to_image_positions"]
 
@@ -38,19 +41,24 @@ INPUT_SIZE = 256
 _CARRY_ITERATIONS = 8
 
 
-def flow_to_image_positions(flow: np.ndarray, crop: Crop, height: int, width: int) -> np.ndarray:
-    """(H, W, 2) image position each pixel samples, from the warp's crop-space flow (h, w, 2) in -1..1.
+def flow_to_image_positions(flow: np.ndarray, crop: Crop, window: Window) -> np.ndarray:
+    """(h, w, 2) image position each pixel of ``window`` samples, from the warp's crop-space flow (in -1..1).
 
-    Pixels outside the crop sample themselves.
+    Pixels the crop does not fully cover sample themselves.
     """
     crop_pixels = (flow.astype(np.float32) + 1.0) * (crop.size / 2.0) - 0.5
     crop_pixels = cv2.resize(crop_pixels, (crop.size, crop.size), interpolation=cv2.INTER_LINEAR)
-    sampled = to_full_frame(crop_pixels, crop, height, width)
-    inside = to_full_frame(np.ones((crop.size, crop.size), np.float32), crop, height, width) > 0.999
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    positions = crop.points_to_image(sampled.reshape(-1, 2).astype(np.float64)).reshape(height, width, 2)
-    identity = np.stack([grid_x, grid_y], axis=-1)
-    return np.where(inside[..., None], positions, identity).astype(np.float32)
+    sampled = to_image(crop_pixels, crop, window)
+    inside = to_image(np.ones((crop.size, crop.size), np.float32), crop, window) > 0.999
+    positions = crop.points_to_image(sampled.reshape(-1, 2).astype(np.float64)).reshape(sampled.shape)
+    return np.where(inside[..., None], positions, _pixel_grid(window)).astype(np.float32)
+
+
+def _pixel_grid(window: Window) -> np.ndarray:
+    """(h, w, 2) float32 image positions (x, y) of the window's own pixels."""
+    columns = np.arange(window.x0, window.x1, dtype=np.float32)
+    rows = np.arange(window.y0, window.y1, dtype=np.float32)
+    return np.stack(np.meshgrid(columns, rows), axis=-1)
 
 
 def _bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -75,10 +83,14 @@ def carry_points(positions: np.ndarray, points: np.ndarray) -> np.ndarray:
     return moved
 
 
-def _stmap(positions: np.ndarray) -> np.ndarray:
-    """Nuke STMap (u, v normalised, origin bottom-left) of image positions (H, W, 2)."""
-    height, width = positions.shape[:2]
-    return np.stack([(positions[..., 0] + 0.5) / width, 1.0 - (positions[..., 1] + 0.5) / height], axis=-1).astype(np.float32)
+def _stmap(positions: np.ndarray, window: Window, height: int, width: int) -> np.ndarray:
+    """Nuke STMap (u, v normalised, origin bottom-left): the window's sampled positions, the identity elsewhere."""
+    stmap = np.empty((height, width, 2), np.float32)
+    stmap[..., 0] = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
+    stmap[..., 1] = (1.0 - (np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+    stmap[window.rows, window.columns, 0] = (positions[..., 0] + 0.5) / width
+    stmap[window.rows, window.columns, 1] = 1.0 - (positions[..., 1] + 0.5) / height
+    return stmap
 
 
 def _driving_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -146,7 +158,6 @@ class LivePortraitBackend(ExpressionBackend):
     def _animate(self, request: AnimateRequest) -> AnimateResult:
         model = self._loaded()
         target = np.asarray(request.target, np.float32)
-        height, width = target.shape[:2]
         source_crop = face_crop(request.target_face.landmarks, INPUT_SIZE, SOURCE_CROP)
         source_pixels = np.clip(crop_image(target, source_crop), 0.0, 1.0)
         driving_pixels = _driving_crop(request.driving, request.driving_face.landmarks)
@@ -166,16 +177,7 @@ class LivePortraitBackend(ExpressionBackend):
             FaceLandmarks(request.target_face.landmarks, request.driving_face.landmarks, request.reference_face.landmarks),
         )
         rendered = model.render(features, x_source, x_driven, source_pixels)
-        output_crop = source_crop.resized(rendered.image.shape[0])
-        matte = np.clip(to_full_frame(oval_matte(output_crop.size, request.feather), output_crop, height, width), 0.0, 1.0)
-        matte[matte < 1.0 / 1024] = 0.0
-        placed = to_full_frame(np.clip(rendered.image, 0.0, 1.0), output_crop, height, width)
-        image = np.where(matte[..., None] > 0, placed, target).astype(np.float32)
-        positions = flow_to_image_positions(rendered.flow, source_crop, height, width)
-        grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)), axis=-1)
-        shown = grid + (positions - grid) * matte[..., None]  # where the pasted result samples from
-        landmarks = carry_points(shown, request.target_face.landmarks)
-        return AnimateResult(image=image, matte=matte, stmap=_stmap(positions), landmarks=landmarks.astype(np.float32))
+        return _paste_back(rendered, source_crop, target, request)
 
     def _source_state(self, model, key: str, crop: Crop, pixels: np.ndarray) -> tuple[Any, dict[str, np.ndarray]]:
         """The source crop's feature volume and motion, reused while the same still animates a clip."""
@@ -186,3 +188,22 @@ class LivePortraitBackend(ExpressionBackend):
         (outputs,) = model.motion(pixels[None])
         self._source = (key, identity, features, outputs)
         return features, outputs
+
+
+def _paste_back(rendered: Rendered, source_crop: Crop, target: np.ndarray, request: AnimateRequest) -> AnimateResult:
+    """The rendered crop, its matte, STMap and carried landmarks at the target's size; only the crop's window is touched."""
+    height, width = target.shape[:2]
+    window = image_window(source_crop, height, width)
+    output_crop = source_crop.resized(rendered.image.shape[0])
+    local_matte = np.clip(to_image(oval_matte(output_crop.size, request.feather), output_crop, window), 0.0, 1.0)
+    local_matte[local_matte < 1.0 / 1024] = 0.0
+    matte = np.zeros((height, width), np.float32)
+    matte[window.rows, window.columns] = local_matte
+    image = target.copy()
+    placed = to_image(np.clip(rendered.image, 0.0, 1.0).astype(np.float32), output_crop, window)
+    image[window.rows, window.columns] = np.where(local_matte[..., None] > 0, placed, target[window.rows, window.columns])
+    positions = flow_to_image_positions(rendered.flow, source_crop, window)
+    grid = _pixel_grid(window)
+    shown = grid + (positions - grid) * local_matte[..., None]  # where the pasted result samples from
+    landmarks = carry_points(shown - window.origin.astype(np.float32), request.target_face.landmarks - window.origin) + window.origin
+    return AnimateResult(image=image, matte=matte, stmap=_stmap(positions, window, height, width), landmarks=landmarks.astype(np.float32))

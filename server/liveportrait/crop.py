@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["DRIVING_CROP", "SOURCE_CROP", "Crop", "CropRule", "crop_image", "face_crop", "oval_matte", "to_full_frame"]
+__all__ = ["DRIVING_CROP", "SOURCE_CROP", "Crop", "CropRule", "Window", "crop_image", "face_crop", "image_window", "oval_matte", "to_image"]
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,42 @@ def crop_image(image: np.ndarray, crop: Crop) -> np.ndarray:
     return cv2.warpAffine(image, crop.to_crop, (crop.size, crop.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def to_full_frame(crop_pixels: np.ndarray, crop: Crop, height: int, width: int) -> np.ndarray:
-    """Crop-space pixels placed back into an image of ``height`` x ``width`` (zero outside the square)."""
-    return cv2.warpAffine(
-        crop_pixels, crop.to_image, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+@dataclass(frozen=True)
+class Window:
+    """A rectangle of image pixels, ``[x0, x1) x [y0, y1)``: where a crop lands, so only that part is touched."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.y0, self.y1)
+
+    @property
+    def columns(self) -> slice:
+        return slice(self.x0, self.x1)
+
+    @property
+    def origin(self) -> np.ndarray:
+        return np.array([self.x0, self.y0], np.float64)
+
+
+def image_window(crop: Crop, height: int, width: int) -> Window:
+    """The image pixels the crop's square covers (its bounding box, clipped to the image)."""
+    corners = crop.points_to_image(np.array([[-0.5, -0.5], [crop.size - 0.5, -0.5], [-0.5, crop.size - 0.5], [crop.size - 0.5, crop.size - 0.5]]))
+    low = np.floor(corners.min(0)).astype(int) - 1
+    high = np.ceil(corners.max(0)).astype(int) + 2
+    return Window(max(int(low[0]), 0), max(int(low[1]), 0), min(int(high[0]), width), min(int(high[1]), height))
+
+
+def to_image(crop_pixels: np.ndarray, crop: Crop, window: Window) -> np.ndarray:
+    """Crop-space pixels placed back into the image's ``window`` (zero where the square does not reach)."""
+    matrix = crop.to_image.copy()
+    matrix[:, 2] -= window.origin
+    size = (max(window.x1 - window.x0, 0), max(window.y1 - window.y0, 0))
+    return cv2.warpAffine(crop_pixels, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def oval_matte(size: int, feather: float, rule: CropRule = SOURCE_CROP) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framebridge.server.liveportrait.crop import DRIVING_CROP, SOURCE_CROP, crop_image, face_crop, oval_matte, to_full_frame
+from framebridge.server.liveportrait.crop import DRIVING_CROP, SOURCE_CROP, Window, crop_image, face_crop, image_window, oval_matte, to_image
 
 from fixtures.liveportrait import face_landmarks
 
@@ -41,7 +41,7 @@ def test_crop_and_paste_back_round_trip_the_face_pixels():
     rng = np.random.default_rng(0)
     image = cv2_smooth(rng.random((300, 320, 3)).astype(np.float32))
     crop = face_crop(similarity(face_landmarks(), 10, 2.0, (60, 40)), 256, SOURCE_CROP)
-    back = to_full_frame(crop_image(image, crop), crop, 300, 320)
+    back = to_image(crop_image(image, crop), crop, Window(0, 0, 320, 300))
     centre = crop.points_to_image(np.array([[128.0, 128.0]]))[0].astype(int)
     window = (slice(centre[1] - 20, centre[1] + 20), slice(centre[0] - 20, centre[0] + 20))
     assert np.abs(back[window] - image[window]).max() < 0.02
@@ -70,3 +70,14 @@ def cv2_smooth(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(image, (0, 0), 6)
+
+
+def test_the_window_holds_every_pixel_the_crop_reaches_and_places_the_same_pixels():
+    rng = np.random.default_rng(1)
+    crop = face_crop(similarity(face_landmarks(), 20, 1.5, (50, 30)), 256, SOURCE_CROP)
+    square = rng.random((256, 256)).astype(np.float32) + 0.1
+    whole = to_image(square, crop, Window(0, 0, 400, 350))
+    window = image_window(crop, 350, 400)
+    assert whole[window.rows, window.columns].sum() == pytest.approx(whole.sum())
+    np.testing.assert_array_equal(to_image(square, crop, window), whole[window.rows, window.columns])
+    assert image_window(crop, 100, 120) == Window(window.x0, window.y0, min(window.x1, 120), min(window.y1, 100))
