@@ -1,6 +1,6 @@
 """The ``liveportrait`` expression backend's time per frame, by stage, at the release's width.
 
-    python benchmarks/liveportrait.py [--frames 3 --device cpu --tiny]
+    python benchmarks/liveportrait.py [--frames 3 --device cpu --tiny --plate 1920x1080]
 
 Writes seeded random weights in the official layout (the networks are the release's
 size, so the arithmetic is the real one; the pictures are noise), loads them through the
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.add_argument("--tiny", action="store_true", help="the test suite's tiny widths instead of the release's")
+    parser.add_argument("--plate", default="512x512", help="plate size WxH: the astronaut scaled to its height, centred")
     arguments = parser.parse_args()
 
     import cv2
@@ -54,9 +55,12 @@ def main() -> None:
         (Path(scratch) / "models.toml").write_text('[expression]\nliveportrait = "./liveportrait"\n', encoding="utf-8")
         backend = LivePortraitBackend(load_config(Path(scratch) / "models.toml"), device=arguments.device)
 
-        target = astronaut()
-        matrix = cv2.getRotationMatrix2D((220.0, 130.0), 6.0, 0.9)
-        driver = cv2.warpAffine(target, matrix, (512, 512), borderMode=cv2.BORDER_REFLECT)
+        width, height = (int(value) for value in arguments.plate.lower().split("x"))
+        portrait = cv2.resize(astronaut(), (height, height), interpolation=cv2.INTER_LINEAR)
+        target = cv2.copyMakeBorder(portrait, 0, 0, max(width - height, 0) // 2, max(width - height, 0) - max(width - height, 0) // 2,
+                                    cv2.BORDER_REFLECT)[:, :width]
+        matrix = cv2.getRotationMatrix2D((width / 2, 0.25 * height), 6.0, 0.9)
+        driver = cv2.warpAffine(target, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
         tracker = FaceTracker(landmark_provider("dlib"))
         target_face, driver_face = tracker.find(target), FaceTracker(landmark_provider("dlib")).find(driver)
         states = [FaceState(face.landmarks.astype(np.float32), face.box) for face in (target_face, driver_face)]
@@ -87,7 +91,7 @@ def main() -> None:
             backend.animate(request)
         total = (time.perf_counter() - started) / arguments.frames
 
-    print(f"liveportrait backend, {'tiny' if arguments.tiny else 'release'} widths, device {model.device}, "
+    print(f"liveportrait backend, {'tiny' if arguments.tiny else 'release'} widths, plate {width}x{height}, device {model.device}, "
           f"{'fp16' if model.half else 'fp32'}, threads {torch.get_num_threads()}")
     print(f"  first frame (load + source features): {first:.2f} s")
     print(f"  per frame after that: {total:.2f} s ({1 / total:.2f} fps)")
