@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-_BPY_MODULES = ("preferences", "properties", "operators", "panels")
+_BPY_MODULES = ("preferences", "properties", "operators", "panels", "expression_operators")
 
 
 def _modules():

@@ -60,7 +60,7 @@ def read_knobs(folder: str | os.PathLike[str], frames: Iterable[int], op: str) -
         "origfirst": frames[0],
         "origlast": frames[-1],
         "colorspace": "linear",
-        "raw": op != "restyle",
+        "raw": op != "restyle",  # expression: rgba is linear already; its face_matte and stmap layers are data
         "on_error": "error",
         "label": f"FrameBridge {op}",
     }

@@ -45,6 +45,7 @@ class SessionResult:
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
     error: FrameBridgeError | None = None
     read: dict[str, object] | None = None
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # frames done with a caveat (e.g. no face found)
 
     @property
     def succeeded(self) -> bool:
@@ -130,17 +131,20 @@ def _write_exr(path: Path, buffers: Mapping[str, np.ndarray]) -> None:
 def run_session(client: Client, op: str, frames: list[int], source: Callable[[int], Mapping[str, np.ndarray]], *,
                 output_folder: str | os.PathLike[str], params: dict[str, Any], shot: dict[str, Any] | None = None,
                 backend: str | None = None, progress: Progress = lambda done, total, stage: None,
-                cancelled: Callable[[], bool] = lambda: False, poll: float = 0.1) -> SessionResult:
+                cancelled: Callable[[], bool] = lambda: False, poll: float = 0.1,
+                job_buffers: Mapping[str, np.ndarray] | None = None,
+                on_meta: Callable[[int, dict[str, Any]], None] | None = None) -> SessionResult:
     """Submit ``frames``, stage every result as ``frame_####.exr``, publish only if all came back.
 
     ``progress(done, total, stage)`` is called on each event; ``cancelled()`` is
-    checked between polls, and when true the server job is cancelled.
+    checked between polls, and when true the server job is cancelled. ``job_buffers``
+    go once with the submit; ``on_meta(frame, meta)`` sees each result's meta (landmarks).
     """
     staged = StagedSequence(output_folder, _write_exr)
     total = len(frames)
     try:
         job = client.submit(op, frames, source, params=params, shot=shot or {}, backend=backend or None,
-                            keep_results=False)
+                            keep_results=False, job_buffers=job_buffers)
         done_event: DoneEvent | None = None
         stored = 0
         while done_event is None:
@@ -151,6 +155,8 @@ def run_session(client: Client, op: str, frames: list[int], source: Callable[[in
             for event in job.step(timeout=poll):
                 if isinstance(event, ResultEvent):
                     staged.add(event.frame, event.buffers)
+                    if on_meta is not None:
+                        on_meta(event.frame, dict(event.meta))
                     stored += 1
                     progress(stored, total, "result")
                 elif isinstance(event, ProgressEvent):
@@ -169,4 +175,5 @@ def run_session(client: Client, op: str, frames: list[int], source: Callable[[in
         return SessionResult(done_event.state if not missing else "incomplete", failed=dict(done_event.failed), error=error)
     paths = staged.publish()
     progress(total, total, "published")
-    return SessionResult("completed", tuple(sorted(frames)), tuple(paths), read=read_knobs(output_folder, frames, op))
+    return SessionResult("completed", tuple(sorted(frames)), tuple(paths), read=read_knobs(output_folder, frames, op),
+                         warnings=dict(done_event.warnings))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from framebridge.protocol.errors import FrameBridgeError
-
-from ..faces import landmark_provider, warp_face
+from ..faces import warp_face
+from ..faces.landmarks import describe_provider, provider_version
 from .backend import AnimateRequest, AnimateResult, ExpressionBackend
 from .transfer import transfer
 
@@ -25,18 +24,16 @@ class CpuExpressionBackend(ExpressionBackend):
     name = "cpu"
 
     def describe(self) -> dict[str, Any]:
-        try:
-            provider = landmark_provider()
-        except FrameBridgeError as error:
-            return {"available": False, "error": str(error), "fix": error.fix}
-        return {"available": True, "version": self.version(), "landmarks": provider.name,
-                "note": "a landmark-driven warp; the default dlib 68-point model's training data forbids commercial use"}
+        landmarks = describe_provider()
+        return {"available": landmarks["available"], "version": VERSION, "landmarks": landmarks,
+                "note": "a landmark-driven warp: it moves what is there, it cannot draw teeth or an open mouth's inside"}
 
     def check(self) -> None:
-        landmark_provider()
+        """The landmark model is there (checked without loading it: that happens on the job's first frame)."""
+        provider_version()
 
     def version(self) -> str:
-        return f"{VERSION}/{landmark_provider().version()}"
+        return f"{VERSION}/{provider_version()}"
 
     def animate(self, request: AnimateRequest) -> AnimateResult:
         moved = transfer(request.target_face.landmarks, request.driving_face.landmarks,

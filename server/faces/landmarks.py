@@ -11,6 +11,7 @@ subclass taking no arguments), or by registering one in :data:`PROVIDERS`.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 from abc import ABC, abstractmethod
@@ -22,7 +23,8 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
 
-__all__ = ["Detection", "LandmarkProvider", "DlibProvider", "PROVIDERS", "landmark_provider", "face_models_folder"]
+__all__ = ["Detection", "LandmarkProvider", "DlibProvider", "PROVIDERS", "landmark_provider", "face_models_folder",
+           "describe_provider", "provider_version"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class DlibProvider(LandmarkProvider):
         return np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float32)
 
     def version(self) -> str:
-        return f"dlib-{self._dlib.__version__}-{self._model.name}-{self._model.stat().st_size}"
+        return _dlib_version(self._model)
 
 
 PROVIDERS: dict[str, Callable[[], LandmarkProvider]] = {"dlib": DlibProvider}
@@ -112,6 +114,39 @@ def landmark_provider(name: str | None = None) -> LandmarkProvider:
     if name not in _LOADED:
         _LOADED[name] = _factory(name)()
     return _LOADED[name]
+
+
+def describe_provider(name: str | None = None) -> dict[str, object]:
+    """Whether the named provider can load, judged without loading it (its model takes seconds to read)."""
+    name = name or os.environ.get("FRAMEBRIDGE_FACE_PROVIDER") or "dlib"
+    if name in _LOADED or name != "dlib":
+        return {"provider": name, "available": True}
+    if importlib.util.find_spec("dlib") is None:
+        return {"provider": name, "available": False, "error": "dlib is not installed",
+                "fix": "pip install dlib-bin face-recognition-models"}
+    try:
+        model = face_models_folder() / DlibProvider.MODEL
+    except ModelNotFound as error:
+        return {"provider": name, "available": False, "error": error.message, "fix": error.fix}
+    if not model.is_file():
+        return {"provider": name, "available": False, "error": f"{model} is missing", "fix": "pip install face-recognition-models"}
+    return {"provider": name, "available": True, "model": str(model),
+            "licence": "the 68-point model's training data (iBUG 300-W) forbids commercial use"}
+
+
+def _dlib_version(model: Path) -> str:
+    return f"dlib-{importlib.metadata.version('dlib-bin')}-{model.name}-{model.stat().st_size}"
+
+
+def provider_version(name: str | None = None) -> str:
+    """The named provider's version, without loading dlib's model (a second or more) when it is the default."""
+    name = name or os.environ.get("FRAMEBRIDGE_FACE_PROVIDER") or "dlib"
+    if name == "dlib" and name not in _LOADED:
+        description = describe_provider(name)
+        if not description["available"]:
+            raise ModelNotFound(str(description["error"]), fix=str(description.get("fix", "")) or None)
+        return _dlib_version(Path(str(description["model"])))
+    return landmark_provider(name).version()
 
 
 def _factory(name: str) -> Callable[[], LandmarkProvider]:

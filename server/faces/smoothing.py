@@ -28,9 +28,6 @@ class OneEuroFilter:
         self._speed: np.ndarray | None = None
         self._time = 0.0
 
-    def reset(self) -> None:
-        self._value = self._speed = None
-
     def __call__(self, value: np.ndarray, time: float) -> np.ndarray:
         value = np.asarray(value, dtype=np.float64)
         if self._value is None or self._value.shape != value.shape or time <= self._time:

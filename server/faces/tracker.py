@@ -38,9 +38,12 @@ class Face:
 
 def grey_u8(image: np.ndarray) -> np.ndarray:
     """Display-referred RGB (float 0..1 or uint8) to the 8-bit grey image detectors take."""
-    if image.dtype != np.uint8:
-        image = (np.clip(image[..., :3], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if image.dtype == np.uint8:
+        return image
+    # Scaled, rounded and saturated to 0..255 in one pass.
+    return cv2.convertScaleAbs(np.clip(image, 0.0, None, dtype=np.float32), alpha=255.0)
 
 
 class FaceTracker:
@@ -53,9 +56,6 @@ class FaceTracker:
         self.search_size = search_size
         self.crop_size = crop_size
         self.last: Face | None = None
-
-    def reset(self) -> None:
-        self.last = None
 
     def find(self, image: np.ndarray) -> Face | None:
         """The tracked face in this frame (RGB or grey), or None when it is not there."""
@@ -70,18 +70,14 @@ class FaceTracker:
         return self.last
 
     def _settle(self, grey: np.ndarray, detection: Detection) -> Face:
-        """Landmarks fitted in a box drawn from the landmarks themselves, twice over.
+        """Landmarks fitted again in a box drawn from the landmarks themselves.
 
         Detector boxes jump by a HOG cell from frame to frame and differ between a full and a crop
         search; a box that follows the face's own eyes and nose makes the fit the same however the
         face was found, so a still face gives still landmarks.
         """
-        landmarks = self.provider.landmarks(grey, detection.box)
-        box = detection.box
-        for _ in range(2):
-            box = landmark_box(landmarks)
-            landmarks = self.provider.landmarks(grey, box)
-        return Face(landmarks, box, detection.score)
+        box = landmark_box(self.provider.landmarks(grey, detection.box))
+        return Face(self.provider.landmarks(grey, box), box, detection.score)
 
     def _search(self, grey: np.ndarray) -> list[Detection]:
         """Every face in the whole frame, searched on a copy shrunk to ``search_size`` (doubled once if none)."""

@@ -10,11 +10,12 @@ to every pixel of it; outside the region the map is the identity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-__all__ = ["DenseWarp", "thin_plate_warp", "identity_stmap"]
+__all__ = ["DenseWarp", "thin_plate_warp", "identity_stmap", "shared_identity_stmap"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,18 @@ class DenseWarp:
 
 
 def identity_stmap(shape: tuple[int, int]) -> np.ndarray:
-    """The STMap that leaves an image of ``shape`` (H, W) unchanged."""
+    """The STMap that leaves an image of ``shape`` (H, W) unchanged (a fresh array the caller may change)."""
+    return shared_identity_stmap(shape).copy()
+
+
+@lru_cache(maxsize=4)
+def shared_identity_stmap(shape: tuple[int, int]) -> np.ndarray:
+    """The identity STMap of ``shape``, computed once and shared: read-only."""
     height, width = shape
     stmap = np.empty((height, width, 2), np.float32)
     stmap[..., 0] = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
     stmap[..., 1] = (1.0 - (np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+    stmap.flags.writeable = False
     return stmap
 
 
@@ -79,8 +87,7 @@ def _kernel(distances_squared: np.ndarray) -> np.ndarray:
 
 
 def thin_plate_warp(source: np.ndarray, target: np.ndarray, shape: tuple[int, int],
-                    roi: tuple[int, int, int, int] | None = None, grid_step: int = 8,
-                    regularisation: float = 0.0) -> DenseWarp:
+                    roi: tuple[int, int, int, int] | None = None, grid_step: int = 8) -> DenseWarp:
     """The backward warp that brings the input's ``source`` points to ``target`` in the output.
 
     Points that must stay put (a ring around the moving area, the rest of the face) go in with
@@ -100,7 +107,6 @@ def thin_plate_warp(source: np.ndarray, target: np.ndarray, shape: tuple[int, in
     count = len(controls)
     system = np.zeros((count + 3, count + 3))
     system[:count, :count] = _kernel(((controls[:, None, :] - controls[None, :, :]) ** 2).sum(-1))
-    system[:count, :count] += np.eye(count) * regularisation
     affine = np.hstack([np.ones((count, 1)), controls])
     system[:count, count:] = affine
     system[count:, :count] = affine.T

@@ -108,6 +108,28 @@ class Tab_Knob(Knob):
     pass
 
 
+class XY_Knob(Knob):
+    """Two values (x, y); ``setValueAt(value, time, index)`` keys one of them, as Nuke's array knobs do."""
+
+    def __init__(self, name: str, label: str = ""):
+        super().__init__(name, label, [0.0, 0.0])
+        self._index_keys: dict[int, dict[float, float]] = {0: {}, 1: {}}
+
+    def setValueAt(self, value: float, time: float, index: int = 0) -> bool:
+        self._index_keys[int(index)][float(time)] = float(value)
+        return True
+
+    def isAnimated(self) -> bool:
+        return any(self._index_keys.values())
+
+    def valueAt(self, time: float, index: int = 0) -> object:
+        keys = self._index_keys[int(index)]
+        if not keys:
+            return self.value()[index]
+        times = sorted(keys)
+        return float(np.interp(float(time), times, [keys[t] for t in times]))
+
+
 class Text_Knob(Knob):
     def __init__(self, name: str, label: str = "", text: str = ""):
         super().__init__(name, label, text)
@@ -215,6 +237,8 @@ def _standard_knobs(node_class: str) -> list[Knob]:
         knobs += [File_Knob("file", "file"), _FileTypeKnob(),
                   String_Knob("channels", "channels", "rgb"), Boolean_Knob("raw"), Boolean_Knob("create_directories"),
                   Boolean_Knob("use_limit"), Int_Knob("first"), Int_Knob("last")]
+    elif node_class == "CornerPin2D":
+        knobs += [XY_Knob(f"{kind}{index}", f"{kind}{index}") for kind in ("to", "from") for index in range(1, 5)]
     elif node_class == "Remove":
         knobs += [Enumeration_Knob("operation", "operation", ["remove", "keep"]), String_Knob("channels", "", "none"),
                   String_Knob("channels2", "", "none"), String_Knob("channels3", "", "none"), String_Knob("channels4", "", "none")]
@@ -384,7 +408,9 @@ def toNode(name: str) -> Node | None:
 
 
 def allNodes(filter: str | None = None) -> list[Node]:
-    return [node for node in _nodes.values() if filter is None or node.Class() == filter]
+    """The nodes of the current context: the Group being edited (between begin and end), else the root."""
+    scope = _group_stack[-1].children if _group_stack else list(_nodes.values())
+    return [node for node in scope if filter is None or node.Class() == filter]
 
 
 def selectedNode() -> Node:

@@ -27,9 +27,7 @@ def test_a_steady_motion_is_followed_with_little_lag():
     assert abs(smoothed[-1][0] - path[-1][0]) < 5.0
 
 
-def test_zero_strength_means_no_filter_and_a_reset_starts_over():
+def test_zero_strength_means_no_filter_and_the_first_sample_passes_as_it_is():
     assert filter_for_strength(0.0) is None
     smoother = OneEuroFilter(min_cutoff=0.05, beta=0.0)
-    smoother(np.zeros(2), 0.0)
-    smoother.reset()
     assert smoother(np.full(2, 7.0), 1.0).tolist() == [7.0, 7.0]

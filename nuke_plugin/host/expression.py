@@ -1,0 +1,162 @@
+"""The FrameBridge Expression node in Nuke: a Group with plate and driver inputs, Send, results and tracks.
+
+After a send, the Group's output is a Read of the result inside it (rgba plus the
+``face_matte`` and ``stmap`` layers, read raw), and a CornerPin2D beside the node
+follows the face (``to1..to4`` animated with ``setValueAt(value, frame, index)``,
+``from1..4`` at the first tracked frame). Only documented calls: ``nuke.nodes.<Class>``,
+``node.begin``/``end``, ``setInput``, ``knob.setAnimated``/``setValueAt``/``setValue``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nuke
+
+from framebridge.protocol.errors import FrameBridgeError, MissingInput
+from framebridge.protocol.session import connect
+
+from ..core.expression import (
+    EXPRESSION_KNOBS,
+    EXPRESSION_MARKER,
+    EXPRESSION_VALUE_KNOBS,
+    corner_tracks,
+    expression_request,
+    paired_source,
+)
+from ..core.job import connection_settings, default_output_folder
+from ..core.layers import LayerPlan
+from ..core.paths import CaptureFolder, beside
+from ..core.requests import choose_frames
+from ..core.session import SessionResult, capture_source, check_server, run_session
+from .nodes import make_knob, render_capture, set_knobs
+
+__all__ = ["is_expression_node", "create_expression_node", "new_expression_node", "send_expression", "place_results"]
+
+_RGBA = LayerPlan(buffers=("beauty",), layers=("rgba",))
+
+
+def is_expression_node(node: Any) -> bool:
+    return node is not None and node.knob(EXPRESSION_MARKER) is not None
+
+
+def create_expression_node(plate: Any = None, driver: Any = None) -> Any:
+    """A FrameBridge Expression Group: input 0 the plate, input 1 the driver; passes the plate through until sent."""
+    group = nuke.nodes.Group()
+    group.setName("FrameBridgeExpression1", uncollide=True)
+    group.begin()
+    try:
+        plate_input = nuke.nodes.Input(name="Plate")
+        nuke.nodes.Input(name="Driver")
+        nuke.nodes.Output(inputs=[plate_input])
+    finally:
+        group.end()
+    for spec in EXPRESSION_KNOBS:
+        group.addKnob(make_knob(spec))
+    if plate is not None:
+        group.setInput(0, plate)
+        group.setXYpos(plate.xpos(), plate.ypos() + 60)
+        group["frames"].setValue(f"{int(plate.firstFrame())}-{int(plate.lastFrame())}")
+    if driver is not None:
+        group.setInput(1, driver)
+        group["reference_frame"].setValue(int(driver.firstFrame()))
+    return group
+
+
+def new_expression_node() -> Any:
+    """Menu: an Expression node on the selected nodes (the first selected is the plate, the second the driver)."""
+    selected = nuke.selectedNodes()
+    node = create_expression_node(selected[0] if selected else None, selected[1] if len(selected) > 1 else None)
+    if nuke.GUI:
+        node.showControlPanel()
+    return node
+
+
+def _report(error: FrameBridgeError) -> None:
+    if nuke.GUI:
+        nuke.message(f"FrameBridge: {error}")
+    else:
+        print(f"FrameBridge: {error}")
+
+
+def send_expression(node: Any) -> Any:
+    """Button: capture plate and driver, run ``expression`` on the server, place the result and the corner pin.
+
+    Returns the CornerPin2D (None when the job did not publish; the error is reported).
+    """
+    try:
+        return _send(node)
+    except FrameBridgeError as error:
+        _report(error)
+        return None
+
+
+def _send(node: Any) -> Any:
+    plate, driver = node.input(0), node.input(1)
+    if plate is None or driver is None:
+        raise MissingInput("the Expression node needs a plate (input 0) and a driver (input 1)",
+                           fix="connect the plate to the first input and the performance to the second")
+    values = {name: node[name].value() for name in EXPRESSION_VALUE_KNOBS}
+    frames = choose_frames(str(values["range_mode"]), int(plate.firstFrame()), int(plate.lastFrame()), str(values["frames"]))
+    height = int(plate.format().height())
+    request = expression_request(values, frames, height, int(driver.firstFrame()), int(driver.lastFrame()))
+    connection = connection_settings(values)
+    client = connect(connection)
+    try:
+        check_server(client, "expression")
+    finally:
+        client.close()
+    output = str(values["output_folder"]).strip() or default_output_folder(nuke.root()["name"].value(), node.name(), "expression")
+    plate_capture, driver_capture = CaptureFolder(), CaptureFolder()
+    metas: dict[int, dict[str, Any]] = {}
+    try:
+        render_capture(plate, _RGBA, frames, plate_capture)
+        render_capture(driver, _RGBA, request.driver_frames, driver_capture)
+        driver_frames = capture_source(driver_capture.path, ("beauty",))
+        source = paired_source(capture_source(plate_capture.path, ("beauty",)), driver_frames, request.driving_offset)
+        client = connect(connection)
+        try:
+            result = run_session(client, "expression", frames, source, output_folder=output, params=request.params,
+                                 backend=str(values["backend"]).strip() or None,
+                                 job_buffers={"reference": driver_frames(request.reference_frame)["beauty"]},
+                                 on_meta=lambda number, meta: metas.__setitem__(number, meta))
+        finally:
+            client.close()
+    finally:
+        plate_capture.remove()
+        driver_capture.remove()
+    result.raise_for_failure()
+    return place_results(node, result, metas, height)
+
+
+def place_results(node: Any, result: SessionResult, metas: dict[int, dict[str, Any]], height: int) -> Any:
+    """The result Read wired to the Group's output, and a CornerPin2D following the face beside the node."""
+    node.begin()
+    try:
+        read = nuke.nodes.Read()
+        set_knobs(read, result.read)
+        outputs = [child for child in nuke.allNodes("Output")]
+        for output in outputs:
+            output.setInput(0, read)
+    finally:
+        node.end()
+    pin = nuke.nodes.CornerPin2D()
+    pin.setName(f"{node.name()}_face", uncollide=True)
+    tracks = corner_tracks(metas, height)
+    if tracks:
+        first = tracks[min(tracks)]
+        for index, (x, y) in enumerate(first, start=1):
+            pin[f"from{index}"].setValue([x, y])
+        for index in range(1, 5):
+            knob = pin[f"to{index}"]
+            knob.setAnimated()
+            for number, corners in tracks.items():
+                x, y = corners[index - 1]
+                knob.setValueAt(x, number, 0)
+                knob.setValueAt(y, number, 1)
+    x, y = beside(node.xpos(), node.ypos(), node.screenWidth())
+    pin.setXYpos(x, y)
+    if result.warnings:
+        lines = "; ".join(f"frame {number}: {' '.join(messages)}" for number, messages in sorted(result.warnings.items()))
+        _report(FrameBridgeError(f"expression finished with warnings: {lines}"))
+    return pin
