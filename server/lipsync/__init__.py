@@ -1,0 +1,1 @@
+"""Lip-sync: mouth cues from dialogue, and lip-synced plates (the ``lipsync`` op's parts)."""
