@@ -17,6 +17,8 @@ a Hugging Face id that is already in the local cache (looked up with
     ink = {path = "./loras/ink.safetensors", weight = 0.8}
     [estimators]
     depth = "depth-anything/Depth-Anything-V2-Small-hf"
+    [lipsync.wav2lip]
+    checkpoint = "~/models/wav2lip/wav2lip_gan.pth"  # the official .pth, or a folder holding it
 
 A role is the dotted key of one entry (``restyle.sd15.controlnets.depth``,
 ``loras.ink``). A value is a Hugging Face id when it reads ``owner/name`` and no such
@@ -55,7 +57,12 @@ CONFIG_ENV = "FRAMEBRIDGE_MODELS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _ENTRY_KEYS = {"path", "weight"}
 # Roles every install is told about, configured or not.
-_WELL_KNOWN_ROLES = ("restyle.sd15.base", "restyle.sdxl.base", "restyle.animatediff.motion_adapter")
+_WELL_KNOWN_ROLES = (
+    "restyle.sd15.base",
+    "restyle.sdxl.base",
+    "restyle.animatediff.motion_adapter",
+    "lipsync.wav2lip.checkpoint",
+)
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,12 @@ def resolve(role: str, config: ModelsConfig | None = None) -> Path:
             details={"role": role, "path": str(where), "config": str(config.path)},
         )
     missing = [name for name in _required_files(role) if not (where / name).is_file()]
+    if role.endswith(".checkpoint") and where.is_dir() and not any(where.glob("*.pth")):
+        raise ModelNotFound(
+            f"{role}: {where} holds no .pth checkpoint",
+            fix=f"put the checkpoint file in {where}, or point {role} at the file itself",
+            details={"role": role, "path": str(where)},
+        )
     if not missing and (where / "model_index.json").is_file():
         missing = _missing_component_files(where)
     if missing:
