@@ -4,3 +4,4 @@ from fixtures.server import *  # noqa: F401,F403
 from fixtures.blender import *  # noqa: F401,F403
 from fixtures.models import *  # noqa: F401,F403
 from fixtures.clients import *  # noqa: F401,F403
+from fixtures.faces import *  # noqa: F401,F403

@@ -1,0 +1,1 @@
+"""Expression transfer backends: the interface, and the CPU default (landmark-driven warp)."""
