@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
+import cv2
 import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelNotFound
@@ -99,7 +100,7 @@ class _FaceFollower:
 
     def find(self, image: np.ndarray, number: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(raw, smoothed) landmarks of the face in this frame, or None."""
-        face = self.tracker.find(image)
+        face = self.tracker.find(_grey(image))
         if face is None:
             self.filter = None
             return None
@@ -107,6 +108,12 @@ class _FaceFollower:
             self.filter = filter_for_strength(SMOOTHING, face.size)
         smoothed = self.filter(face.landmarks, float(number)) if self.filter is not None else face.landmarks
         return face.landmarks, smoothed
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """8-bit grey of a float RGB frame, converting one channel instead of three (a 1080p frame in a few ms)."""
+    grey = cv2.cvtColor(np.ascontiguousarray(image[..., :3], dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    return cv2.convertScaleAbs(grey, alpha=255.0)  # rounds and saturates to 0..255
 
 
 def _pass_through(frame: PlateFrame) -> PlateResult:
