@@ -3,9 +3,11 @@
 A warp can stretch lips apart but cannot invent what is behind them. Each frame the
 plate shows is considered as a donor; the most open one (inner-lip gap over mouth
 width) keeps a patch around its mouth. When a frame must open wider than the plate
-does there, the donor's inner mouth is mapped onto the new inner-lip outline by the
-affine fit of the two outlines. Until any frame has shown an open mouth, the inside
-is a dark shade of the lips' own colour (no teeth), which the closing note says.
+does there, the donor's inside is carried in two layers, as a real mouth opens: the
+upper teeth with the upper lip and the lower teeth with the lower lip (each by the
+similarity fit of the donor's lip line onto the new one), the dark of the donor's
+mouth between them. Until any frame has shown an open mouth, the inside is a dark
+shade of the lips' own colour (no teeth).
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from framebridge.server.faces import fit_similarity
+
 from .mouth import inner_gap, mouth_width
 
 __all__ = ["MouthInterior"]
 
 INNER = tuple(range(60, 68))
+UPPER_LINE = [0, 1, 2, 3, 4]  # positions in INNER of the upper inner lip, corner to corner
+LOWER_LINE = [0, 7, 6, 5, 4]  # and of the lower one, in the same direction
 OUTER = tuple(range(48, 60))
 MIN_DONOR_RATIO = 0.12  # a frame is a donor when its lips part by at least this much of the mouth width
-DARK_INSIDE = 0.18  # the synthesised inside: the lips' mean colour times this
+DARK_INSIDE = (0.35, 0.12)  # the synthesised inside: the lips' mean colour times this, at the lips and deepest
 SEAL_BAND = 0.05  # sealing closed lips repaints a band this fraction of the mouth width around the lip line
 CONTACT_SHADE = 0.35  # how much darker the line where closed lips meet is
 
@@ -31,6 +37,8 @@ CONTACT_SHADE = 0.35  # how much darker the line where closed lips meet is
 class _Donor:
     patch: np.ndarray  # (h, w, 3) float32, a copy of the image around the mouth
     inner: np.ndarray  # (8, 2) inner-lip points in patch pixels
+    inside: np.ndarray  # (h, w) float32 0..1, where the patch shows the inside of the mouth
+    dark: np.ndarray  # (3,) the colour of the donor's mouth cavity
     ratio: float
 
 
@@ -50,7 +58,12 @@ class MouthInterior:
         high = np.ceil(landmarks[list(OUTER)].max(0) + margin).astype(int)
         high = np.minimum(high, (image.shape[1], image.shape[0]))
         patch = np.array(image[low[1] : high[1], low[0] : high[0], :3], dtype=np.float32)
-        self.donor = _Donor(patch, landmarks[list(INNER)] - low, ratio)
+        inner = (landmarks[list(INNER)] - low).astype(np.float32)
+        inside = _polygon_alpha(patch.shape[:2], inner, 0)
+        shown = patch[inside > 0.5]
+        luminance = shown @ np.array([0.299, 0.587, 0.114], np.float32)
+        dark = shown[luminance <= np.percentile(luminance, 10)].mean(0)
+        self.donor = _Donor(patch, inner, inside, dark.astype(np.float32), ratio)
 
     def paint(self, region: np.ndarray, origin: tuple[int, int], source: np.ndarray, moved: np.ndarray) -> np.ndarray:
         """``region`` (the warped roi at ``origin``) with the inside of the ``moved`` mouth redrawn.
@@ -77,11 +90,46 @@ class MouthInterior:
             mask = np.zeros(region.shape[:2], np.uint8)
             cv2.fillPoly(mask, [lips], 1)
             colour = region[mask.astype(bool)].mean(0) if mask.any() else region.reshape(-1, 3).mean(0)
-            return np.broadcast_to(colour * DARK_INSIDE, region.shape).astype(np.float32)
-        # Least-squares affine from the donor's inner-lip outline to the new one.
-        design = np.hstack([self.donor.inner, np.ones((len(inner), 1), np.float32)]).astype(np.float64)
-        affine = np.linalg.lstsq(design, inner.astype(np.float64), rcond=None)[0].T
-        return cv2.warpAffine(self.donor.patch, affine, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            opening = np.zeros(region.shape[:2], np.uint8)
+            cv2.fillPoly(opening, [np.rint(inner).astype(np.int32)], 1)
+            depth = cv2.distanceTransform(opening, cv2.DIST_L2, 3)
+            depth /= max(float(depth.max()), 1.0)
+            shade = DARK_INSIDE[0] + (DARK_INSIDE[1] - DARK_INSIDE[0]) * np.sqrt(depth)
+            return (shade[..., None] * colour[None, None, :]).astype(np.float32)
+        donor = self.donor
+        width, height = size
+        result = np.broadcast_to(donor.dark, region.shape).astype(np.float32).copy()
+        upper_share = _upper_share(inner, (width, height))
+        for line, share in ((UPPER_LINE, upper_share), (LOWER_LINE, 1.0 - upper_share)):
+            carry = fit_similarity(donor.inner[line], inner[line])
+            matrix = np.hstack([carry.linear, np.asarray(carry.translation)[:, None]])
+            layer = cv2.warpAffine(donor.patch, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shown = cv2.warpAffine(donor.inside, matrix, size, flags=cv2.INTER_LINEAR) * share
+            result += (layer - result) * shown[..., None]
+        return result
+
+
+def _upper_share(inner: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w) 1 nearer the upper inner lip than the lower one, 0 nearer the lower, blended across the middle."""
+    width, height = size
+    origin = (inner[0] + inner[4]) / 2.0
+    axis_x = (inner[4] - inner[0]) / max(float(np.linalg.norm(inner[4] - inner[0])), 1e-6)
+    axis_y = np.array([-axis_x[1], axis_x[0]])
+    if np.dot(inner[LOWER_LINE].mean(0) - inner[UPPER_LINE].mean(0), axis_y) < 0:
+        axis_y = -axis_y
+    columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    along = (columns - origin[0]) * axis_x[0] + (rows - origin[1]) * axis_x[1]
+    across = (columns - origin[0]) * axis_y[0] + (rows - origin[1]) * axis_y[1]
+    local = np.stack([(inner - origin) @ axis_x, (inner - origin) @ axis_y], axis=1)
+
+    def line_at(line: list[int]) -> np.ndarray:
+        order = np.argsort(local[line, 0])
+        return np.interp(along, local[line, 0][order], local[line, 1][order])
+
+    upper, lower = line_at(UPPER_LINE), line_at(LOWER_LINE)
+    middle = (upper + lower) / 2.0
+    blend = np.maximum((lower - upper) * 0.15, 1.0)
+    return np.clip(0.5 - (across - middle) / (2.0 * blend), 0.0, 1.0).astype(np.float32)
 
 
 def _polygon_alpha(shape: tuple[int, int], polygon: np.ndarray, soften: int) -> np.ndarray:
