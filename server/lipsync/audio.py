@@ -137,9 +137,9 @@ def coverage(duration: float, frames: list[int], clock: FrameClock) -> list[str]
         return []
     notes = []
     start, end = clock.time(min(frames)), clock.time(max(frames) + 1)
-    if start < 0:
+    if clock.time(min(frames) + 1) <= 0:
         notes.append(f"frames {min(frames)}..{math.ceil(clock.frame(0.0)) - 1} come before the audio starts: mouth at rest (X)")
-    if end > duration + 1e-9:
+    if clock.time(max(frames)) >= duration:
         notes.append(f"the audio ends at frame {clock.frame(duration):.2f}; later frames hold the rest shape (X)")
     if start > 0:
         notes.append(f"the audio starts {start:.2f} s before frame {min(frames)}: that part is not in the frame range")
