@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Union
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import zmq
@@ -152,17 +152,21 @@ class Client:
 
     def submit(self, op: str, frames: list[int], source: FrameSource, *, params: dict[str, Any] | None = None,
                shot: dict[str, Any] | None = None, backend: str | None = None, job_id: str | None = None,
-               keep_results: bool = True, in_flight: int | None = None) -> Job:
+               keep_results: bool = True, in_flight: int | None = None,
+               job_buffers: Mapping[str, np.ndarray] | None = None) -> Job:
         """Open a job; frames are read from ``source`` lazily, as the credit window allows.
 
         ``in_flight`` caps the frames sent but not yet answered (a result or a
         failure), e.g. 1 for lockstep; None sends as far ahead as the credit allows.
+        ``job_buffers`` travel once, with the submit, for the whole job (a source
+        portrait, an audio track).
         """
         if in_flight is not None and in_flight < 1:
             raise InvalidParams(f"in_flight must be at least 1 or None, got {in_flight}")
         job_id = job_id or new_id()
         submit = Submit(op=op, frames=[int(n) for n in frames], params=params or {}, shot=shot or {}, backend=backend)
-        accepted = self.request(submit, job=job_id).body
+        buffers = [(name, array, None) for name, array in (job_buffers or {}).items()]
+        accepted = self.request(submit, job=job_id, buffers=buffers).body
         assert isinstance(accepted, Accepted)
         job = Job(self, job_id, op, list(submit.frames), source, accepted.credit, accepted.backend, keep_results,
                   in_flight)
@@ -178,9 +182,10 @@ class Client:
         job.resume()
         return job
 
-    def request(self, body: Any, *, job: str | None = None, timeout: float | None = None) -> Envelope:
+    def request(self, body: Any, *, job: str | None = None, timeout: float | None = None,
+                buffers: Sequence[tuple[str, np.ndarray, int | None]] = ()) -> Envelope:
         """Send one request and wait for its reply, raising the error the server named."""
-        message_id = self.send(body, job=job)
+        message_id = self.send(body, job=job, buffers=buffers)
         self._pending[message_id] = None
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
@@ -198,7 +203,7 @@ class Client:
             raise error_from_wire(reply.body.to_wire())
         return reply
 
-    def send(self, body: Any, *, job: str | None = None, buffers: list[tuple[str, np.ndarray, int | None]] = ()) -> str:
+    def send(self, body: Any, *, job: str | None = None, buffers: Sequence[tuple[str, np.ndarray, int | None]] = ()) -> str:
         message_id = new_id()
         frames = self.codec.encode(body, job=job, buffers=buffers, message_id=message_id)
         self.socket.send_multipart(frames, copy=False)

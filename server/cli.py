@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
-    run.add_argument("--input", required=True, help="input frames, e.g. 'render/frame_####.exr' (or .png)")
-    run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
+    run.add_argument("--input", help="input frames, e.g. 'render/frame_####.exr' (or .png)")
+    run.add_argument("--output", help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
     run.add_argument("--backend", default=None)
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -64,6 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int)
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
+    lipsync = run.add_argument_group("lipsync cues (framebridge run lipsync --audio line.wav --fps 24 --cues out/line.json)")
+    lipsync.add_argument("--audio", type=Path, help="dialogue file (WAV, FLAC, AIFF, OGG)")
+    lipsync.add_argument("--transcript", help="what is said, to align to (better cues)")
+    lipsync.add_argument("--transcript-file", type=Path, help="a UTF-8 text file with what is said")
+    lipsync.add_argument("--fps", type=float, help="the shot's frame rate")
+    lipsync.add_argument("--start", type=int, default=1, help="the frame the audio starts on (default 1)")
+    lipsync.add_argument("--offset", type=float, default=0.0, help="shift the audio by this many frames (may be fractional)")
+    lipsync.add_argument("--cues", type=Path, help="cue file to write: .json, .tsv, .xml or .dat (Rhubarb's layouts)")
+    lipsync.add_argument("--format", dest="cue_format", help="cue format when the extension does not say it")
+    lipsync.add_argument("--preston-blair", action="store_true", help="Preston Blair shape names in a .dat file")
+    lipsync.add_argument("--extended-shapes", default="GHX", help="which optional shapes the rig has (default GHX)")
 
     models = commands.add_parser("models", help="list the configured models: present, missing, and how to fix")
     models.add_argument("--models-config", type=Path, default=None,
@@ -123,6 +134,11 @@ def _ping(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.op == "lipsync" and args.audio is not None:
+        return _run_lipsync_cues(args)
+    if not args.input or not args.output:
+        raise FrameBridgeError("--input and --output are required", fix="e.g. --input 'render/frame_####.exr' "
+                               "--output 'out/frame_####.exr' (lipsync cues take --audio and --cues instead)")
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
 
@@ -153,6 +169,25 @@ def _run(args: argparse.Namespace) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _run_lipsync_cues(args: argparse.Namespace) -> int:
+    from framebridge.protocol.frames import parse_frames
+
+    from .lipsync.command import read_transcript, run_cues
+
+    if args.cues is None or args.fps is None:
+        raise FrameBridgeError("lipsync cues need --cues and --fps", fix="e.g. --fps 24 --start 1001 --cues out/line.json")
+    run = run_cues(args.audio, args.cues, fps=args.fps, start=args.start, offset=args.offset,
+                   transcript=read_transcript(args.transcript, args.transcript_file), cue_format=args.cue_format,
+                   preston_blair=args.preston_blair, extended_shapes=args.extended_shapes,
+                   frames=parse_frames(args.frames) if args.frames else None, connection_file=args.connection_file)
+    frames = sorted(run.shapes)
+    print(f"lipsync: {len(run.cues)} cues ({run.method}) over frames {frames[0]}-{frames[-1]} in {run.seconds:.1f} s "
+          f"-> {run.path}")
+    for note in run.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

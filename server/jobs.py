@@ -17,14 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
 
 from framebridge.protocol.buffers import describe
 from framebridge.protocol.errors import FrameBridgeError, FrameFailed, JobCancelled, RequestTimeout
 from framebridge.protocol.messages import Done, Progress, Result, Status, group_failures
 from framebridge.protocol.wire import Codec
 
-from .ops.base import FrameFailure, InputFrame, JobContext, Op
+from .ops.base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op
 from .results import ResultStore
 
 __all__ = ["Job", "JobManager"]
@@ -47,6 +49,7 @@ class Job:
     credit_window: int
     results: ResultStore
     backend: str = "builtin"
+    job_buffers: Mapping[str, np.ndarray] = field(default_factory=lambda: NO_JOB_BUFFERS)
     state: str = "queued"
     scheduled: bool = False
     received: set[int] = field(default_factory=set)
@@ -115,11 +118,12 @@ class JobManager:
         self._threads: dict[str, threading.Thread] = {}
 
     def create(self, job_id: str, op: Op, plan: Any, frames: list[int], shot: dict[str, Any], owner: bytes,
-               credit_window: int) -> Job:
+               credit_window: int, job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> Job:
         # The spool folder is named by a hash, so no job id can point outside the spool.
         folder = self.spool_dir / hashlib.sha256(job_id.encode()).hexdigest()[:32]
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
-                  results=ResultStore(folder, self.retain_bytes), backend=op.backend_name(plan))
+                  results=ResultStore(folder, self.retain_bytes), backend=op.backend_name(plan),
+                  job_buffers=job_buffers)
         self.jobs[job_id] = job
         return job
 
@@ -239,7 +243,8 @@ class JobManager:
             job.state = job.stage = "running"
             job.started_at = time.monotonic()
         context = JobContext(job_id=job.id, frames=list(job.frames), shot=job.shot,
-                             cancelled=job.cancel_requested.is_set, report_stage=lambda stage: setattr(job, "stage", stage))
+                             cancelled=job.cancel_requested.is_set, report_stage=lambda stage: setattr(job, "stage", stage),
+                             job_buffers=job.job_buffers)
         outputs = job.op.run(job.plan, self._inputs(job), context)
         try:
             for item in outputs:

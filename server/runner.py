@@ -13,7 +13,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
 
 from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameBridgeError, UnknownOp
@@ -60,8 +63,12 @@ class ProgressLine:
 def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: list[int] | None = None, *,
                  params: dict[str, Any] | None = None, shot: dict[str, Any] | None = None, backend: str | None = None,
                  connection_file: str | Path | None = None, half: bool = False,
-                 on_frame: Callable[[int], None] | None = None) -> RunReport:
-    """Run ``op_name`` over the input frames and write every result; failures are reported, not raised."""
+                 on_frame: Callable[[int], None] | None = None,
+                 job_buffers: Mapping[str, np.ndarray] | None = None) -> RunReport:
+    """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
+
+    ``job_buffers`` go with the submit, once for the whole job (a source portrait, an audio track).
+    """
     source, target = FramePattern(input_pattern), FramePattern(output_pattern)
     frames = frames or source.existing_frames()
     if not frames:
@@ -84,10 +91,11 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
         if on_frame:
             on_frame(number)
 
+    job_buffers = dict(job_buffers or {})
     if connection_file is None:
-        _run_in_process(op_name, source, frames, params, shot, backend, finish)
+        _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish)
     else:
-        _run_on_server(op_name, source, frames, params, shot, backend, Path(connection_file), finish)
+        _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
     report.seconds = time.monotonic() - start
     return report
 
@@ -118,13 +126,15 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
     return passes.shot_depth_range(depths())
 
 
-def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> None:
+def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish) -> None:
     ops = default_ops()
     if op_name not in ops:
         raise UnknownOp(f"unknown op {op_name!r}", details={"allowed": sorted(ops)})
     op = ops[op_name]
-    plan = op.prepare(params, shot, frames, backend)
-    context = JobContext(job_id=uuid.uuid4().hex, frames=list(frames), shot=shot, cancelled=lambda: False)
+    job_buffers = MappingProxyType(job_buffers)
+    plan = op.prepare(params, shot, frames, backend, job_buffers)
+    context = JobContext(job_id=uuid.uuid4().hex, frames=list(frames), shot=shot, cancelled=lambda: False,
+                         job_buffers=job_buffers)
     unread: dict[int, FrameBridgeError] = {}
 
     def inputs() -> Iterator[InputFrame]:
@@ -147,12 +157,12 @@ def _run_in_process(op_name, source, frames, params, shot, backend, finish) -> N
             finish(number, None, FrameBridgeError(f"the {op_name} op produced no result for frame {number}"), {})
 
 
-def _run_on_server(op_name, source, frames, params, shot, backend, connection_file, finish) -> None:
+def _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, connection_file, finish) -> None:
     from framebridge.protocol.client import Client, DoneEvent, ResultEvent
 
     with Client(connection_file) as client:
         job = client.submit(op_name, frames, lambda number: read_frame(source, number), params=params, shot=shot,
-                            backend=backend, keep_results=False)
+                            backend=backend, keep_results=False, job_buffers=job_buffers)
         try:
             for event in job:
                 if isinstance(event, ResultEvent):

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -239,9 +240,10 @@ class Server:
             raise UnknownOp(f"unknown op {body.op!r}", details={"allowed": sorted(self.ops)})
         if not body.frames or len(body.frames) > MAX_FRAMES_PER_JOB or len(set(body.frames)) != len(body.frames):
             raise InvalidParams(f"frames must be 1..{MAX_FRAMES_PER_JOB} distinct frame numbers")
-        plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend)
+        job_buffers = MappingProxyType(dict(envelope.buffers))
+        plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend, job_buffers)
         return self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
-                                self.limits.credit_window)
+                                self.limits.credit_window, job_buffers)
 
     def _frame(self, identity: bytes, envelope: Envelope, body: FrameIn) -> None:
         job = self._job(envelope)

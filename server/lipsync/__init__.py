@@ -1,1 +1,1 @@
-"""Lip-sync: mouth cues from dialogue, and lip-synced plates (the ``lipsync`` op's parts)."""
+"""Lip-sync: dialogue audio to Rhubarb-style mouth cues for rigs, and lip-synced plates."""

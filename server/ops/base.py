@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 
-__all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "check_params"]
+__all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "NO_JOB_BUFFERS", "check_params",
+           "check_job_buffers"]
+
+NO_JOB_BUFFERS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class JobContext:
     shot: dict[str, Any]
     cancelled: Callable[[], bool]
     report_stage: Callable[[str], None] = lambda stage: None
+    job_buffers: Mapping[str, np.ndarray] = field(default_factory=lambda: NO_JOB_BUFFERS)
 
 
 class Op(ABC):
@@ -72,8 +77,13 @@ class Op(ABC):
         """Params (with types, defaults, ranges), inputs and backends, for ``capabilities``."""
 
     @abstractmethod
-    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> Any:
-        """Validate a submit and return the plan :meth:`run` gets; raise typed errors."""
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+                job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> Any:
+        """Validate a submit and return the plan :meth:`run` gets; raise typed errors.
+
+        ``job_buffers`` are the buffers the submit carried for the whole job (a
+        source portrait, an audio track); every op checks them, if only to refuse them.
+        """
 
     @abstractmethod
     def run(self, plan: Any, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
@@ -94,3 +104,12 @@ def check_params(params: dict[str, Any], allowed: Mapping[str, type | tuple[type
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             expected = " or ".join(kind.__name__ for kind in kinds)
             raise InvalidParams(f"param {name!r} must be {expected}, not {type(value).__name__}", details={"param": name})
+
+
+def check_job_buffers(job_buffers: Mapping[str, np.ndarray], allowed: Mapping[str, str]) -> None:
+    """Reject job-level buffers an op does not take; ``allowed`` maps each name it takes to what it is."""
+    unknown = sorted(set(job_buffers) - set(allowed))
+    if unknown:
+        takes = ", ".join(f"{name} ({what})" for name, what in sorted(allowed.items())) or "none"
+        raise InvalidParams(f"job-level buffers {unknown} are not taken by this op; it takes: {takes}",
+                            details={"buffers": unknown, "allowed": sorted(allowed)})

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
+import numpy as np
+
+from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameFailed, InvalidParams
 
-from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
 
 
 class EchoOp(Op):
     name = "echo"
-    summary = "Return each frame as sent. `delay` (seconds per frame) and `fail` (frame numbers) simulate slow and failing ops."
+    summary = ("Return each frame as sent. `delay` (seconds per frame) and `fail` (frame numbers) simulate slow and "
+               "failing ops; job-level buffers are taken and named with their digests in each result's meta.")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -22,10 +26,12 @@ class EchoOp(Op):
                 "fail": {"type": "list[int]", "default": []},
             },
             "inputs": "any buffers",
+            "job_buffers": "any; each result's meta.job_buffers maps their names to their digests",
             "backends": ["builtin"],
         }
 
-    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> dict[str, Any]:
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+                job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> dict[str, Any]:
         check_params(params, {"delay": (int, float), "fail": list})
         delay = float(params.get("delay", 0.0))
         if not 0.0 <= delay <= 60.0:
@@ -35,7 +41,8 @@ class EchoOp(Op):
             raise InvalidParams("fail must be a list of frame numbers")
         if backend not in (None, "builtin"):
             raise InvalidParams(f"echo has no backend {backend!r}", details={"allowed": ["builtin"]})
-        return {"delay": delay, "fail": set(fail)}
+        received = {name: digest(array) for name, array in sorted(job_buffers.items())}
+        return {"delay": delay, "fail": set(fail), "meta": {"job_buffers": received} if received else {}}
 
     def run(self, plan: dict[str, Any], frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         for frame in frames:
@@ -44,4 +51,4 @@ class EchoOp(Op):
             if frame.number in plan["fail"]:
                 yield FrameFailure(frame.number, FrameFailed(f"frame {frame.number} failed on request"))
             else:
-                yield OutputFrame(frame.number, dict(frame.buffers))
+                yield OutputFrame(frame.number, dict(frame.buffers), dict(plan["meta"]))

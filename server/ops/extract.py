@@ -59,7 +59,7 @@ from ..conditions import (
 from ..conditions.edges import beauty_to_display8
 from ..conditions.normal import camera_rotation
 from ..conditions.estimators import ESTIMATOR_ROLES, check_estimator, load_estimator
-from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_params
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_job_buffers, check_params
 
 __all__ = ["CONDITIONS", "ExtractOp", "ExtractPlan", "output_name"]
 
@@ -182,7 +182,9 @@ class ExtractOp(Op):
             "backends": list(BACKENDS),
         }
 
-    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> ExtractPlan:
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+                job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> ExtractPlan:
+        check_job_buffers(job_buffers, {})
         check_params(params, _PARAMS)
         requested = params.get("conditions")
         if not requested or not all(isinstance(name, str) for name in requested):

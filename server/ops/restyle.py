@@ -66,7 +66,7 @@ from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
 from ..restyle.temporal import Warp, appearance_weight, blend, estimate_flow
-from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
+from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, check_job_buffers
 from .extract import CONDITIONS, ExtractOp, output_name
 
 __all__ = ["RestyleOp", "RestylePlan"]
@@ -179,7 +179,9 @@ class RestyleOp(Op):
     def backend_name(self, plan: RestylePlan) -> str:
         return plan.backend.name
 
-    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None) -> RestylePlan:
+    def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
+                job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> RestylePlan:
+        check_job_buffers(job_buffers, {})
         chosen = self._backend(backend or "cpu")
         description = chosen.describe()
         declared = description.get("params", {})

@@ -38,6 +38,7 @@ from framebridge.protocol.errors import (
     error_from_wire,
 )
 from framebridge.protocol.messages import REPLIES, ErrorReply, Ping, StatusRequest
+from framebridge.protocol.version import PROTOCOL_VERSION
 from framebridge.protocol.wire import TAG, Codec, new_id
 
 
@@ -96,7 +97,7 @@ def another_client_works(server):
     """After each bad-input test, a different client still gets served."""
     yield
     with server.client(timeout=5) as client:
-        assert client.ping()["protocol_version"] == "1.0"
+        assert client.ping()["protocol_version"] == PROTOCOL_VERSION
         frames = {1: {"beauty": np.arange(12, dtype=np.float32).reshape(2, 2, 3)}}
         outcome = client.submit("echo", [1], frames).wait(timeout=10)
         np.testing.assert_array_equal(outcome.results[1]["beauty"], frames[1]["beauty"])
@@ -143,7 +144,7 @@ def test_capabilities_list_ops_limits_and_versions(server):
         capabilities = client.capabilities()
     assert "echo" in capabilities["ops"]
     assert capabilities["limits"]["credit_window"] == 8
-    assert capabilities["protocol_version"] == "1.0"
+    assert capabilities["protocol_version"] == PROTOCOL_VERSION
     assert "python" in capabilities["versions"]
 
 
@@ -348,7 +349,7 @@ def test_requests_are_answered_while_an_op_runs(server):
     with server.client() as client, server.client() as other:
         job = client.submit("echo", [1, 2], frame_source((8, 8), "uint8"), params={"delay": 3.0})
         job.step(timeout=0.2)
-        assert other.ping(timeout=2.5)["protocol_version"] == "1.0"
+        assert other.ping(timeout=2.5)["protocol_version"] == PROTOCOL_VERSION
         assert "echo" in other.capabilities(timeout=2.5)["ops"]
         status = other.request(StatusRequest(), job=job.id, timeout=2.5).body
         assert status.state == "running" and status.done == []
@@ -429,7 +430,7 @@ def test_curve_encrypted_server_serves_a_client(tmp_path):
     try:
         assert running.connection.curve_public
         with running.client() as client:
-            assert client.ping()["protocol_version"] == "1.0"
+            assert client.ping()["protocol_version"] == PROTOCOL_VERSION
     finally:
         running.stop()
 
@@ -437,7 +438,7 @@ def test_curve_encrypted_server_serves_a_client(tmp_path):
 def test_ping_command(server):
     result = subprocess.run([sys.executable, "-m", "framebridge.server", "ping", "--connection-file",
                              str(server.connection_file)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "protocol 1.0" in result.stdout
+    assert result.returncode == 0 and f"protocol {PROTOCOL_VERSION}" in result.stdout
 
 
 def test_protocol_import_pulls_in_no_heavy_or_host_modules():
