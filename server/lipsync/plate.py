@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Mapping
 import cv2
 import numpy as np
 
-from framebridge.protocol.errors import InvalidParams, ModelNotFound
+from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
 from framebridge.server.faces import FaceTracker, filter_for_strength, landmark_provider, soft_matte, thin_plate_warp
 from framebridge.server.faces.mask import face_size, outline, ring
 from framebridge.server.models import ModelsConfig, load_config, resolve
@@ -47,6 +47,8 @@ SHAPES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")
 LOWER_FACE = tuple(range(2, 15)) + tuple(range(31, 36)) + tuple(range(48, 68))
 FEATHER = 0.08  # matte feather as a fraction of the face size
 SMOOTHING = 0.5  # One-Euro strength for the landmark tracks
+_LOAD_LOCK = threading.Lock()
+_LOADED_MODELS: dict[tuple[str, int, int], tuple[Any, str]] = {}  # the last checkpoint loaded, shared by jobs
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,6 @@ class Wav2LipBackend(PlateBackend):
 
     def __init__(self, config: ModelsConfig | None = None):
         self._config = config
-        self._lock = threading.Lock()
         self._model: Any = None
         self._device = "cpu"
         self._follower: _FaceFollower | None = None
@@ -239,7 +240,7 @@ class Wav2LipBackend(PlateBackend):
         try:
             self.check()
             missing: list[str] = []
-        except ModelNotFound as error:
+        except ModelError as error:
             missing = [f"{error.message} ({error.fix})" if error.fix else error.message]
         return {"name": self.name, "version": self.CODE_VERSION, "available": not missing, "missing": missing,
                 "models": {"checkpoint": CHECKPOINT_ROLE},
@@ -254,15 +255,22 @@ class Wav2LipBackend(PlateBackend):
         return f"{self.CODE_VERSION}+{checkpoint.name}-{checkpoint.stat().st_size}+{landmark_provider().version()}"
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                import torch
+        """The generator, loaded once per process and checkpoint (a changed file is loaded again)."""
+        if self._model is None:
+            import torch
 
-                from .wav2lip import load_wav2lip
+            from .wav2lip import load_wav2lip
 
-                self._device = "cuda" if torch.cuda.is_available() else "cpu"
-                self._model = load_wav2lip(self._checkpoint()).to(self._device)
-            return self._model
+            checkpoint = self._checkpoint()
+            status = checkpoint.stat()
+            key = (str(checkpoint.resolve()), status.st_size, status.st_mtime_ns)
+            with _LOAD_LOCK:
+                if key not in _LOADED_MODELS:
+                    device = "cuda" if torch.cuda.is_available() else "cpu"
+                    _LOADED_MODELS.clear()
+                    _LOADED_MODELS[key] = (load_wav2lip(checkpoint).to(device), device)
+                self._model, self._device = _LOADED_MODELS[key]
+        return self._model
 
     def start(self, audio_16k: np.ndarray, fps: float) -> None:
         audio = np.asarray(audio_16k, dtype=np.float32).reshape(-1)

@@ -1,4 +1,5 @@
-"""``lipsync``: mouth cues from dialogue, for a rig's shape keys or a comp's curves (``mode: cues``).
+"""``lipsync``: mouth cues from dialogue, for a rig's shape keys or a comp's curves (``mode: cues``),
+and lip-synced plates (``mode: plate``).
 
 Inputs: the job-level buffer ``audio`` (1-D float32 PCM, -1..1, sent once per job)
 and one frame message per frame of the shot, with no buffers needed. The frames
@@ -22,9 +23,19 @@ timeline), ``duration`` (1/100 s), ``method`` (``aligned``, ``recognised`` or
 running past the frame range or starting after it, a transcript that did not
 match, ...).
 
+Plate mode (``mode: plate``) also takes each frame's ``beauty`` (the plate, scene-linear
+RGB or premultiplied RGBA) and returns it lip-synced, with the same per-frame meta and
+a ``mouth_matte`` buffer (H, W) where the mouth changed; outside it every pixel is the
+input's own. Backends: ``cpu`` (default: the plate's own mouth warped toward each
+frame's cue weights on its 68 landmarks) and ``wav2lip`` (a Wav2Lip-compatible model
+from the models config role ``lipsync.wav2lip.checkpoint``, driven by the audio).
+A frame without a face comes back unchanged with ``face_found`` false and a ``note``
+naming it. Both are in :mod:`framebridge.server.lipsync.plate`.
+
 Errors before any frame moves: a missing, empty, non-finite, too long (30 minutes)
 or wrongly shaped track, a bad sample rate, a transcript that is not text, unknown
-params or modes. No cache: cues for a line take a fraction of its duration.
+params or modes, a plate backend without its model files. No cache: cues for a line take a
+fraction of its duration, and a plate's frames depend on their neighbours (the face track).
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ import numpy as np
 from framebridge.protocol.errors import InvalidParams, MissingInput
 
 from ..lipsync.audio import AudioTrack, FrameClock, check_track, coverage
+from ..lipsync.plate import PLATE_BACKENDS
+from ..lipsync.plating import MATTE, PlatePlan, plate_results, prepare_plate
 from ..lipsync.formats import FORMATS, CueFile, format_for, render
 from ..lipsync.phones import recognise, words_of
 from ..lipsync.rules import SHAPES, animate, check_extended, frame_shapes, frame_weights, mouth_open
@@ -45,7 +58,7 @@ from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, Outp
 
 __all__ = ["LipsyncOp", "LipsyncPlan", "MODES", "AUDIO"]
 
-MODES = ("cues",)
+MODES = ("cues", "plate")
 AUDIO = "audio"
 WEIGHTS = "mouth_weights"
 _PARAMS: dict[str, type | tuple[type, ...]] = {
@@ -64,6 +77,7 @@ class LipsyncPlan:
     sound_file: str
     format: str | None
     preston_blair: bool
+    plate: PlatePlan | None = None
 
 
 class LipsyncOp(Op):
@@ -86,10 +100,12 @@ class LipsyncOp(Op):
                 "format": {"type": "str", "default": None, "allowed": list(FORMATS)},
                 "preston_blair": {"type": "bool", "default": False},
             },
-            "inputs": "one frame per shot frame; no frame buffers needed",
+            "inputs": "one frame per shot frame; no frame buffers in cues mode, the plate's beauty in plate mode",
             "job_buffers": {AUDIO: "1-D float32 PCM -1..1 at sample_rate (interleaved when channels=2)"},
-            "outputs": {WEIGHTS: f"9 float32 weights of {', '.join(SHAPES)}"},
-            "backends": ["builtin"],
+            "outputs": {WEIGHTS: f"9 float32 weights of {', '.join(SHAPES)} (cues mode)",
+                        "beauty": "the lip-synced plate (plate mode)", MATTE: "(H, W) where the mouth changed (plate mode)"},
+            "backends": ["builtin"] + sorted(PLATE_BACKENDS),
+            "plate_backends": {name: backend().describe() for name, backend in PLATE_BACKENDS.items()},
         }
 
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
@@ -99,8 +115,8 @@ class LipsyncOp(Op):
         mode = params.get("mode", "cues")
         if mode not in MODES:
             raise InvalidParams(f"unknown lipsync mode {mode!r}", details={"allowed": list(MODES)})
-        if backend not in (None, "builtin"):
-            raise InvalidParams(f"lipsync has no backend {backend!r}", details={"allowed": ["builtin"]})
+        if mode == "cues" and backend not in (None, "builtin"):
+            raise InvalidParams(f"lipsync cues have no backend {backend!r}", details={"allowed": ["builtin"]})
         if AUDIO not in job_buffers:
             raise MissingInput("lipsync needs the dialogue as the job-level buffer 'audio'",
                                fix="send it with submit(..., job_buffers={'audio': pcm}) and params sample_rate")
@@ -122,7 +138,11 @@ class LipsyncOp(Op):
             cue_format = format_for("", cue_format)
             render(CueFile([], 0), cue_format, fps=clock.fps)  # a Moho .dat refuses frame rates outside 24..100 now
         return LipsyncPlan(track, transcript, clock, check_extended(params.get("extended_shapes", "GHX")),
-                           params.get("sound_file", ""), cue_format, params.get("preston_blair", False))
+                           params.get("sound_file", ""), cue_format, params.get("preston_blair", False),
+                           prepare_plate(backend) if mode == "plate" else None)
+
+    def backend_name(self, plan: LipsyncPlan) -> str:
+        return plan.plate.backend.name if plan.plate is not None else "builtin"
 
     def run(self, plan: LipsyncPlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         context.report_stage("recognising phones")
@@ -144,11 +164,17 @@ class LipsyncOp(Op):
         if plan.format is not None:
             cue_file = CueFile(cues, track_meta["duration"], plan.sound_file)
             track_meta["cue_file"] = render(cue_file, plan.format, fps=plan.clock.fps, preston_blair=plan.preston_blair)
-        context.report_stage("cues")
+        metas = {number: {"shape": shapes[number], "mouth_open": round(float(openness[number]), 4)} for number in numbers}
+        if plan.plate is not None:
+            context.report_stage("lip-syncing the plate")
+            times = {number: plan.clock.time(number) for number in numbers}
+            results = plate_results(plan.plate, plan.track, plan.clock.fps, frames, times, weights, metas)
+        else:
+            context.report_stage("cues")
+            results = (OutputFrame(frame.number, {WEIGHTS: weights[frame.number]}, metas[frame.number]) for frame in frames)
         first = True
-        for frame in frames:
-            meta: dict[str, Any] = {"shape": shapes[frame.number], "mouth_open": round(float(openness[frame.number]), 4)}
-            if first:
-                meta.update(track_meta)
+        for result in results:
+            if first and isinstance(result, OutputFrame):
+                result.meta.update(track_meta)  # the whole track travels once, with the first result
                 first = False
-            yield OutputFrame(frame.number, {WEIGHTS: weights[frame.number]}, meta)
+            yield result

@@ -68,7 +68,7 @@ def test_interleaved_stereo_is_taken_when_declared(server, line):
     (np.zeros(1000, np.float32), {"format": "csv"}, InvalidParams, "unknown cue format"),
     (np.zeros(1000, np.float32), {"transcript": ["not", "text"]}, InvalidParams, "transcript must be text"),
     (np.zeros((1000, 2), np.float32), {"channels": 1}, ShapeMismatch, "mono"),
-    (np.zeros(1000, np.float32), {"mode": "plate"}, InvalidParams, "unknown lipsync mode"),
+    (np.zeros(1000, np.float32), {"mode": "video"}, InvalidParams, "unknown lipsync mode"),
 ])
 def test_bad_input_is_a_typed_error_and_the_server_keeps_serving(server, audio, params, error, message):
     with server.client() as client:
