@@ -64,12 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int)
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
-    lipsync = run.add_argument_group("lipsync cues (framebridge run lipsync --audio line.wav --fps 24 --cues out/line.json)")
+    lipsync = run.add_argument_group("lipsync (cues: --audio line.wav --fps 24 --cues out/line.json; a plate: "
+                                     "--audio line.wav --fps 24 --start 1001 --input 'plate/frame_####.exr' "
+                                     "--output 'out/frame_####.exr' [--backend cpu|wav2lip])")
     lipsync.add_argument("--audio", type=Path, help="dialogue file (WAV, FLAC, AIFF, OGG)")
     lipsync.add_argument("--transcript", help="what is said, to align to (better cues)")
     lipsync.add_argument("--transcript-file", type=Path, help="a UTF-8 text file with what is said")
     lipsync.add_argument("--fps", type=float, help="the shot's frame rate")
-    lipsync.add_argument("--start", type=int, default=1, help="the frame the audio starts on (default 1)")
+    lipsync.add_argument("--start", type=int, default=None,
+                         help="the frame the audio starts on (default 1; with --input, the first plate frame)")
     lipsync.add_argument("--offset", type=float, default=0.0, help="shift the audio by this many frames (may be fractional)")
     lipsync.add_argument("--cues", type=Path, help="cue file to write: .json, .tsv, .xml or .dat (Rhubarb's layouts)")
     lipsync.add_argument("--format", dest="cue_format", help="cue format when the extension does not say it")
@@ -134,6 +137,8 @@ def _ping(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.op == "lipsync" and args.audio is not None and args.input:
+        return _run_lipsync_plate(args)
     if args.op == "lipsync" and args.audio is not None:
         return _run_lipsync_cues(args)
     if not args.input or not args.output:
@@ -178,7 +183,7 @@ def _run_lipsync_cues(args: argparse.Namespace) -> int:
 
     if args.cues is None or args.fps is None:
         raise FrameBridgeError("lipsync cues need --cues and --fps", fix="e.g. --fps 24 --start 1001 --cues out/line.json")
-    run = run_cues(args.audio, args.cues, fps=args.fps, start=args.start, offset=args.offset,
+    run = run_cues(args.audio, args.cues, fps=args.fps, start=1 if args.start is None else args.start, offset=args.offset,
                    transcript=read_transcript(args.transcript, args.transcript_file), cue_format=args.cue_format,
                    preston_blair=args.preston_blair, extended_shapes=args.extended_shapes,
                    frames=parse_frames(args.frames) if args.frames else None, connection_file=args.connection_file)
@@ -188,6 +193,39 @@ def _run_lipsync_cues(args: argparse.Namespace) -> int:
     for note in run.notes:
         print(f"  note: {note}", file=sys.stderr)
     return 0
+
+
+def _run_lipsync_plate(args: argparse.Namespace) -> int:
+    from framebridge.protocol.frames import parse_frames
+
+    from .lipsync.command import read_transcript, run_plate
+    from .runner import ProgressLine
+    from .sequences import FramePattern
+
+    if not args.output or args.fps is None:
+        raise FrameBridgeError("a lipsync plate needs --output and --fps",
+                               fix="e.g. --input 'plate/frame_####.exr' --output 'out/frame_####.exr' --fps 24 --start 1001")
+    frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    run = run_plate(args.audio, args.input, args.output, fps=args.fps, start=args.start, offset=args.offset,
+                    transcript=read_transcript(args.transcript, args.transcript_file), backend=args.backend,
+                    frames=frames, connection_file=args.connection_file, half=args.half, cues_path=args.cues,
+                    cue_format=args.cue_format, preston_blair=args.preston_blair, extended_shapes=args.extended_shapes,
+                    on_frame=ProgressLine("lipsync", max(len(frames), 1)))
+    report = run.report
+    print(f"lipsync plate: {len(report.written)}/{len(frames)} frames in {report.seconds:.1f} s -> {args.output}"
+          + (f", cues -> {run.cues_path}" if run.cues_path else ""))
+    if run.faceless:
+        print(f"  no face (passed through unchanged): frames {_frame_list(run.faceless)}", file=sys.stderr)
+    for note in run.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    for number, error in sorted(report.failed.items()):
+        print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _frame_list(numbers: list[int]) -> str:
+    shown = ", ".join(str(number) for number in numbers[:20])
+    return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
 
 
 def _models(args: argparse.Namespace) -> int:

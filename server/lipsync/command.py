@@ -1,4 +1,5 @@
-"""``framebridge run lipsync --audio line.wav ... --cues out/line.json``: a dialogue file to a Rhubarb cue file.
+"""``framebridge run lipsync --audio line.wav ... --cues out/line.json``: a dialogue file to a Rhubarb cue file;
+with ``--input 'plate/frame_####.exr' --output 'out/frame_####.exr'``, a lip-synced plate.
 
 In-process by default (the op itself, no socket), or on a running server when a
 connection file is given. The audio is read and mixed to mono here and travels
@@ -13,17 +14,19 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable
 
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 
 from ..ops.base import InputFrame, JobContext
 from ..ops.lipsync import LipsyncOp
+from ..runner import RunReport, run_sequence
+from ..sequences import FramePattern
 from .audio import FrameClock, read_audio
 from .formats import CueFile, format_for, write
 from .rules import Cue
 
-__all__ = ["CueRun", "run_cues", "read_transcript"]
+__all__ = ["CueRun", "PlateRun", "run_cues", "run_plate", "read_transcript"]
 
 
 @dataclass
@@ -74,6 +77,46 @@ def run_cues(audio_path: str | Path, cues_path: str | Path, *, fps: float, start
                  preston_blair=preston_blair)
     return CueRun(path, cues, {number: metas[number]["shape"] for number in frames}, track_meta["method"],
                   list(track_meta["notes"]), time.monotonic() - began)
+
+
+@dataclass
+class PlateRun:
+    """What a plate run wrote: the frame files, failures, frames passed through without a face, the cue file, seconds."""
+
+    report: RunReport
+    faceless: list[int]
+    cues_path: Path | None
+    notes: list[str]
+
+
+def run_plate(audio_path: str | Path, input_pattern: str, output_pattern: str, *, fps: float, start: int | None = None,
+              offset: float = 0.0, transcript: str | None = None, backend: str | None = None,
+              frames: list[int] | None = None, connection_file: str | Path | None = None, half: bool = False,
+              cues_path: str | Path | None = None, cue_format: str | None = None, preston_blair: bool = False,
+              extended_shapes: str = "GHX", on_frame: Callable[[int], None] | None = None) -> PlateRun:
+    """Lip-sync the plate frames on disk to a dialogue file (``mode: plate``); the audio starts on ``start``
+    (default: the first plate frame). With ``cues_path`` the cue track is written too."""
+    track = read_audio(audio_path)
+    frames = frames or FramePattern(input_pattern).existing_frames()
+    if not frames:
+        raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
+    start = min(frames) if start is None else start
+    params: dict[str, Any] = {"mode": "plate", "sample_rate": track.sample_rate, "fps": fps, "start_frame": start,
+                              "offset": offset, "extended_shapes": extended_shapes,
+                              "sound_file": str(Path(audio_path).resolve())}
+    if transcript is not None:
+        params["transcript"] = transcript
+    report = run_sequence("lipsync", input_pattern, output_pattern, frames, params=params, backend=backend,
+                          connection_file=connection_file, half=half, on_frame=on_frame,
+                          job_buffers={"audio": track.samples})
+    faceless = sorted(number for number, meta in report.meta.items() if meta.get("face_found") is False)
+    track_meta = next((meta for meta in report.meta.values() if "cues" in meta), None)
+    written_cues = None
+    if cues_path is not None and track_meta is not None:
+        cues = [Cue(start_cs, end_cs, shape) for start_cs, end_cs, shape in track_meta["cues"]]
+        written_cues = write(cues_path, CueFile(cues, track_meta["duration"], params["sound_file"]),
+                             format_for(cues_path, cue_format), fps=fps, preston_blair=preston_blair)
+    return PlateRun(report, faceless, written_cues, list(track_meta["notes"]) if track_meta else [])
 
 
 def _on_server(frames: list[int], params: dict[str, Any], audio, connection_file: Path) -> dict[int, dict[str, Any]]:
