@@ -115,6 +115,7 @@ def wav2lip_server(tmp_path_factory):
         yield running
 
 
+@pytest.mark.slow
 def test_a_plate_runs_through_a_real_server_with_a_tiny_wav2lip(wav2lip_server, plate_rgba, line):
     frames = [1, 2, 3, 4]
     with wav2lip_server.client() as client:
