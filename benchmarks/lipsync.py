@@ -1,4 +1,4 @@
-"""Lip-sync cues: speed on one CPU core, and agreement with the synthesiser's own phoneme timing.
+"""Lip-sync: cue speed on one CPU core, agreement with the synthesiser's own phoneme timing, and plate fps at 1080p.
 
 Sentences are spoken by libespeak-ng (espeakng-loader) with phoneme events; the
 ground truth is those phonemes (ARPAbet) through the same Rhubarb rules. For each
@@ -13,7 +13,13 @@ P/B/M closure figures (goals: >= 85% with transcript, >= 60% without, every
 closure an A within one frame). It writes the picture of one sentence (waveform,
 phones, cue tracks) as PNG.
 
-    python benchmarks/lipsync.py [--out benchmarks/out] [--repeat 3]
+Plate mode: the CPU default plate backend on a 1920x1080 plate (scikit-image's
+astronaut scaled to the frame's height, a face of about 450 px) with the cue shapes
+cycling, in frames per CPU second (goal >= 5 fps), against a baseline measured in
+the same run: tracking the face and fitting its landmarks alone, which every
+frame needs whatever is done to the mouth.
+
+    python benchmarks/lipsync.py [--out benchmarks/out] [--repeat 3] [--plate-frames 48]
 """
 
 from __future__ import annotations
@@ -82,10 +88,44 @@ def closures(truth: list[str], shapes: list[str]) -> tuple[int, int]:
     return len(starts), sum("A" in shapes[max(0, index - 1):index + 2] for index in starts)
 
 
+def plate_1080p() -> np.ndarray:
+    """A 1920x1080 display-referred float plate: the astronaut scaled to the full height, centred."""
+    import cv2
+    from skimage.data import astronaut
+
+    plate = np.zeros((1080, 1920, 3), np.uint8)
+    plate[:, 420:1500] = cv2.resize(astronaut(), (1080, 1080), interpolation=cv2.INTER_CUBIC)
+    return plate.astype(np.float32) / 255.0
+
+
+def plate_fps(count: int) -> tuple[float, float, float]:
+    """(plate backend fps, face-tracking-only fps, wall-clock plate fps) over ``count`` frames, CPU time of this process."""
+    from framebridge.server.faces import FaceTracker, landmark_provider
+    from framebridge.server.lipsync.plate import MouthWarpBackend, PlateFrame
+
+    plate = plate_1080p()
+    shapes = "XBCDDCBAAXEFFGHX"
+    backend = MouthWarpBackend()
+    backend.start(np.zeros(16000, np.float32), 24.0)
+    backend.process(PlateFrame(plate, 0, 0.0, {"X": 1.0}))  # the first frame searches the whole image
+    start, wall = time.process_time(), time.perf_counter()
+    for index in range(count):
+        result = backend.process(PlateFrame(plate, index + 1, (index + 1) / 24.0, {shapes[index % len(shapes)]: 1.0}))
+        assert result.face_found
+    seconds, wall_seconds = time.process_time() - start, time.perf_counter() - wall
+    tracker = FaceTracker(landmark_provider())
+    tracker.find(plate)
+    start = time.process_time()
+    for _ in range(count):
+        tracker.find(plate)
+    return count / seconds, count / (time.process_time() - start), count / wall_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--plate-frames", type=int, default=48)
     args = parser.parse_args()
     lines = [synthesise(sentence) for sentence in SENTENCES]
     audio_seconds = sum(len(line.samples) / line.sample_rate for line in lines)
@@ -122,6 +162,9 @@ def main() -> None:
                               ("truth", animate(line.phones, track.duration))],
                              title=f'"{SENTENCES[4]}" - aligned phones, cue track, and the cues espeak\'s own timing gives')
     print(f"  picture: {picture}")
+    fps, tracking_fps, wall_fps = plate_fps(args.plate_frames)
+    print(f"lipsync plate, CPU default, 1920x1080, one core: {fps:.1f} fps (goal >= 5; {wall_fps:.1f} by the wall clock); "
+          f"face tracking alone {tracking_fps:.1f} fps, so the mouth edit costs {tracking_fps / fps:.2f}x the tracking")
 
 
 if __name__ == "__main__":
