@@ -8,12 +8,12 @@ import soundfile
 
 from framebridge.protocol import exr
 from framebridge.protocol.client import ResultEvent
-from framebridge.protocol.errors import InvalidParams, ModelNotFound
+from framebridge.protocol.errors import InvalidParams, MissingInput, ModelNotFound, NonFiniteValues
 from framebridge.server.cli import main
 from framebridge.server.colour import display_to_linear
 from framebridge.server.launch import spawn_server
 from framebridge.server.lipsync.espeak import synthesise
-from framebridge.server.ops.base import InputFrame, JobContext, OutputFrame
+from framebridge.server.ops.base import FrameFailure, InputFrame, JobContext, OutputFrame
 from framebridge.server.ops.lipsync import LipsyncOp
 from fixtures.lipsync import save_official_checkpoint
 
@@ -73,6 +73,19 @@ def test_plate_mode_lip_syncs_faces_and_names_faceless_frames(plate_rgba, line):
     changed = [number for number in (1003, 1004, 1005, 1006)
                if not np.array_equal(results[number].buffers["beauty"], plate_rgba)]
     assert changed  # the line's shapes move the mouth
+
+
+def test_a_frame_without_its_plate_fails_by_name_and_the_rest_go_on(plate_rgba, line):
+    op = LipsyncOp()
+    buffers = {"audio": line.samples}
+    plan = op.prepare({"mode": "plate", "sample_rate": line.sample_rate, "fps": 24}, {}, [1, 2, 3], None, buffers)
+    inputs = [InputFrame(1, {"beauty": plate_rgba}), InputFrame(2, {}),
+              InputFrame(3, {"beauty": np.full((64, 64, 4), np.nan, np.float32)})]
+    results = list(op.run(plan, iter(inputs), JobContext("test", [1, 2, 3], {}, lambda: False, job_buffers=buffers)))
+    assert [item.number for item in results] == [1, 2, 3]
+    assert isinstance(results[0], OutputFrame) and "cues" in results[0].meta
+    assert isinstance(results[1], FrameFailure) and isinstance(results[1].error, MissingInput)
+    assert isinstance(results[2], FrameFailure) and isinstance(results[2].error, NonFiniteValues)
 
 
 def test_plate_mode_refuses_unknown_backends_before_any_frame(plate_rgba, line):
