@@ -17,7 +17,8 @@ Plate mode: the CPU default plate backend on a 1920x1080 plate (scikit-image's
 astronaut scaled to the frame's height, a face of about 450 px) with the cue shapes
 cycling, in frames per CPU second (goal >= 5 fps), against a baseline measured in
 the same run: tracking the face and fitting its landmarks alone, which every
-frame needs whatever is done to the mouth.
+frame needs whatever is done to the mouth. A second PNG shows the plate's mouth in
+each cue shape.
 
     python benchmarks/lipsync.py [--out benchmarks/out] [--repeat 3] [--plate-frames 48]
 """
@@ -121,6 +122,28 @@ def plate_fps(count: int) -> tuple[float, float, float]:
     return count / seconds, count / (time.process_time() - start), count / wall_seconds
 
 
+def plate_shapes_picture(path: Path) -> Path:
+    """The astronaut's lower face as the CPU plate backend shapes it for each cue shape, side by side, as PNG."""
+    import cv2
+
+    from framebridge.server.lipsync.plate import SHAPES, MouthWarpBackend, PlateFrame
+
+    plate = plate_1080p()
+    cells = [plate]
+    for shape in SHAPES:
+        backend = MouthWarpBackend()
+        backend.start(np.zeros(16000, np.float32), 24.0)
+        cells.append(backend.process(PlateFrame(plate, 1, 0.0, {shape: 1.0})).image)
+    crops = []
+    for label, image in zip(["plate"] + list(SHAPES), cells):
+        crop = np.ascontiguousarray((image[200:440, 770:1010, ::-1] * 255.0 + 0.5).astype(np.uint8))
+        cv2.putText(crop, label, (8, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+        crops.append(cv2.resize(crop, (240, 240), interpolation=cv2.INTER_AREA))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack([np.hstack(crops[:5]), np.hstack(crops[5:])]))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
@@ -165,6 +188,7 @@ def main() -> None:
     fps, tracking_fps, wall_fps = plate_fps(args.plate_frames)
     print(f"lipsync plate, CPU default, 1920x1080, one core: {fps:.1f} fps (goal >= 5; {wall_fps:.1f} by the wall clock); "
           f"face tracking alone {tracking_fps:.1f} fps, so the mouth edit costs {tracking_fps / fps:.2f}x the tracking")
+    print(f"  picture: {plate_shapes_picture(args.out / 'lipsync_plate_shapes.png')}")
 
 
 if __name__ == "__main__":

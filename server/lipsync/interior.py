@@ -29,7 +29,7 @@ LOWER_LINE = [0, 7, 6, 5, 4]  # and of the lower one, in the same direction
 OUTER = tuple(range(48, 60))
 MIN_DONOR_RATIO = 0.12  # a frame is a donor when its lips part by at least this much of the mouth width
 DARK_INSIDE = (0.35, 0.12)  # the synthesised inside: the lips' mean colour times this, at the lips and deepest
-SEAL_BAND = 0.05  # sealing closed lips repaints a band this fraction of the mouth width around the lip line
+SEAL_BAND = 0.05  # the reach of the lip colour filled over a squeezed inside, as a fraction of the mouth width
 CONTACT_SHADE = 0.35  # how much darker the line where closed lips meet is
 
 
@@ -65,22 +65,26 @@ class MouthInterior:
         dark = shown[luminance <= np.percentile(luminance, 10)].mean(0)
         self.donor = _Donor(patch, inner, inside, dark.astype(np.float32), ratio)
 
-    def paint(self, region: np.ndarray, origin: tuple[int, int], source: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    def paint(self, region: np.ndarray, origin: tuple[int, int], source: np.ndarray, moved: np.ndarray,
+              shown_inside: np.ndarray) -> np.ndarray:
         """``region`` (the warped roi at ``origin``) with the inside of the ``moved`` mouth redrawn.
 
-        ``source`` is the frame's own landmarks. Opening wider than the plate does fills the new
-        inside, fading with how much of the opening the plate already shows; closing further than
-        the plate does seals the lips over whatever inside the warp squeezed between them.
+        ``source`` is the frame's own landmarks; ``shown_inside`` (roi-sized, 0..1) is where the warped
+        region shows what was inside the plate's own mouth. That inside left outside the new opening
+        (teeth squeezed between closing lips) is sealed over with lip; an opening wider than the plate's
+        is filled with the borrowed inside where the warp only stretched lip into it.
         """
         target_gap, source_gap = inner_gap(moved), inner_gap(source)
         inner = moved[list(INNER)] - np.asarray(origin, np.float32)
+        soften = max(1, int(round(max(target_gap, 2.0) * 0.08)))
+        opening = _polygon_alpha(region.shape[:2], inner, soften) if target_gap >= 1.5 else np.zeros(region.shape[:2], np.float32)
+        leaked = shown_inside * (1.0 - opening)
+        if float(leaked.max(initial=0.0)) > 0.05:
+            region = _seal(region, leaked, inner, mouth_width(moved), closed=target_gap < 1.5)
         if target_gap >= 1.5 and target_gap > source_gap:
-            alpha = _polygon_alpha(region.shape[:2], inner, max(1, int(round(target_gap * 0.08))))
-            alpha *= 1.0 - source_gap / target_gap
+            alpha = opening * np.maximum(1.0 - shown_inside, 1.0 - source_gap / target_gap)
             inside = self._inside(region, inner, moved, origin, (region.shape[1], region.shape[0]))
-            return region + (inside - region) * alpha[..., None]
-        if source_gap >= 1.5 and target_gap < source_gap:
-            return _seal(region, inner, mouth_width(moved), 1.0 - target_gap / source_gap)
+            region = region + (inside - region) * alpha[..., None]
         return region
 
     def _inside(self, region: np.ndarray, inner: np.ndarray, moved: np.ndarray, origin: tuple[int, int],
@@ -139,27 +143,25 @@ def _polygon_alpha(shape: tuple[int, int], polygon: np.ndarray, soften: int) -> 
     return cv2.GaussianBlur(alpha, (2 * soften + 1, 2 * soften + 1), 0)
 
 
-def _seal(region: np.ndarray, inner: np.ndarray, width: float, strength: float) -> np.ndarray:
-    """Lips pressed together: the band between the inner lip lines filled from the lips around it, with a dark contact line."""
+def _seal(region: np.ndarray, leaked: np.ndarray, inner: np.ndarray, width: float, closed: bool) -> np.ndarray:
+    """Lip over the plate's inside where it shows outside the new opening, filled in from the lips around it;
+    closed lips also get a darker line where they meet."""
     thickness = max(2, int(round(SEAL_BAND * width)))
-    low = np.floor(inner.min(0)).astype(int) - 3 * thickness
-    high = np.ceil(inner.max(0)).astype(int) + 3 * thickness
-    x0, y0 = max(0, low[0]), max(0, low[1])
-    x1, y1 = min(region.shape[1], high[0]), min(region.shape[0], high[1])
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return region
-    local = inner - (x0, y0)
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.rint(local).astype(np.int32)], 255)
-    cv2.polylines(mask, [np.rint(local).astype(np.int32)], True, 255, thickness)
+    rows, columns = np.nonzero(leaked > 0.05)
+    x0, y0 = max(0, columns.min() - 3 * thickness), max(0, rows.min() - 3 * thickness)
+    x1, y1 = min(region.shape[1], columns.max() + 3 * thickness + 1), min(region.shape[0], rows.max() + 3 * thickness + 1)
+    local_leak = leaked[y0:y1, x0:x1]
+    mask = cv2.dilate((local_leak > 0.05).astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
     patch = np.ascontiguousarray(region[y0:y1, x0:x1])
     patch_u8 = (np.clip(patch, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     filled = cv2.inpaint(patch_u8, mask, max(3, thickness), cv2.INPAINT_TELEA).astype(np.float32) / 255.0
-    contact = np.zeros(mask.shape, np.float32)
-    seam = (local[[0, 1, 2, 3, 4]] + local[[0, 7, 6, 5, 4]]) / 2.0  # the line the closed lips meet on
-    cv2.polylines(contact, [np.rint(seam * 4).astype(np.int32)], False, 1.0, 1, lineType=cv2.LINE_AA, shift=2)
-    filled *= 1.0 - CONTACT_SHADE * cv2.GaussianBlur(contact, (3, 3), 0)[..., None]
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (2 * thickness + 1, 2 * thickness + 1), 0) * strength
+    if closed:
+        contact = np.zeros(mask.shape, np.float32)
+        seam = (inner[[0, 1, 2, 3, 4]] + inner[[0, 7, 6, 5, 4]]) / 2.0 - (x0, y0)  # where the closed lips meet
+        cv2.polylines(contact, [np.rint(seam * 4).astype(np.int32)], False, 1.0, 1, lineType=cv2.LINE_AA, shift=2)
+        filled *= 1.0 - CONTACT_SHADE * cv2.GaussianBlur(contact, (3, 3), 0)[..., None]
+        local_leak = np.maximum(local_leak, cv2.GaussianBlur(contact, (5, 5), 0))
+    alpha = np.clip(cv2.GaussianBlur(np.maximum(local_leak, mask / 255.0 * 0.999), (3, 3), 0), 0.0, 1.0)
     output = region.copy()
     output[y0:y1, x0:x1] = patch + (filled - patch) * alpha[..., None]
     return output

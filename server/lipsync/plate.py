@@ -45,6 +45,7 @@ __all__ = ["SHAPES", "PlateFrame", "PlateResult", "PlateBackend", "MouthWarpBack
 
 SHAPES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")
 LOWER_FACE = tuple(range(2, 15)) + tuple(range(31, 36)) + tuple(range(48, 68))
+INNER_LIPS = frozenset(range(60, 68))
 FEATHER = 0.08  # matte feather as a fraction of the face size
 SMOOTHING = 0.5  # One-Euro strength for the landmark tracks
 _LOAD_LOCK = threading.Lock()
@@ -196,13 +197,20 @@ class MouthWarpBackend(PlateBackend):
         feather = max(1.0, FEATHER * face_size(landmarks))
         hull = outline(np.vstack([landmarks[list(LOWER_FACE)], moved[list(LOWER_FACE)]]))
         still = ring(hull, 2.0 * feather + 2.0)
-        warp = thin_plate_warp(np.vstack([landmarks, still]), np.vstack([moved, still]), shape,
+        # The inner-lip points steer the opening's outline, not the warp: as controls, a pair pulled
+        # together from far apart makes the spline ring (the lips zigzag).
+        controls = [index for index in range(len(landmarks)) if index not in INNER_LIPS]
+        warp = thin_plate_warp(np.vstack([landmarks[controls], still]), np.vstack([moved[controls], still]), shape,
                                _bounds(still, shape), grid_step=8)
         x0, y0, x1, y1 = warp.roi
         if x1 <= x0 or y1 <= y0:
             return PlateResult(image, np.zeros(shape, np.float32), True, moved)
         matte = soft_matte(hull, shape, feather, warp.roi)
-        edited = self._interior.paint(warp.sample(image), (x0, y0), landmarks, moved)
+        inside = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(inside, [np.rint((landmarks[60:68] - (x0, y0)) * 4).astype(np.int32)], 1.0,
+                     lineType=cv2.LINE_AA, shift=2)
+        shown_inside = cv2.remap(inside, warp.map_x - x0, warp.map_y - y0, cv2.INTER_LINEAR, borderValue=0.0)
+        edited = self._interior.paint(warp.sample(image), (x0, y0), landmarks, moved, shown_inside)
         return PlateResult(_composite(image, edited, matte, warp.roi), matte, True, moved)
 
 
