@@ -66,6 +66,7 @@ class DoneEvent:
     frames: list[int]
     failed: dict[int, FrameBridgeError]
     error: FrameBridgeError | None
+    warnings: dict[int, list[str]] = field(default_factory=dict)
 
 
 Event = Union[ResultEvent, ProgressEvent, DoneEvent]
@@ -349,7 +350,11 @@ class Job:
             self.state = body.state
             self.failed.update({number: error_from_wire(body) for number, body in expand_failures(body.failed).items()})
             self.error = error_from_wire(body.error) if body.error else None
-            return DoneEvent(body.state, list(body.frames), dict(self.failed), self.error)
+            warnings: dict[int, list[str]] = {}
+            for warning in body.warnings:
+                if isinstance(warning, dict) and type(warning.get("frame")) is int:
+                    warnings.setdefault(warning["frame"], []).append(str(warning.get("message", "")))
+            return DoneEvent(body.state, list(body.frames), dict(self.failed), self.error, warnings)
         if isinstance(body, ErrorReply):
             raise error_from_wire(body.to_wire())
         return None

@@ -185,6 +185,7 @@ class Done(Body):
     frames: list[int]
     failed: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # 1.1: [{"frame": n, "message": text}] for frames done with a caveat
 
 
 @dataclass(frozen=True)

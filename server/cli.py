@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="run an op over a frame sequence headless (in-process, or on a server)")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
-    run.add_argument("--input", help="input frames, e.g. 'render/frame_####.exr' (or .png)")
-    run.add_argument("--output", help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
+    run.add_argument("--input", help="input frames, e.g. 'render/frame_####.exr' (or .png); required unless --source")
+    run.add_argument("--output", help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers (lipsync cues: --cues)")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
     run.add_argument("--backend", default=None)
     run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int)
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
+    expression = run.add_argument_group("expression", "a driving performance moves the face in --input or --source")
+    expression.add_argument("--driving", help="the driving clip's frames, e.g. 'actor/frame_####.png'")
+    expression.add_argument("--source", type=Path, help="a still portrait to animate, instead of --input")
+    expression.add_argument("--driving-offset", type=int, help="pair driving frame n + N with target frame n")
+    expression.add_argument("--reference-frame", type=int, help="the driving clip's neutral frame (default its first)")
+    expression.add_argument("--regions", help="comma-separated: expression, eyes, lips, pose or all (default all)")
     lipsync = run.add_argument_group("lipsync (cues: --audio line.wav --fps 24 --cues out/line.json; a plate: "
                                      "--audio line.wav --fps 24 --start 1001 --input 'plate/frame_####.exr' "
                                      "--output 'out/frame_####.exr' [--backend cpu|wav2lip])")
@@ -141,8 +147,8 @@ def _run(args: argparse.Namespace) -> int:
         return _run_lipsync_plate(args)
     if args.op == "lipsync" and args.audio is not None:
         return _run_lipsync_cues(args)
-    if not args.input or not args.output:
-        raise FrameBridgeError("--input and --output are required", fix="e.g. --input 'render/frame_####.exr' "
+    if not args.output:
+        raise FrameBridgeError("--output is required", fix="e.g. --input 'render/frame_####.exr' "
                                "--output 'out/frame_####.exr' (lipsync cues take --audio and --cues instead)")
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
@@ -164,10 +170,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.conditions:
         params["conditions"] = [name.strip() for name in args.conditions.split(",") if name.strip()]
     shot = json.loads(args.shot.read_text()) if args.shot else {}
-    frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    frames = parse_frames(args.frames) if args.frames else None
+    job_buffers, paired = {}, {}
+    if args.op == "expression":
+        expression_run = _expression_run(args, frames, params)
+        frames, params = expression_run.frames, expression_run.params
+        job_buffers, paired = expression_run.job_buffers, expression_run.paired
+    elif args.input is None:
+        raise FrameBridgeError("--input is required", fix="name the input frames, e.g. --input 'render/frame_####.exr'")
+    frames = frames or FramePattern(args.input).existing_frames()
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
-                          connection_file=args.connection_file, half=args.half, on_frame=progress)
+                          connection_file=args.connection_file, half=args.half, on_frame=progress,
+                          job_buffers=job_buffers, paired=paired)
     written = sum(len(paths) for paths in report.written.values())
     print(f"{args.op}: {len(report.written)}/{len(frames)} frames, {written} files in {report.seconds:.1f} s "
           f"-> {args.output}")
@@ -226,6 +241,17 @@ def _run_lipsync_plate(args: argparse.Namespace) -> int:
 def _frame_list(numbers: list[int]) -> str:
     shown = ", ".join(str(number) for number in numbers[:20])
     return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
+
+
+def _expression_run(args: argparse.Namespace, frames: list[int] | None, params: dict):
+    from .expression.job import plan_expression_run
+
+    if not args.driving:
+        raise FrameBridgeError("expression needs --driving", fix="name the driving clip, e.g. --driving 'actor/frame_####.png'")
+    if args.regions:
+        params["regions"] = [name.strip() for name in args.regions.split(",") if name.strip()]
+    return plan_expression_run(args.driving, input_pattern=args.input, source=args.source, frames=frames,
+                               driving_offset=args.driving_offset, reference_frame=args.reference_frame, params=params)
 
 
 def _models(args: argparse.Namespace) -> int:

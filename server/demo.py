@@ -3,8 +3,10 @@
 Stages: render (real Blender via the `bpy` module, Cycles on the CPU, every pass
 the ops use), serve (a `framebridge serve` child process on loopback), extract
 (ControlNet conditions from the passes), restyle (the CPU default backend with
-motion-vector temporal consistency), write (atomic EXR results) and the contact
-sheet (rows: render, depth, normal, segmentation, restyled).
+motion-vector temporal consistency), expression (scikit-image's astronaut as a still
+source, driven by a clip made from her by a known mouth-opening warp), write (atomic
+EXR results) and the contact sheet (rows: render, depth, normal, segmentation,
+restyled, expression).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .launch import spawn_server
 __all__ = ["DemoSettings", "DemoReport", "run_demo"]
 
 ROWS = (("render", "beauty"), ("depth", "control_depth"), ("normal", "control_normal"),
-        ("segmentation", "control_segmentation"), ("restyled", "beauty"))
+        ("segmentation", "control_segmentation"), ("restyled", "beauty"), ("expression", "beauty"))
+LINEAR_ROWS = ("render", "restyled", "expression")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class DemoReport:
     stages: dict[str, float] = field(default_factory=dict)
     rendered: list[Path] = field(default_factory=list)
     restyled: list[Path] = field(default_factory=list)
+    expressed: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
 
@@ -77,8 +81,8 @@ def _stage(report: DemoReport, name: str) -> Iterator[None]:
 def run_demo(settings: DemoSettings) -> DemoReport:
     out = settings.out_dir.resolve()
     report = DemoReport()
-    render_dir, restyled_dir = out / "render", out / "restyled"
-    for folder in (render_dir, restyled_dir):  # a previous run's frames would be miscounted as this run's
+    render_dir, restyled_dir, expression_dir = out / "render", out / "restyled", out / "expression"
+    for folder in (render_dir, restyled_dir, expression_dir):  # a previous run's frames would be miscounted as this run's
         shutil.rmtree(folder, ignore_errors=True)
     with _stage(report, "render"):
         subprocess.run([sys.executable, "-m", "framebridge.blender_addon.demo_scene", "--out", str(render_dir),
@@ -114,17 +118,43 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                         report.restyled.append(exr.write_exr(restyled_dir / f"frame_{event.frame:04d}.exr",
                                                              {passes.BEAUTY: restyled[event.frame]}))
                 report.failed.update(job.failed)
+            with _stage(report, "expression"):
+                expressed = _expression_stage(client, numbers, expression_dir, report)
     finally:
         server.stop()
     with _stage(report, "contact sheet"):
-        rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled}
+        rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled, "expression": expressed}
         for label, name in ROWS[1:4]:
             rows[label] = {n: buffers[name] for n, buffers in conditions.results.items()}
         report.contact_sheet = write_contact_sheet(out / "contact_sheet.png", numbers, rows)
     return report
 
 
-def _to_display8(label: str, image: np.ndarray) -> np.ndarray:
+def _expression_stage(client: Any, numbers: list[int], folder: Path, report: DemoReport) -> dict[int, np.ndarray]:
+    """The astronaut animated by a copy of herself opening her mouth; returns close-ups of her face per frame."""
+    from skimage.data import astronaut
+
+    from .colour import display_to_linear
+    from .expression.synthetic import mouth_clip
+
+    face = np.ascontiguousarray(astronaut())
+    clip, _ = mouth_clip(face, len(numbers), opening=10.0, cycles=1.0)
+    driving = {number: display_to_linear(image.astype(np.float32) / 255.0) for number, image in zip(numbers, clip)}
+    job = client.submit("expression", numbers, lambda number: {"driving": driving[number]}, params={"regions": "all"},
+                        job_buffers={"source": display_to_linear(face.astype(np.float32) / 255.0)}, keep_results=False)
+    close_ups: dict[int, np.ndarray] = {}
+    for event in job:
+        if type(event).__name__ == "ResultEvent":
+            report.expressed.append(exr.write_exr(folder / f"frame_{event.frame:04d}.exr", dict(event.buffers)))
+            x0, y0, x1, y1 = event.meta.get("box") or (0, 0, face.shape[1], face.shape[0])
+            half, cx, cy = 0.9 * (x1 - x0), (x0 + x1) / 2, (y0 + y1) / 2
+            top, left = int(max(0, cy - half)), int(max(0, cx - half))
+            close_ups[event.frame] = np.array(event.buffers[passes.BEAUTY][top:int(cy + half), left:int(cx + half)])
+    report.failed.update(job.failed)
+    return close_ups
+
+
+def _to_display8(image: np.ndarray, linear: bool) -> np.ndarray:
     """Any result buffer as 8-bit RGB for looking at: linear beauty is sRGB-encoded, conditions as they are."""
     image = np.asarray(image)
     if image.ndim == 2:
@@ -133,23 +163,39 @@ def _to_display8(label: str, image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     values = image.astype(np.float32)
-    if label in ("render", "restyled"):
+    if linear:
         values = linear_to_display(values)
     return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_contact_sheet(path: Path, numbers: list[int], rows: dict[str, dict[int, Any]], cell_width: int = 240) -> Path:
-    """A grid of frames (columns) by stage (rows), labelled, written atomically as PNG."""
+def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit a width x height cell, keeping its aspect, centred on the sheet's grey."""
     import cv2
 
-    first = next(iter(rows["render"].values()))
+    scale = min(width / image.shape[1], height / image.shape[0])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    cell = np.full((height, width, 3), 24, np.uint8)
+    x, y = (width - size[0]) // 2, (height - size[1]) // 2
+    cell[y:y + size[1], x:x + size[0]] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cell
+
+
+def write_contact_sheet(path: Path, numbers: list[int], rows: dict[str, dict[int, Any]], cell_width: int = 240,
+                        order: tuple[str, ...] = tuple(label for label, _ in ROWS), linear: tuple[str, ...] = LINEAR_ROWS) -> Path:
+    """A grid of frames (columns) by stage (rows, in ``order``), labelled, written atomically as PNG.
+
+    Rows named in ``linear`` hold scene-linear colour; the first row's frames set the cell's aspect.
+    """
+    import cv2
+
+    first = next(iter(rows[order[0]].values()))
     cell_height = max(1, round(cell_width * first.shape[0] / first.shape[1]))
     margin, header = 130, 28
-    sheet = np.full((header + len(ROWS) * (cell_height + 6), margin + len(numbers) * (cell_width + 6), 3), 24, np.uint8)
+    sheet = np.full((header + len(order) * (cell_height + 6), margin + len(numbers) * (cell_width + 6), 3), 24, np.uint8)
     for column, number in enumerate(numbers):
         x = margin + column * (cell_width + 6)
         cv2.putText(sheet, f"frame {number}", (x + 4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
-        for row, (label, _) in enumerate(ROWS):
+        for row, label in enumerate(order):
             y = header + row * (cell_height + 6)
             if column == 0:
                 cv2.putText(sheet, label, (8, y + cell_height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (230, 230, 230), 1,
@@ -158,7 +204,7 @@ def write_contact_sheet(path: Path, numbers: list[int], rows: dict[str, dict[int
             if image is None:
                 cv2.putText(sheet, "failed", (x + 8, y + cell_height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (80, 80, 255), 1)
                 continue
-            cell = cv2.resize(_to_display8(label, image), (cell_width, cell_height), interpolation=cv2.INTER_AREA)
+            cell = _fit(_to_display8(image, label in linear), cell_width, cell_height)
             sheet[y:y + cell_height, x:x + cell_width] = cell[..., ::-1]
     with atomic_path(path) as temporary:
         if not cv2.imwrite(str(temporary), sheet):
@@ -172,8 +218,9 @@ def demo_command(args: Any) -> int:
     report = run_demo(settings)
     print(f"demo: rendered {len(report.rendered)} frames to {settings.out_dir / 'render'}")
     print(f"demo: restyled {len(report.restyled)} frames to {settings.out_dir / 'restyled'}")
+    print(f"demo: expression on {len(report.expressed)} frames to {settings.out_dir / 'expression'}")
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")
     print("demo: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stages.items()))
-    return 1 if report.failed or len(report.restyled) != settings.frames else 0
+    return 1 if report.failed or len(report.restyled) != settings.frames or len(report.expressed) != settings.frames else 0

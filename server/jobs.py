@@ -57,6 +57,7 @@ class Job:
     consumed: int = 0
     done: list[int] = field(default_factory=list)
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    warnings: dict[int, list[str]] = field(default_factory=dict)  # frames done with a caveat (e.g. no face: passed through)
     error: FrameBridgeError | None = None
     stage: str = "queued"
     started_at: float | None = None
@@ -99,7 +100,9 @@ class Job:
     def done_message(self) -> Done:
         with self.lock:
             return Done(state=self.state, frames=list(self.done), failed=group_failures(self.failed),
-                        error=self.error.to_wire() if self.error else None)
+                        error=self.error.to_wire() if self.error else None,
+                        warnings=[{"frame": number, "message": message}
+                                  for number, messages in sorted(self.warnings.items()) for message in messages])
 
 
 class JobManager:
@@ -256,6 +259,8 @@ class JobManager:
                     job.results.put(item.number, described, item.meta)
                     with job.lock:
                         job.done.append(item.number)
+                        if item.meta.get("warnings"):
+                            job.warnings[item.number] = [str(message) for message in item.meta["warnings"]]
                     self.deliver(job.id, self.codec.encode_described(Result(frame=item.number, meta=item.meta), job=job.id,
                                                                       described=described))
                 self._send(job, job.progress())

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, UnknownOp
+from framebridge.protocol.errors import FrameBridgeError, MediaError, UnknownOp
 
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
@@ -60,21 +60,27 @@ class ProgressLine:
         self.stream.flush()
 
 
-def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: list[int] | None = None, *,
+def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, frames: list[int] | None = None, *,
                  params: dict[str, Any] | None = None, shot: dict[str, Any] | None = None, backend: str | None = None,
                  connection_file: str | Path | None = None, half: bool = False,
                  on_frame: Callable[[int], None] | None = None,
-                 job_buffers: Mapping[str, np.ndarray] | None = None) -> RunReport:
+                 job_buffers: Mapping[str, np.ndarray] | None = None,
+                 paired: Mapping[str, tuple[str, int]] | None = None) -> RunReport:
     """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
 
     ``job_buffers`` go with the submit, once for the whole job (a source portrait, an audio track).
+    ``paired`` adds per-frame buffers from other sequences: ``{name: (pattern, offset)}`` sends the
+    image of frame n + offset of that sequence as buffer ``name`` with frame n (a driving clip).
+    Without an input pattern, frames hold only the paired buffers.
     """
-    source, target = FramePattern(input_pattern), FramePattern(output_pattern)
-    frames = frames or source.existing_frames()
+    target = FramePattern(output_pattern)
+    source = FramePattern(input_pattern) if input_pattern is not None else None
+    read = _frame_reader(source, {name: (FramePattern(pattern), offset) for name, (pattern, offset) in (paired or {}).items()})
+    frames = frames or (source.existing_frames() if source is not None else [])
     if not frames:
         raise FrameBridgeError(f"no input frames match {input_pattern}", fix="check the path, or pass --frames")
     params, shot = dict(params or {}), dict(shot or {})
-    if _wants_shot_depth_range(op_name, params, shot):
+    if source is not None and _wants_shot_depth_range(op_name, params, shot):
         shot["depth_range"] = _scan_depth_range(source, frames)
     report = RunReport()
     start = time.monotonic()
@@ -93,9 +99,9 @@ def run_sequence(op_name: str, input_pattern: str, output_pattern: str, frames: 
 
     job_buffers = dict(job_buffers or {})
     if connection_file is None:
-        _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish)
+        _run_in_process(op_name, read, frames, params, shot, backend, job_buffers, finish)
     else:
-        _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
+        _run_on_server(op_name, read, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
     report.seconds = time.monotonic() - start
     return report
 
@@ -126,7 +132,23 @@ def _scan_depth_range(source: FramePattern, frames: list[int]) -> list[float] | 
     return passes.shot_depth_range(depths())
 
 
-def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers, finish) -> None:
+def _frame_reader(source: FramePattern | None,
+                  paired: dict[str, tuple[FramePattern, int]]) -> Callable[[int], dict[str, np.ndarray]]:
+    """Reads frame n: the input's buffers, plus each paired sequence's frame n + offset as one named buffer."""
+
+    def read(number: int) -> dict[str, np.ndarray]:
+        buffers = read_frame(source, number) if source is not None else {}
+        for name, (pattern, offset) in paired.items():
+            image = read_frame(pattern, number + offset).get(passes.BEAUTY)
+            if image is None:
+                raise MediaError(f"{pattern.path(number + offset)} has no colour image to send as {name!r}")
+            buffers[name] = image
+        return buffers
+
+    return read
+
+
+def _run_in_process(op_name, read, frames, params, shot, backend, job_buffers, finish) -> None:
     ops = default_ops()
     if op_name not in ops:
         raise UnknownOp(f"unknown op {op_name!r}", details={"allowed": sorted(ops)})
@@ -140,7 +162,7 @@ def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers,
     def inputs() -> Iterator[InputFrame]:
         for number in frames:
             try:
-                yield InputFrame(number, read_frame(source, number))
+                yield InputFrame(number, read(number))
             except FrameBridgeError as error:
                 unread[number] = error
                 finish(number, None, error, {})
@@ -157,11 +179,11 @@ def _run_in_process(op_name, source, frames, params, shot, backend, job_buffers,
             finish(number, None, FrameBridgeError(f"the {op_name} op produced no result for frame {number}"), {})
 
 
-def _run_on_server(op_name, source, frames, params, shot, backend, job_buffers, connection_file, finish) -> None:
+def _run_on_server(op_name, read, frames, params, shot, backend, job_buffers, connection_file, finish) -> None:
     from framebridge.protocol.client import Client, DoneEvent, ResultEvent
 
     with Client(connection_file) as client:
-        job = client.submit(op_name, frames, lambda number: read_frame(source, number), params=params, shot=shot,
+        job = client.submit(op_name, frames, read, params=params, shot=shot,
                             backend=backend, keep_results=False, job_buffers=job_buffers)
         try:
             for event in job:

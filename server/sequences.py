@@ -20,7 +20,7 @@ from framebridge.protocol.files import atomic_path
 
 from .colour import display_to_linear, linear_to_display
 
-__all__ = ["FramePattern", "read_frame", "write_result"]
+__all__ = ["FramePattern", "read_frame", "read_still", "write_result"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -62,9 +62,18 @@ def read_frame(pattern: FramePattern, frame: int) -> dict[str, np.ndarray]:
     path = pattern.path(frame)
     if not path.exists():
         raise MediaError(f"input frame {frame} is missing: {path}")
-    if pattern.suffix == ".exr":
+    return read_still(path)
+
+
+def read_still(path: Path) -> dict[str, np.ndarray]:
+    """One image file's buffers (an EXR's passes, or a display image as a linear ``beauty``)."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path} is missing")
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
         return exr.read_frame(path)
-    if pattern.suffix in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES:
         import cv2
 
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -74,7 +83,7 @@ def read_frame(pattern: FramePattern, frame: int) -> dict[str, np.ndarray]:
         rgba = image[..., [2, 1, 0, 3][: image.shape[2]]].astype(np.float32) / scale
         rgba[..., :3] = display_to_linear(rgba[..., :3])
         return {passes.BEAUTY: rgba}
-    raise InvalidParams(f"cannot read {path.suffix} frames; use .exr, .png, .tif or .jpg")
+    raise InvalidParams(f"cannot read {path.suffix} images; use .exr, .png, .tif or .jpg")
 
 
 def write_result(pattern: FramePattern, frame: int, buffers: Mapping[str, np.ndarray], *, half: bool = False) -> list[Path]:
@@ -102,6 +111,9 @@ def _write_image(path: Path, name: str, array: np.ndarray) -> Path:
         if name == passes.BEAUTY:
             pixels[..., :3] = linear_to_display(pixels[..., :3])
         array = np.round(np.clip(pixels, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    if array.ndim == 3 and array.shape[2] == 2:
+        # Two channels (an STMap's u, v) go to red and green, as Nuke's STMap reads them.
+        array = np.concatenate([array, np.zeros(array.shape[:2] + (1,), array.dtype)], axis=2)
     if array.ndim == 3:
         array = array[..., [2, 1, 0, 3][: array.shape[2]]] if array.shape[2] in (3, 4) else array
     with atomic_path(path) as temporary:

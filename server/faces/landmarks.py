@@ -22,7 +22,8 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
 
-__all__ = ["Detection", "LandmarkProvider", "DlibProvider", "PROVIDERS", "landmark_provider", "face_models_folder"]
+__all__ = ["Detection", "LandmarkProvider", "DlibProvider", "PROVIDERS", "landmark_provider", "face_models_folder",
+           "describe_provider"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,24 @@ def landmark_provider(name: str | None = None) -> LandmarkProvider:
     if name not in _LOADED:
         _LOADED[name] = _factory(name)()
     return _LOADED[name]
+
+
+def describe_provider(name: str | None = None) -> dict[str, object]:
+    """Whether the named provider can load, judged without loading it (its model takes seconds to read)."""
+    name = name or os.environ.get("FRAMEBRIDGE_FACE_PROVIDER") or "dlib"
+    if name in _LOADED or name != "dlib":
+        return {"provider": name, "available": True}
+    if importlib.util.find_spec("dlib") is None:
+        return {"provider": name, "available": False, "error": "dlib is not installed",
+                "fix": "pip install dlib-bin face-recognition-models"}
+    try:
+        model = face_models_folder() / DlibProvider.MODEL
+    except ModelNotFound as error:
+        return {"provider": name, "available": False, "error": error.message, "fix": error.fix}
+    if not model.is_file():
+        return {"provider": name, "available": False, "error": f"{model} is missing", "fix": "pip install face-recognition-models"}
+    return {"provider": name, "available": True, "model": str(model),
+            "licence": "the 68-point model's training data (iBUG 300-W) forbids commercial use"}
 
 
 def _factory(name: str) -> Callable[[], LandmarkProvider]:

@@ -67,6 +67,8 @@ def soft_matte(hull: np.ndarray, shape: tuple[int, int], feather: float,
     # A box-shaped kernel of finite width keeps the matte exactly 0 past the feather; the blur is separable.
     soft = cv2.GaussianBlur(local.astype(np.float32) / 255.0, (2 * radius + 1, 2 * radius + 1), radius / 2.0,
                             borderType=cv2.BORDER_CONSTANT)
+    # Snap the blur's rounding: the core is exactly 1 and the outside exactly 0.
     soft[soft < 1.0 / 512.0] = 0.0
+    soft[soft > 1.0 - 1.0 / 512.0] = 1.0
     matte[y0:y1, x0:x1] = np.clip(soft, 0.0, 1.0)
     return matte

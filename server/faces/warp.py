@@ -10,11 +10,12 @@ to every pixel of it; outside the region the map is the identity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-__all__ = ["DenseWarp", "thin_plate_warp", "identity_stmap"]
+__all__ = ["DenseWarp", "thin_plate_warp", "identity_stmap", "shared_identity_stmap"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,18 @@ class DenseWarp:
 
 
 def identity_stmap(shape: tuple[int, int]) -> np.ndarray:
-    """The STMap that leaves an image of ``shape`` (H, W) unchanged."""
+    """The STMap that leaves an image of ``shape`` (H, W) unchanged (a fresh array the caller may change)."""
+    return shared_identity_stmap(shape).copy()
+
+
+@lru_cache(maxsize=4)
+def shared_identity_stmap(shape: tuple[int, int]) -> np.ndarray:
+    """The identity STMap of ``shape``, computed once and shared: read-only."""
     height, width = shape
     stmap = np.empty((height, width, 2), np.float32)
     stmap[..., 0] = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
     stmap[..., 1] = (1.0 - (np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+    stmap.flags.writeable = False
     return stmap
 
 

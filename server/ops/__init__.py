@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .echo import EchoOp
+from .expression import ExpressionOp
 from .extract import ExtractOp
 from .lipsync import LipsyncOp
 from .restyle import RestyleOp
@@ -13,5 +14,5 @@ __all__ = ["FrameFailure", "InputFrame", "JobContext", "Op", "OutputFrame", "def
 
 def default_ops() -> dict[str, Op]:
     """Every op this server build offers, keyed by name."""
-    ops: list[Op] = [EchoOp(), ExtractOp(), RestyleOp(), LipsyncOp()]
+    ops: list[Op] = [EchoOp(), ExtractOp(), RestyleOp(), ExpressionOp(), LipsyncOp()]
     return {op.name: op for op in ops}
