@@ -4,7 +4,7 @@ Each input frame's ``beauty`` (scene-linear RGB or premultiplied RGBA) goes to t
 backend as display sRGB with its cue weights and audio time; what the backend
 changed comes back as a change in linear light, so highlights beyond the display
 range and the alpha survive, and every pixel outside the backend's matte is the
-input's own bits. A frame without a face passes through with a note naming it.
+input's own bits. A frame without a face passes through with a warning naming it.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def plate_results(plan: PlatePlan, track: AudioTrack, fps: float, frames: Iterat
             continue
         meta = dict(metas[frame.number])
         meta["face_found"] = result.face_found
-        if not result.face_found:
-            meta["note"] = f"no face found in frame {frame.number}: passed through unchanged"
+        if not result.face_found:  # travels in `done` as this frame's warning too
+            meta["warnings"] = [f"no face found in frame {frame.number}: passed through unchanged"]
         yield OutputFrame(frame.number, {passes.BEAUTY: _recombine(beauty, display, result.image, result.matte),
                                          MATTE: result.matte}, meta)
 

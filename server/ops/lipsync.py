@@ -29,8 +29,8 @@ a ``mouth_matte`` buffer (H, W) where the mouth changed; outside it every pixel 
 input's own. Backends: ``cpu`` (default: the plate's own mouth warped toward each
 frame's cue weights on its 68 landmarks) and ``wav2lip`` (a Wav2Lip-compatible model
 from the models config role ``lipsync.wav2lip.checkpoint``, driven by the audio).
-A frame without a face comes back unchanged with ``face_found`` false and a ``note``
-naming it. Both are in :mod:`framebridge.server.lipsync.plate`.
+A frame without a face comes back unchanged with ``face_found`` false and a warning
+naming it (meta ``warnings``, listed again in ``done``). Both are in :mod:`framebridge.server.lipsync.plate`.
 
 Errors before any frame moves: a missing, empty, non-finite, too long (30 minutes)
 or wrongly shaped track, a bad sample rate, a transcript that is not text, unknown

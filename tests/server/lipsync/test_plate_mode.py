@@ -7,7 +7,7 @@ import pytest
 import soundfile
 
 from framebridge.protocol import exr
-from framebridge.protocol.client import ResultEvent
+from framebridge.protocol.client import DoneEvent, ResultEvent
 from framebridge.protocol.errors import InvalidParams, MissingInput, ModelNotFound, NonFiniteValues
 from framebridge.server.cli import main
 from framebridge.server.colour import display_to_linear
@@ -60,7 +60,7 @@ def test_plate_mode_lip_syncs_faces_and_names_faceless_frames(plate_rgba, line):
     assert sorted(results) == frames and all(isinstance(item, OutputFrame) for item in results.values())
     assert "cues" in results[1001].meta and "cues" not in results[1003].meta
     blank = results[1002]
-    assert blank.meta["face_found"] is False and "no face found in frame 1002" in blank.meta["note"]
+    assert blank.meta["face_found"] is False and "no face found in frame 1002" in blank.meta["warnings"][0]
     assert np.array_equal(blank.buffers["beauty"], faceless(plate_rgba.shape))
     for number in (1001, 1003, 1004, 1005, 1006):
         item = results[number]
@@ -136,10 +136,12 @@ def test_a_plate_runs_through_a_real_server_with_a_tiny_wav2lip(wav2lip_server, 
                             lambda number: {"beauty": faceless(plate_rgba.shape) if number == 3 else plate_rgba},
                             params={"mode": "plate", "sample_rate": line.sample_rate, "fps": 25}, backend="wav2lip",
                             job_buffers={"audio": line.samples})
-        results = {event.frame: event for event in job if isinstance(event, ResultEvent)}
+        events = list(job)
         assert client.ping()["server_version"]
-    assert sorted(results) == frames
-    assert results[3].meta["face_found"] is False
+    results = {event.frame: event for event in events if isinstance(event, ResultEvent)}
+    done = next(event for event in events if isinstance(event, DoneEvent))
+    assert sorted(results) == frames and done.error is None
+    assert results[3].meta["face_found"] is False and "no face found in frame 3" in done.warnings[3][0]
     for number in (1, 2, 4):
         beauty, matte = results[number].buffers["beauty"], results[number].buffers["mouth_matte"]
         assert results[number].meta["face_found"] is True
