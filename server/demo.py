@@ -4,7 +4,9 @@ Stages: render (real Blender via the `bpy` module, Cycles on the CPU, every pass
 the ops use), serve (a `framebridge serve` child process on loopback), extract
 (ControlNet conditions from the passes), restyle (the CPU default backend with
 motion-vector temporal consistency), write (atomic EXR results) and the contact
-sheet (rows: render, depth, normal, segmentation, restyled).
+sheet (rows: render, depth, normal, segmentation, restyled); then lipsync (a line
+spoken by espeak-ng, its Rhubarb JSON cues from the server, the cue track drawn
+under the waveform).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class DemoReport:
     restyled: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    lipsync: Any = None
 
 
 @contextmanager
@@ -114,6 +117,10 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                         report.restyled.append(exr.write_exr(restyled_dir / f"frame_{event.frame:04d}.exr",
                                                              {passes.BEAUTY: restyled[event.frame]}))
                 report.failed.update(job.failed)
+            with _stage(report, "lipsync"):
+                from .lipsync.showcase import speak_and_sync
+
+                report.lipsync = speak_and_sync(client, out / "lipsync")
     finally:
         server.stop()
     with _stage(report, "contact sheet"):
@@ -175,5 +182,8 @@ def demo_command(args: Any) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")
+    if report.lipsync is not None:
+        print(f"demo: lipsync {report.lipsync.cues} cues ({report.lipsync.method}) over {report.lipsync.frames} frames -> "
+              f"{report.lipsync.cue_file}, picture {report.lipsync.picture}")
     print("demo: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stages.items()))
     return 1 if report.failed or len(report.restyled) != settings.frames else 0
