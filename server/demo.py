@@ -6,7 +6,8 @@ the ops use), serve (a `framebridge serve` child process on loopback), extract
 motion-vector temporal consistency), expression (scikit-image's astronaut as a still
 source, driven by a clip made from her by a known mouth-opening warp), write (atomic
 EXR results) and the contact sheet (rows: render, depth, normal, segmentation,
-restyled, expression).
+restyled, expression); then lipsync (a line spoken by espeak-ng, its Rhubarb JSON
+cues from the server, the cue track drawn under the waveform).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class DemoReport:
     expressed: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    lipsync: Any = None
 
 
 @contextmanager
@@ -120,6 +122,10 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                 report.failed.update(job.failed)
             with _stage(report, "expression"):
                 expressed = _expression_stage(client, numbers, expression_dir, report)
+            with _stage(report, "lipsync"):
+                from .lipsync.showcase import speak_and_sync
+
+                report.lipsync = speak_and_sync(client, out / "lipsync")
     finally:
         server.stop()
     with _stage(report, "contact sheet"):
@@ -222,5 +228,8 @@ def demo_command(args: Any) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")
+    if report.lipsync is not None:
+        print(f"demo: lipsync {report.lipsync.cues} cues ({report.lipsync.method}) over {report.lipsync.frames} frames -> "
+              f"{report.lipsync.cue_file}, picture {report.lipsync.picture}")
     print("demo: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stages.items()))
     return 1 if report.failed or len(report.restyled) != settings.frames or len(report.expressed) != settings.frames else 0
