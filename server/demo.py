@@ -258,6 +258,8 @@ def demo_command(args: Any) -> int:
     print(f"demo: rendered {len(report.rendered)} frames to {settings.out_dir / 'render'}")
     print(f"demo: restyled {len(report.restyled)} frames to {settings.out_dir / 'restyled'}")
     print(f"demo: expression on {len(report.expressed)} frames to {settings.out_dir / 'expression'}")
+    if report.lip_synced:
+        print(f"demo: lip-synced plate on {len(report.lip_synced)} frames to {report.lip_synced[0].parent}")
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")
