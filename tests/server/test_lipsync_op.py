@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from framebridge.protocol.client import DoneEvent, ResultEvent
+from framebridge.protocol.client import ResultEvent
 from framebridge.protocol.errors import AudioError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
 from framebridge.server.lipsync.espeak import synthesise
