@@ -134,7 +134,7 @@ def _ping(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.op == "lipsync" and args.audio is not None:
+    if args.op == "lipsync" and args.audio is not None and not args.input:
         return _run_lipsync_cues(args)
     if not args.input or not args.output:
         raise FrameBridgeError("--input and --output are required", fix="e.g. --input 'render/frame_####.exr' "
