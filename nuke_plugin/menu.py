@@ -9,5 +9,5 @@ if nuke.GUI:
         _menu.addCommand("Restyle Selected", entry.restyle_selected)
         _menu.addCommand("Extract Conditions", entry.extract_selected)
         _menu.addCommand("FrameBridge Node", entry.new_node)
-        _menu.addCommand("LipSync", "from framebridge.nuke_plugin.host import lipsync; lipsync.create_node()")
         _menu.addCommand("Test Connection", entry.test_connection)
+        _menu.addCommand("LipSync", "from framebridge.nuke_plugin.host import lipsync; lipsync.create_node()")

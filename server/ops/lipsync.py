@@ -62,7 +62,7 @@ MODES = ("cues", "plate")
 AUDIO = "audio"
 WEIGHTS = "mouth_weights"
 _PARAMS: dict[str, type | tuple[type, ...]] = {
-    "mode": str, "sample_rate": (int, float), "channels": int, "transcript": object, "fps": (int, float),
+    "mode": str, "sample_rate": (int, float), "channels": int, "transcript": str, "fps": (int, float),
     "start_frame": int, "offset": (int, float), "extended_shapes": str, "sound_file": str, "format": str,
     "preston_blair": bool,
 }
@@ -110,6 +110,11 @@ class LipsyncOp(Op):
 
     def prepare(self, params: dict[str, Any], shot: dict[str, Any], frames: list[int], backend: str | None,
                 job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> LipsyncPlan:
+        params = dict(params)
+        if params.get("transcript") is None:
+            params.pop("transcript", None)
+        else:
+            words_of(params["transcript"])  # names a transcript that is not text before the generic type check
         check_params(params, _PARAMS)
         check_job_buffers(job_buffers, {AUDIO: "1-D float32 PCM of the dialogue, its rate in sample_rate"})
         mode = params.get("mode", "cues")
@@ -124,8 +129,6 @@ class LipsyncOp(Op):
             raise InvalidParams("lipsync needs sample_rate (Hz) for its audio", details={"param": "sample_rate"})
         track = check_track(job_buffers[AUDIO], params["sample_rate"], params.get("channels", 1))
         transcript = params.get("transcript")
-        if transcript is not None:
-            words_of(transcript)
         fps = params.get("fps", shot.get("fps"))
         if fps is None or isinstance(fps, bool) or not isinstance(fps, (int, float)):
             raise InvalidParams("lipsync needs fps (in params or the shot)", details={"param": "fps"})

@@ -304,7 +304,7 @@ def test_menu_builds_only_with_a_gui(nuke):
     runpy.run_path(str(PLUGIN / "menu.py"))
     for top in ("Nodes", "Nuke"):
         items = nuke.menus[top].items["FrameBridge"].items
-        assert list(items) == ["Restyle Selected", "Extract Conditions", "FrameBridge Node", "LipSync", "Test Connection"]
+        assert list(items) == ["Restyle Selected", "Extract Conditions", "FrameBridge Node", "Test Connection", "LipSync"]
         assert items["Restyle Selected"].__name__ == "restyle_selected"
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from framebridge.protocol.client import DoneEvent, ResultEvent
+from framebridge.protocol.client import ResultEvent
 from framebridge.protocol.errors import AudioError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
 from framebridge.server.lipsync.espeak import synthesise
@@ -87,5 +87,9 @@ def test_fps_comes_from_the_shot_when_params_lack_it(line):
     assert plan.clock.fps == 25 and plan.clock.start_frame == 7
     with pytest.raises(InvalidParams, match="fps"):
         LipsyncOp().prepare({"sample_rate": 22050}, {}, [1], None, {"audio": line.samples})
+    with pytest.raises(InvalidParams, match="transcript must be text, not bool"):
+        LipsyncOp().prepare({"sample_rate": 22050, "fps": 24, "transcript": True}, {}, [1], None, {"audio": line.samples})
+    assert LipsyncOp().prepare({"sample_rate": 22050, "fps": 24, "transcript": None}, {}, [1], None,
+                               {"audio": line.samples}).transcript is None
     with pytest.raises(InvalidParams, match="24..100"):
         LipsyncOp().prepare({"sample_rate": 22050, "fps": 12, "format": "dat"}, {}, [1], None, {"audio": line.samples})
