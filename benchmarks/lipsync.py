@@ -35,6 +35,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 from framebridge.server.lipsync import phones as phone_module
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
 from framebridge.server.lipsync.espeak import synthesise
