@@ -19,6 +19,8 @@ a Hugging Face id that is already in the local cache (looked up with
     depth = "depth-anything/Depth-Anything-V2-Small-hf"
     [expression]
     liveportrait = "~/models/LivePortrait/liveportrait"   # base_models/ and retargeting_models/ of the release
+    [lipsync.wav2lip]
+    checkpoint = "~/models/wav2lip/wav2lip_gan.pth"  # the official .pth, or a folder holding it
 
 A role is the dotted key of one entry (``restyle.sd15.controlnets.depth``,
 ``loras.ink``). A value is a Hugging Face id when it reads ``owner/name`` and no such
@@ -57,7 +59,13 @@ CONFIG_ENV = "FRAMEBRIDGE_MODELS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _ENTRY_KEYS = {"path", "weight"}
 # Roles every install is told about, configured or not.
-_WELL_KNOWN_ROLES = ("restyle.sd15.base", "restyle.sdxl.base", "restyle.animatediff.motion_adapter", "expression.liveportrait")
+_WELL_KNOWN_ROLES = (
+    "restyle.sd15.base",
+    "restyle.sdxl.base",
+    "restyle.animatediff.motion_adapter",
+    "expression.liveportrait",
+    "lipsync.wav2lip.checkpoint",
+)
 # A folder of LivePortrait's release files may be the release's own ``liveportrait/`` folder or a
 # snapshot of the whole KwaiVGI/LivePortrait repository, which holds it one level down.
 _LIVEPORTRAIT_ROLE = "expression.liveportrait"
@@ -281,6 +289,12 @@ def resolve(role: str, config: ModelsConfig | None = None) -> Path:
         )
     where = _weights_root(role, where)
     missing = [name for name in _required_files(role) if not (where / name).is_file()]
+    if role.endswith(".checkpoint") and where.is_dir() and not any(where.glob("*.pth")):
+        raise ModelNotFound(
+            f"{role}: {where} holds no .pth checkpoint",
+            fix=f"put the checkpoint file in {where}, or point {role} at the file itself",
+            details={"role": role, "path": str(where)},
+        )
     if not missing and (where / "model_index.json").is_file():
         missing = _missing_component_files(where)
     if missing:
