@@ -132,6 +132,5 @@ def test_the_menu_offers_the_lipsync_node(nuke):
 
     nuke.GUI = True
     runpy.run_path(str(Path(__file__).resolve().parents[2] / "nuke_plugin" / "menu.py"))
-    command = nuke.menus["Nodes"].items["FrameBridge"].items["LipSync"]
-    exec(command, {"nuke": nuke})
-    assert any(name.startswith("LipSync") for name in nuke._nodes)
+    nuke.menus["Nodes"].items["FrameBridge"].items["LipSync"]()
+    assert any(node.name().startswith("LipSync") for node in nuke.allNodes())
