@@ -3,14 +3,15 @@
 A Blender 4.2+ extension (see ``blender_manifest.toml``) that is also the Python
 package ``framebridge.blender_addon``. The bpy-facing modules are imported only
 inside :func:`register`/:func:`unregister`, so the pure modules (``joints``,
-``passes``, ``requests``, ``placement``) import and test without Blender.
+``passes``, ``requests``, ``placement``, ``lipsync_keys``) import and test without Blender.
 """
 
 from __future__ import annotations
 
 import importlib
 
-_BPY_MODULES = ("preferences", "properties", "operators", "panels", "expression_operators")
+_BPY_MODULES = ("preferences", "properties", "operators", "panels", "expression_operators", "lipsync_properties",
+                "lipsync_operators", "lipsync_panels")
 
 
 def _modules():

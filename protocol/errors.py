@@ -30,7 +30,8 @@ family, then to :class:`FrameBridgeError`).
     │   ├── JobCancelled                  cancelled
     │   └── FrameFailed                   frame_failed
     ├── MediaError                        bad_media
-    │   └── ExrError                      bad_exr
+    │   ├── ExrError                      bad_exr
+    │   └── AudioError                    bad_audio
     ├── ModelError                        model_error
     │   └── ModelNotFound                 model_not_found
     └── ConnectionFailure                 connection
@@ -77,6 +78,7 @@ __all__ = [
     "FrameFailed",
     "MediaError",
     "ExrError",
+    "AudioError",
     "ModelError",
     "ModelNotFound",
     "ConnectionFailure",
@@ -241,6 +243,12 @@ class MediaError(FrameBridgeError):
 
 class ExrError(MediaError):
     code = "bad_exr"
+
+
+class AudioError(MediaError):
+    """An audio track is unreadable, empty, too long, or not the layout its params declare."""
+
+    code = "bad_audio"
 
 
 class ModelError(FrameBridgeError):

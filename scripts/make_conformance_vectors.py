@@ -276,6 +276,9 @@ def _request_errors() -> Vector:
     v.send("submit", submit(frames="1-10"), job="frames-text", note="a body field of the wrong type", expect=[error("malformed_message")])
     v.send("submit", submit(op="restyle", backend="diffusers"), job="no-model",
            note="the server's models config names no restyle model", expect=[error("model_not_found")])
+    v.send("submit", submit(op="lipsync", params={"sample_rate": 16000}), job="silent",
+           buffers=[("audio", np.zeros(0, np.float32), None)], note="a job-level audio track of no samples",
+           expect=[error("bad_audio")])
     v.send("submit", submit(), job="taken", expect=[reply("accepted", credit=8, total=1)])
     v.send("submit", submit(), job="taken", note="a job id in use", expect=[error("invalid_params")])
     v.send("frame", {"frame": 7}, job="taken", buffers=[("beauty", PLATE, 7)], note="a frame not in the job",

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "'#rrggbb' colours (--param 'palette=[\"#102030\", \"#f0e0d0\"]').")
     run.add_argument("op", help="op name, e.g. extract, restyle, echo")
     run.add_argument("--input", help="input frames, e.g. 'render/frame_####.exr' (or .png); required unless --source")
-    run.add_argument("--output", required=True, help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers")
+    run.add_argument("--output", help="output frames, e.g. 'out/frame_####.exr'; {name} splits buffers (lipsync cues: --cues)")
     run.add_argument("--frames", help="frame range such as 1-100 or 1-9x2,20 (default: every input file)")
     run.add_argument("--backend", default=None,
                      help="restyle: cpu (default, no weights) or diffusers; extract: builtin (from passes, default) "
@@ -103,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     expression.add_argument("--driving-offset", type=int, help="pair driving frame n + N with target frame n")
     expression.add_argument("--reference-frame", type=int, help="the driving clip's neutral frame (default its first)")
     expression.add_argument("--regions", help="comma-separated: expression, eyes, lips, pose or all (default all)")
+    lipsync = run.add_argument_group("lipsync (cues: --audio line.wav --fps 24 --cues out/line.json; a plate: "
+                                     "--audio line.wav --fps 24 --start 1001 --input 'plate/frame_####.exr' "
+                                     "--output 'out/frame_####.exr' [--backend cpu|wav2lip])")
+    lipsync.add_argument("--audio", type=Path, help="dialogue file (WAV, FLAC, AIFF, OGG)")
+    lipsync.add_argument("--transcript", help="what is said, to align to (better cues)")
+    lipsync.add_argument("--transcript-file", type=Path, help="a UTF-8 text file with what is said")
+    lipsync.add_argument("--fps", type=float, help="the shot's frame rate")
+    lipsync.add_argument("--start", type=int, default=None,
+                         help="the frame the audio starts on (default 1; with --input, the first plate frame)")
+    lipsync.add_argument("--offset", type=float, default=0.0, help="shift the audio by this many frames (may be fractional)")
+    lipsync.add_argument("--cues", type=Path, help="cue file to write: .json, .tsv, .xml or .dat (Rhubarb's layouts)")
+    lipsync.add_argument("--format", dest="cue_format", help="cue format when the extension does not say it")
+    lipsync.add_argument("--preston-blair", action="store_true", help="Preston Blair shape names in a .dat file")
+    lipsync.add_argument("--extended-shapes", default="GHX", help="which optional shapes the rig has (default GHX)")
 
     models = commands.add_parser("models", help="list the configured models: present, missing, and how to fix")
     models.add_argument("--models-config", type=Path, default=None,
@@ -212,6 +226,13 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.op == "lipsync" and args.audio is not None and args.input:
+        return _run_lipsync_plate(args)
+    if args.op == "lipsync" and args.audio is not None:
+        return _run_lipsync_cues(args)
+    if not args.output:
+        raise FrameBridgeError("--output is required", fix="e.g. --input 'render/frame_####.exr' "
+                               "--output 'out/frame_####.exr' (lipsync cues take --audio and --cues instead)")
     from .runner import ProgressLine, run_sequence
     from framebridge.protocol.frames import parse_frames
 
@@ -261,6 +282,58 @@ def _run(args: argparse.Namespace) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
     return 1 if report.failed or partial else 0
+
+
+def _run_lipsync_cues(args: argparse.Namespace) -> int:
+    from framebridge.protocol.frames import parse_frames
+
+    from .lipsync.command import read_transcript, run_cues
+
+    if args.cues is None or args.fps is None:
+        raise FrameBridgeError("lipsync cues need --cues and --fps", fix="e.g. --fps 24 --start 1001 --cues out/line.json")
+    run = run_cues(args.audio, args.cues, fps=args.fps, start=1 if args.start is None else args.start, offset=args.offset,
+                   transcript=read_transcript(args.transcript, args.transcript_file), cue_format=args.cue_format,
+                   preston_blair=args.preston_blair, extended_shapes=args.extended_shapes,
+                   frames=parse_frames(args.frames) if args.frames else None, connection_file=args.connection_file)
+    frames = sorted(run.shapes)
+    print(f"lipsync: {len(run.cues)} cues ({run.method}) over frames {frames[0]}-{frames[-1]} in {run.seconds:.1f} s "
+          f"-> {run.path}")
+    for note in run.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    return 0
+
+
+def _run_lipsync_plate(args: argparse.Namespace) -> int:
+    from framebridge.protocol.frames import parse_frames
+
+    from .lipsync.command import read_transcript, run_plate
+    from .runner import ProgressLine
+    from .sequences import FramePattern
+
+    if not args.output or args.fps is None:
+        raise FrameBridgeError("a lipsync plate needs --output and --fps",
+                               fix="e.g. --input 'plate/frame_####.exr' --output 'out/frame_####.exr' --fps 24 --start 1001")
+    frames = parse_frames(args.frames) if args.frames else FramePattern(args.input).existing_frames()
+    run = run_plate(args.audio, args.input, args.output, fps=args.fps, start=args.start, offset=args.offset,
+                    transcript=read_transcript(args.transcript, args.transcript_file), backend=args.backend,
+                    frames=frames, connection_file=args.connection_file, half=args.half, cues_path=args.cues,
+                    cue_format=args.cue_format, preston_blair=args.preston_blair, extended_shapes=args.extended_shapes,
+                    on_frame=ProgressLine("lipsync", max(len(frames), 1)))
+    report = run.report
+    print(f"lipsync plate: {len(report.written)}/{len(frames)} frames in {report.seconds:.1f} s -> {args.output}"
+          + (f", cues -> {run.cues_path}" if run.cues_path else ""))
+    if run.faceless:
+        print(f"  no face (passed through unchanged): frames {_frame_list(run.faceless)}", file=sys.stderr)
+    for note in run.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    for number, error in sorted(report.failed.items()):
+        print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _frame_list(numbers: list[int]) -> str:
+    shown = ", ".join(str(number) for number in numbers[:20])
+    return shown + (f" and {len(numbers) - 20} more" if len(numbers) > 20 else "")
 
 
 def _expression_run(args: argparse.Namespace, frames: list[int] | None, params: dict):

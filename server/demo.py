@@ -7,7 +7,9 @@ motion-vector temporal consistency), propagate (the first and last restyled fram
 carried through the shot as keyframes), expression (scikit-image's astronaut as a still
 source, driven by a clip made from her by a known mouth-opening warp), write (atomic
 EXR results) and the contact sheet (rows: render, depth, normal, segmentation,
-restyled, propagated, expression).
+restyled, propagated, expression, lip-sync); then lipsync (a line spoken by espeak-ng,
+its Rhubarb JSON cues from the server, the cue track drawn under the waveform, and the
+astronaut as a still plate lip-synced to it on the CPU default: the lip-sync row).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ __all__ = ["DemoSettings", "DemoReport", "run_demo"]
 
 ROWS = (("render", "beauty"), ("depth", "control_depth"), ("normal", "control_normal"),
         ("segmentation", "control_segmentation"), ("restyled", "beauty"), ("propagated", "beauty"),
-        ("expression", "beauty"))
-LINEAR_ROWS = ("render", "restyled", "propagated", "expression")
+        ("expression", "beauty"), ("lip-sync", "beauty"))
+LINEAR_ROWS = ("render", "restyled", "propagated", "expression", "lip-sync")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,10 @@ class DemoReport:
     restyled: list[Path] = field(default_factory=list)
     propagated: list[Path] = field(default_factory=list)
     expressed: list[Path] = field(default_factory=list)
+    lip_synced: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     failed: dict[int, FrameBridgeError] = field(default_factory=dict)
+    lipsync: Any = None
 
 
 @contextmanager
@@ -122,11 +126,17 @@ def run_demo(settings: DemoSettings) -> DemoReport:
                 propagated = _propagate(client, numbers, source, restyled, out / "propagated", report)
             with _stage(report, "expression"):
                 expressed = _expression_stage(client, numbers, expression_dir, report)
+            with _stage(report, "lipsync"):
+                from .lipsync.showcase import speak_and_sync
+
+                report.lipsync = speak_and_sync(client, out / "lipsync")
+            with _stage(report, "lipsync plate"):
+                lip_synced = _lipsync_plate_stage(client, numbers, report.lipsync.wav, out / "lipsync" / "plate", report)
     finally:
         server.stop()
     with _stage(report, "contact sheet"):
         rows = {"render": {n: source(n)[passes.BEAUTY] for n in numbers}, "restyled": restyled, "propagated": propagated,
-                "expression": expressed}
+                "expression": expressed, "lip-sync": lip_synced}
         for label, name in ROWS[1:4]:
             rows[label] = {n: buffers[name] for n, buffers in conditions.results.items()}
         report.contact_sheet = write_contact_sheet(out / "contact_sheet.png", numbers, rows)
@@ -184,6 +194,33 @@ def _expression_stage(client: Any, numbers: list[int], folder: Path, report: Dem
             half, cx, cy = 0.9 * (x1 - x0), (x0 + x1) / 2, (y0 + y1) / 2
             top, left = int(max(0, cy - half)), int(max(0, cx - half))
             close_ups[event.frame] = np.array(event.buffers[passes.BEAUTY][top:int(cy + half), left:int(cx + half)])
+    report.failed.update(job.failed)
+    return close_ups
+
+
+def _lipsync_plate_stage(client: Any, numbers: list[int], wav: Path, folder: Path, report: DemoReport) -> dict[int, np.ndarray]:
+    """The astronaut as a still plate lip-synced to the demo's line (CPU default) at frames spread over it;
+    returns close-ups of her mouth, one per contact-sheet column."""
+    import soundfile
+    from skimage.data import astronaut
+
+    from .colour import display_to_linear
+    from .lipsync.audio import FrameClock
+
+    samples, sample_rate = soundfile.read(str(wav), dtype="float32")
+    clock = FrameClock(24.0, 1001)
+    spoken = clock.frames_for(len(samples) / sample_rate)
+    picked = [spoken[round(index)] for index in np.linspace(len(spoken) * 0.1, len(spoken) * 0.9, len(numbers))]
+    column = dict(zip(picked, numbers))
+    plate = display_to_linear(np.ascontiguousarray(astronaut()).astype(np.float32) / 255.0)
+    job = client.submit("lipsync", picked, lambda number: {passes.BEAUTY: plate}, keep_results=False,
+                        params={"mode": "plate", "sample_rate": int(sample_rate), "fps": 24.0, "start_frame": 1001},
+                        job_buffers={"audio": samples})
+    close_ups: dict[int, np.ndarray] = {}
+    for event in job:
+        if type(event).__name__ == "ResultEvent":
+            report.lip_synced.append(exr.write_exr(folder / f"frame_{event.frame:04d}.exr", dict(event.buffers)))
+            close_ups[column[event.frame]] = np.array(event.buffers[passes.BEAUTY][80:230, 150:300])
     report.failed.update(job.failed)
     return close_ups
 
@@ -255,8 +292,14 @@ def demo_command(args: Any) -> int:
     print(f"demo: propagated the first and last restyled frames through {len(report.propagated)} frames to "
           f"{settings.out_dir / 'propagated'}")
     print(f"demo: expression on {len(report.expressed)} frames to {settings.out_dir / 'expression'}")
+    if report.lip_synced:
+        print(f"demo: lip-synced plate on {len(report.lip_synced)} frames to {report.lip_synced[0].parent}")
     for number, error in sorted(report.failed.items()):
         print(f"demo: frame {number} failed [{error.code}]: {error}")
     print(f"demo: contact sheet {report.contact_sheet}")
+    if report.lipsync is not None:
+        print(f"demo: lipsync {report.lipsync.cues} cues ({report.lipsync.method}) over {report.lipsync.frames} frames -> "
+              f"{report.lipsync.cue_file}, picture {report.lipsync.picture}")
     print("demo: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.stages.items()))
-    return 1 if report.failed or len(report.restyled) != settings.frames or len(report.expressed) != settings.frames else 0
+    incomplete = any(len(paths) != settings.frames for paths in (report.restyled, report.expressed, report.lip_synced))
+    return 1 if report.failed or incomplete else 0

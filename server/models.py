@@ -17,6 +17,10 @@ a Hugging Face id that is already in the local cache (looked up with
     ink = {path = "./loras/ink.safetensors", weight = 0.8}
     [estimators]
     depth = "depth-anything/Depth-Anything-V2-Small-hf"
+    [expression]
+    liveportrait = "~/models/LivePortrait/liveportrait"   # base_models/ and retargeting_models/ of the release
+    [lipsync.wav2lip]
+    checkpoint = "~/models/wav2lip/wav2lip_gan.pth"  # the official .pth, or a folder holding it
 
 A role is the dotted key of one entry (``restyle.sd15.controlnets.depth``,
 ``loras.ink``). A value is a Hugging Face id when it reads ``owner/name`` and no such
@@ -55,7 +59,17 @@ CONFIG_ENV = "FRAMEBRIDGE_MODELS"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _ENTRY_KEYS = {"path", "weight"}
 # Roles every install is told about, configured or not.
-_WELL_KNOWN_ROLES = ("restyle.sd15.base", "restyle.sdxl.base", "restyle.animatediff.motion_adapter")
+_WELL_KNOWN_ROLES = (
+    "restyle.sd15.base",
+    "restyle.sdxl.base",
+    "restyle.animatediff.motion_adapter",
+    "expression.liveportrait",
+    "lipsync.wav2lip.checkpoint",
+)
+# A folder of LivePortrait's release files may be the release's own ``liveportrait/`` folder or a
+# snapshot of the whole KwaiVGI/LivePortrait repository, which holds it one level down.
+_LIVEPORTRAIT_ROLE = "expression.liveportrait"
+_LIVEPORTRAIT_SUBFOLDER = "liveportrait"
 
 
 @dataclass(frozen=True)
@@ -163,7 +177,30 @@ def _required_files(role: str) -> tuple[str, ...]:
         return ("model_index.json",)
     if ".controlnets." in role or role.endswith(".motion_adapter"):
         return ("config.json",)
+    if role == _LIVEPORTRAIT_ROLE:
+        from framebridge.server.liveportrait.checkpoints import CHECKPOINT_FILES
+
+        return tuple(CHECKPOINT_FILES.values())
     return ()
+
+
+def _weights_root(role: str, where: Path) -> Path:
+    """The folder a role's required files are looked for in: ``where``, or the release subfolder a repository snapshot keeps them in."""
+    nested = where / _LIVEPORTRAIT_SUBFOLDER
+    if role == _LIVEPORTRAIT_ROLE and nested.is_dir() and not (where / "base_models").is_dir():
+        return nested
+    return where
+
+
+def _missing_files_fix(role: str, where: Path, missing: list[str]) -> str:
+    """How to supply the files a role's folder lacks."""
+    if role == _LIVEPORTRAIT_ROLE:
+        places = ", ".join(str(where / name) for name in missing)
+        return (
+            f"copy the official LivePortrait release files to {places} (from the KwaiVGI/LivePortrait weights' "
+            "liveportrait/ folder: `hf download KwaiVGI/LivePortrait --include 'liveportrait/*'` on a machine with internet)"
+        )
+    return f"{where} must be a diffusers folder as written by save_pretrained (with {', '.join(missing)})"
 
 
 def _component_files(class_name: str) -> tuple[str, ...]:
@@ -250,13 +287,20 @@ def resolve(role: str, config: ModelsConfig | None = None) -> Path:
             fix=f"put the model files in {where}, or change {role} in {config.path} to a folder or Hugging Face id you have",
             details={"role": role, "path": str(where), "config": str(config.path)},
         )
+    where = _weights_root(role, where)
     missing = [name for name in _required_files(role) if not (where / name).is_file()]
+    if role.endswith(".checkpoint") and where.is_dir() and not any(where.glob("*.pth")):
+        raise ModelNotFound(
+            f"{role}: {where} holds no .pth checkpoint",
+            fix=f"put the checkpoint file in {where}, or point {role} at the file itself",
+            details={"role": role, "path": str(where)},
+        )
     if not missing and (where / "model_index.json").is_file():
         missing = _missing_component_files(where)
     if missing:
         raise ModelNotFound(
             f"{role}: {where} lacks {', '.join(missing)}",
-            fix=f"{where} must be a diffusers folder as written by save_pretrained (with {', '.join(missing)})",
+            fix=_missing_files_fix(role, where, missing),
             details={"role": role, "path": str(where), "missing": missing},
         )
     return where

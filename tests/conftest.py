@@ -6,3 +6,4 @@ from fixtures.models import *  # noqa: F401,F403
 from fixtures.clients import *  # noqa: F401,F403
 from fixtures.faces import *  # noqa: F401,F403
 from fixtures.expression import *  # noqa: F401,F403
+from fixtures.liveportrait import *  # noqa: F401,F403

@@ -83,8 +83,7 @@ def read_knobs(folder: str | os.PathLike[str], frames: Iterable[int], op: str) -
         "last": frames[-1],
         "origfirst": frames[0],
         "origlast": frames[-1],
-        "colorspace": "linear",
-        "raw": op != "restyle",  # expression: rgba is linear already; its face_matte and stmap layers are data
+        "raw": True,
         "on_error": "error",
         "label": f"FrameBridge {op}\n{Path(folder).name}",
     }

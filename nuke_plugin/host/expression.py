@@ -24,12 +24,12 @@ from ..core.expression import (
     expression_request,
     paired_source,
 )
-from ..core.job import connection_settings, default_output_folder
+from ..core.job import choose_view, connection_settings, default_output_folder
 from ..core.layers import LayerPlan
 from ..core.paths import CaptureFolder, beside
 from ..core.requests import choose_frames
 from ..core.session import SessionResult, capture_source, check_server, run_session
-from .nodes import make_knob, render_capture, set_knobs
+from .nodes import fill_read, make_knob, render_capture, set_knobs
 
 __all__ = ["is_expression_node", "create_expression_node", "new_expression_node", "send_expression", "place_results"]
 
@@ -110,8 +110,9 @@ def _send(node: Any) -> Any:
     plate_capture, driver_capture = CaptureFolder(), CaptureFolder()
     metas: dict[int, dict[str, Any]] = {}
     try:
-        render_capture(plate, _RGBA, frames, plate_capture)
-        render_capture(driver, _RGBA, request.driver_frames, driver_capture)
+        view = choose_view("", nuke.views())
+        render_capture(plate, _RGBA, frames, plate_capture, view)
+        render_capture(driver, _RGBA, request.driver_frames, driver_capture, view)
         driver_frames = capture_source(driver_capture.path, ("beauty",))
         source = paired_source(capture_source(plate_capture.path, ("beauty",)), driver_frames, request.driving_offset)
         client = connect(connection)
@@ -134,7 +135,7 @@ def place_results(node: Any, result: SessionResult, metas: dict[int, dict[str, A
     node.begin()
     try:
         read = nuke.nodes.Read()
-        set_knobs(read, result.read)
+        fill_read(read, result.read)
         outputs = [child for child in nuke.allNodes("Output")]
         for output in outputs:
             output.setInput(0, read)

@@ -126,11 +126,16 @@ def create_read(knobs: Mapping[str, Any], next_to: Any, working_space: str | Non
     """
     with builder.parent_of(next_to):
         read = nuke.nodes.Read()
+    fill_read(read, knobs, working_space)
+    x, y = beside(next_to.xpos(), next_to.ypos(), next_to.screenWidth())
+    read.setXYpos(x, y)
+    return read
+
+
+def fill_read(read: Any, knobs: Mapping[str, Any], working_space: str | None = None) -> None:
+    """Point a Read at a published result sequence (see :func:`create_read`)."""
     read["file"].fromUserText(str(knobs["file_text"]))
     set_knobs(read, {name: value for name, value in knobs.items() if name not in ("file", "file_text")})
     colorspace = result_colorspace(read["colorspace"].values(), working_space)
     if colorspace is not None:
         read["colorspace"].setValue(colorspace)
-    x, y = beside(next_to.xpos(), next_to.ypos(), next_to.screenWidth())
-    read.setXYpos(x, y)
-    return read

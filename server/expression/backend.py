@@ -37,6 +37,7 @@ class Motion:
     regions: frozenset[str]  # subset of REGION_NAMES; "all" is expanded by the op
     multipliers: Mapping[str, float]  # per region, finite
     relative: bool  # relative to the reference driving frame, else absolute
+    retarget: frozenset[str] = frozenset()  # of "eyes", "lips": move them by their open ratios (backends with retargeting models)
 
 
 @dataclass(frozen=True)

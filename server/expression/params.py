@@ -12,6 +12,7 @@ from .backend import REGION_NAMES, Motion
 
 __all__ = ["ExpressionParams", "PARAMS", "parse_params", "pair_driving"]
 
+RETARGETABLE = ("eyes", "lips")
 LOOK_AHEAD = 64  # frames the op may read ahead to reach a reference driving frame that is not the first
 
 PARAMS: dict[str, dict[str, Any]] = {
@@ -29,6 +30,8 @@ PARAMS: dict[str, dict[str, Any]] = {
              "help": "which target face: the largest, or the one under this pixel (x right, y down) of the first frame"},
     "feather": {"type": "float", "default": 0.1, "min": 0.0, "max": 1.0, "help": "paste-back edge, fraction of the face size"},
     "cache": {"type": "bool", "default": True},
+    "retarget": {"type": "list[str]", "default": [], "allowed": list(RETARGETABLE),
+                 "help": "liveportrait backend: move these regions by the driver's eye/lip open ratios through its retargeting models"},
 }
 
 
@@ -46,7 +49,7 @@ class ExpressionParams:
     def fingerprint(self) -> dict[str, Any]:
         """What a frame's result depends on among the params (pairing and reference enter through their images)."""
         return {"regions": sorted(self.motion.regions), "multipliers": dict(sorted(self.motion.multipliers.items())),
-                "relative": self.motion.relative, "feather": self.feather}
+                "relative": self.motion.relative, "feather": self.feather, "retarget": sorted(self.motion.retarget)}
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
@@ -86,6 +89,19 @@ def _multipliers(value: Any) -> dict[str, float]:
     return {region: _number(f"multipliers[{region!r}]", factor, -5.0, 5.0) for region, factor in value.items()}
 
 
+def _retarget(value: Any, regions: frozenset[str]) -> frozenset[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
+        raise InvalidParams("retarget must be a list of region names", details={"param": "retarget", "allowed": list(RETARGETABLE)})
+    unknown = sorted(set(value) - set(RETARGETABLE))
+    if unknown:
+        raise InvalidParams(f"retarget names {unknown}; only {list(RETARGETABLE)} can be retargeted",
+                            details={"param": "retarget", "allowed": list(RETARGETABLE)})
+    still = sorted(set(value) - regions)
+    if still:
+        raise InvalidParams(f"retarget names {still}, which regions does not move", details={"param": "retarget"})
+    return frozenset(value)
+
+
 def _face_point(value: Any) -> tuple[float, float] | None:
     if value == "largest":
         return None
@@ -110,9 +126,10 @@ def parse_params(params: Mapping[str, Any]) -> ExpressionParams:
         driving_range = (_integer("driving_range", driving_range[0]), _integer("driving_range", driving_range[1]))
         if driving_range[1] < driving_range[0]:
             raise InvalidParams(f"driving_range {list(driving_range)} ends before it starts", details={"param": "driving_range"})
+    regions = _regions(params.get("regions", "all"))
     return ExpressionParams(
-        motion=Motion(regions=_regions(params.get("regions", "all")), multipliers=_multipliers(params.get("multipliers", {})),
-                      relative=relative),
+        motion=Motion(regions=regions, multipliers=_multipliers(params.get("multipliers", {})), relative=relative,
+                      retarget=_retarget(params.get("retarget", []), regions)),
         reference_frame=None if reference is None else _integer("reference_frame", reference),
         driving_offset=_integer("driving_offset", params.get("driving_offset", 0)),
         driving_range=driving_range,

@@ -6,6 +6,7 @@ from .base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 from .echo import EchoOp
 from .expression import ExpressionOp
 from .extract import ExtractOp
+from .lipsync import LipsyncOp
 from .propagate import PropagateOp
 from .restyle import RestyleOp
 
@@ -14,5 +15,5 @@ __all__ = ["FrameFailure", "InputFrame", "JobContext", "Op", "OutputFrame", "def
 
 def default_ops() -> dict[str, Op]:
     """Every op this server build offers, keyed by name."""
-    ops: list[Op] = [EchoOp(), ExtractOp(), RestyleOp(), PropagateOp(), ExpressionOp()]
+    ops: list[Op] = [EchoOp(), ExtractOp(), RestyleOp(), PropagateOp(), ExpressionOp(), LipsyncOp()]
     return {op.name: op for op in ops}

@@ -8,7 +8,7 @@ def test_pure_modules_import_without_bpy():
     code = (
         "import sys\n"
         "import framebridge.blender_addon\n"
-        "from framebridge.blender_addon import comms, joints, passes, placement, requests\n"
+        "from framebridge.blender_addon import comms, joints, lipsync_keys, passes, placement, requests\n"
         "assert 'bpy' not in sys.modules, 'bpy was imported'\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

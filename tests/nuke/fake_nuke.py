@@ -92,9 +92,20 @@ class Knob:
         if not self._keys:
             return self.value()
         times = sorted(self._keys)
+        before = [key for key in times if key <= float(time)]
+        if before and getattr(self, "_interpolations", {}).get(before[-1]) == CONSTANT:
+            return self._keys[before[-1]]
         import numpy as np  # imported when used, like everything heavy: init.py's tests check what Nuke start imports
 
         return float(np.interp(float(time), times, [self._keys[t] for t in times]))
+
+    def clearAnimated(self) -> bool:
+        self._keys = {}
+        self._interpolations = {}
+        return True
+
+    def animation(self, index: int) -> "AnimationCurve | None":
+        return AnimationCurve(self) if self._keys else None
 
     def setEnabled(self, enabled: bool) -> None:
         self._enabled = bool(enabled)
@@ -113,6 +124,31 @@ class Knob:
 
     def getFlag(self, flag: int) -> bool:
         return bool(self._flags & flag)
+
+
+CONSTANT = 2
+LINEAR = 3
+SMOOTH = 0
+
+
+class AnimationKey:
+    def __init__(self, x: float, y: float):
+        self.x, self.y = x, y
+
+
+class AnimationCurve:
+    """A knob's curve: its keys, and their interpolation (``Knob.interpolation_at`` reads it back in tests)."""
+
+    def __init__(self, knob: Knob):
+        self._knob = knob
+
+    def keys(self) -> list[AnimationKey]:
+        return [AnimationKey(x, y) for x, y in sorted(self._knob._keys.items())]
+
+    def changeInterpolation(self, keys: list[AnimationKey], interpolation: int) -> None:
+        interpolations = self._knob.__dict__.setdefault("_interpolations", {})
+        for key in keys:
+            interpolations[float(key.x)] = interpolation
 
 
 class Tab_Knob(Knob):
@@ -138,7 +174,12 @@ class XY_Knob(Knob):
         if not keys:
             return self.value()[index]
         times = sorted(keys)
-        return float(np.interp(float(time), times, [keys[t] for t in times]))
+        time = min(max(float(time), times[0]), times[-1])
+        after = next(t for t in times if t >= time)
+        before = max(t for t in times if t <= time)
+        if after == before:
+            return keys[after]
+        return keys[before] + (keys[after] - keys[before]) * (time - before) / (after - before)
 
 
 class Text_Knob(Knob):

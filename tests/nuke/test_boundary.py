@@ -8,7 +8,7 @@ def test_pure_modules_import_without_nuke():
     code = (
         "import sys\n"
         "import framebridge.nuke_plugin\n"
-        "from framebridge.nuke_plugin.core import job, knobs, layers, paths, requests, session\n"
+        "from framebridge.nuke_plugin.core import job, knobs, layers, lipsync, paths, requests, session\n"
         "assert 'nuke' not in sys.modules, 'nuke was imported'\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "assert 'framebridge.blender_addon' not in sys.modules, 'the Blender add-on was imported'\n"

@@ -12,7 +12,7 @@ from framebridge.server.ops import default_ops
 from fixtures.op_sections import description_rows, documented_ops, readme_rows
 
 OPS = default_ops()
-SPEC_OPS = ("echo", "expression", "extract", "propagate", "restyle")
+SPEC_OPS = ("echo", "expression", "extract", "lipsync", "propagate", "restyle")
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -1,0 +1,1 @@
+"""Lip-sync: dialogue audio to Rhubarb-style mouth cues for rigs, and lip-synced plates."""

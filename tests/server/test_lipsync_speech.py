@@ -1,0 +1,122 @@
+"""Cues from real synthesised speech, against the shapes the synthesiser's own phoneme timing gives under the same rules.
+
+libespeak-ng (from the espeakng-loader wheel) speaks sentences chosen here and
+reports each phoneme's sample position; those phonemes in ARPAbet, through
+rules.animate, are the ground truth the recognised cue track is compared with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framebridge.protocol.errors import InvalidParams
+from framebridge.server.lipsync.audio import AudioTrack, FrameClock
+from framebridge.server.lipsync.espeak import spell, synthesise, to_arpabet
+from framebridge.server.lipsync.phones import recognise, words_of
+from framebridge.server.lipsync.rules import animate, frame_shapes
+
+SENTENCES = [
+    "Hello world, my big brown bag.",
+    "Maybe Bob paid for the map.",
+    "Peter Piper picked a peck of pickled peppers.",
+    "Mumbling, the moonlit boatman paddled past the pier.",
+    "She sells sea shells by the sea shore.",
+    "Every morning the baker opens the shop at seven.",
+]
+CLOCK = FrameClock(24, 1001)
+
+
+@pytest.fixture(scope="module")
+def lines():
+    """Each sentence spoken, with its ground-truth and recognised per-frame shapes (with and without transcript)."""
+    result = []
+    for sentence in SENTENCES:
+        line = synthesise(sentence)
+        track = AudioTrack(line.samples, line.sample_rate)
+        frames = CLOCK.frames_for(track.duration)
+        truth = frame_shapes(animate(line.phones, track.duration), CLOCK, frames)
+        aligned = recognise(track, sentence)
+        heard = recognise(track)
+        result.append({
+            "line": line, "frames": frames, "truth": truth, "aligned": aligned, "heard": heard,
+            "with_transcript": frame_shapes(animate(aligned.phones, track.duration), CLOCK, frames),
+            "without_transcript": frame_shapes(animate(heard.phones, track.duration), CLOCK, frames),
+        })
+    return result
+
+
+def agreement(lines, key: str) -> float:
+    same = sum(sum(a == b for a, b in zip(line["truth"], line[key])) for line in lines)
+    return same / sum(len(line["frames"]) for line in lines)
+
+
+def test_synthesiser_phones_are_timed_in_order_inside_the_audio():
+    line = synthesise("Maybe Bob paid for the map.")
+    assert line.sample_rate == 22050 and len(line.samples) > line.sample_rate
+    assert [phone.label for phone in line.phones][:4] == ["M", "EY", "B", "IY"]
+    assert all(a.end <= b.start + 1e-9 and a.start < a.end for a, b in zip(line.phones, line.phones[1:]))
+    assert line.phones[-1].end <= len(line.samples) / line.sample_rate
+
+
+def test_espeak_mnemonics_map_to_arpabet():
+    assert to_arpabet("'aI@") == ("AY", "ER")
+    assert to_arpabet("dZ") == ("JH",)
+    assert to_arpabet("_:") == ()
+
+
+def test_every_sentence_aligns_to_its_transcript(lines):
+    assert [line["aligned"].method for line in lines] == ["aligned"] * len(lines)
+
+
+def test_with_transcript_the_cue_track_agrees_with_ground_truth(lines):
+    assert agreement(lines, "with_transcript") >= 0.80
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's goal; 0.84 measured on these sentences (see benchmarks/lipsync.py)")
+def test_with_transcript_agreement_reaches_the_issue_goal(lines):
+    assert agreement(lines, "with_transcript") >= 0.85
+
+
+def test_without_transcript_the_cue_track_mostly_agrees(lines):
+    assert agreement(lines, "without_transcript") >= 0.50
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's goal; the all-phone pass measures 0.57 on these sentences")
+def test_without_transcript_agreement_reaches_the_issue_goal(lines):
+    assert agreement(lines, "without_transcript") >= 0.60
+
+
+def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
+    missed, total = [], 0
+    for line in lines:
+        truth, cues = line["truth"], line["with_transcript"]
+        closures = [index for index, shape in enumerate(truth) if shape == "A"
+                    and (index == 0 or truth[index - 1] != "A")]
+        for index in closures:
+            total += 1
+            if "A" not in cues[max(0, index - 1):index + 2]:
+                missed.append((line["line"].text, line["frames"][index]))
+    assert total >= 15
+    assert len(missed) <= total // 10, missed
+
+
+def test_silence_gives_rest():
+    track = AudioTrack(np.zeros(16000, np.float32), 16000)
+    recognition = recognise(track, "hello")
+    assert recognition.phones == [] and recognition.method == "silence"
+    assert {cue.shape for cue in animate(recognition.phones, track.duration)} == {"X"}
+
+
+def test_words_missing_from_the_dictionary_still_get_phones():
+    assert spell("glorped") and spell("zyxqua")
+    line = synthesise("The zyxqua glorped twice.")
+    recognition = recognise(AudioTrack(line.samples, line.sample_rate), "The zyxqua glorped twice.")
+    assert recognition.method == "aligned"
+    assert len(recognition.phones) >= 10
+
+
+def test_a_transcript_that_is_not_text_is_refused():
+    with pytest.raises(InvalidParams, match="transcript must be text"):
+        words_of(["hello"])
+    assert words_of("Don't stop -- 42 times!") == ["don't", "stop", "42", "times"]
