@@ -15,7 +15,7 @@ __all__ = ["add_connection_commands", "connection_command"]
 
 def add_connection_commands(commands: argparse._SubParsersAction) -> None:
     connection = commands.add_parser("connection", help="issue, list and revoke client connection files (server side)")
-    actions = connection.add_subparsers(dest="action", required=True)
+    actions = connection.add_subparsers(dest="action", required=True, help="export, list or revoke")
     server_file = {"type": Path, "default": None,
                    "help": f"the server's own connection file (default {default_connection_path()})"}
 

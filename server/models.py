@@ -52,6 +52,7 @@ __all__ = [
     "models_command",
     "report",
     "resolve",
+    "package_installed",
 ]
 
 CONFIG_ENV = "FRAMEBRIDGE_MODELS"
@@ -345,3 +346,13 @@ def models_command(args: Any) -> int:
         if status.fix:
             print(f"  {'':<{width}}  fix: {status.fix}")
     return 1 if any(status.state == "missing" for status in statuses) else 0
+
+
+def package_installed(package: str) -> bool:
+    """Whether a package could be imported, found without importing it (a blocked or broken finder: no)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ import cv2
 import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
-from framebridge.server.models import ModelsConfig, load_config, report, resolve
+from framebridge.server.models import ModelsConfig, load_config, package_installed, report, resolve
 from framebridge.server.restyle.backend import RestyleBackend, StyleRequest
 
 __all__ = ["DiffusersBackend", "FAMILIES", "MODES", "window_spans"]
@@ -62,14 +61,6 @@ def _blend_weights(start: int, stop: int, count: int, size: int) -> np.ndarray:
     rising = offsets + 1 if start > 0 else np.full_like(offsets, size)
     falling = (stop - start) - offsets if stop < count else np.full_like(offsets, size)
     return np.minimum(rising, falling)
-
-
-def _installed(package: str) -> bool:
-    """Whether a package could be imported, found without importing it."""
-    try:
-        return importlib.util.find_spec(package) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class DiffusersBackend(RestyleBackend):
@@ -147,7 +138,7 @@ class DiffusersBackend(RestyleBackend):
             "models": list(self._loaded_roles),
             "device": self._device or "not loaded",
         }
-        missing = [package for package in MODEL_PACKAGES if not _installed(package)]
+        missing = [package for package in MODEL_PACKAGES if not package_installed(package)]
         if missing:
             description.update(version=CODE_VERSION, available=False, error=f"missing packages: {', '.join(missing)}",
                                install=INSTALL_LINE)

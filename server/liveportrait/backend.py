@@ -15,7 +15,6 @@ once (cached by ``source_key``). Weights: ``expression.liveportrait`` in the mod
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from framebridge.protocol.errors import ModelError
 from framebridge.server.expression.backend import AnimateRequest, AnimateResult, ExpressionBackend
-from framebridge.server.models import ModelsConfig, load_config
+from framebridge.server.models import ModelsConfig, load_config, package_installed
 
 from .animation import FaceLandmarks, Networks, driven_keypoints
 from .checkpoints import CHECKPOINT_FILES, ROLE, read_architecture, weights_folder
@@ -116,7 +115,7 @@ class LivePortraitBackend(ExpressionBackend):
         return self._config if self._config is not None else load_config()
 
     def describe(self) -> dict[str, Any]:
-        missing_packages = [name for name in ("torch",) if importlib.util.find_spec(name) is None]
+        missing_packages = [name for name in ("torch",) if not package_installed(name)]
         description: dict[str, Any] = {"name": self.name, "role": ROLE, "files": list(CHECKPOINT_FILES.values()), "missing_packages": missing_packages}
         try:
             description["folder"] = str(weights_folder(self._models_config()))
@@ -128,7 +127,7 @@ class LivePortraitBackend(ExpressionBackend):
         return description
 
     def check(self) -> None:
-        if importlib.util.find_spec("torch") is None:
+        if not package_installed("torch"):
             raise ModelError("the liveportrait backend needs torch", fix="pip install 'framebridge[models]'")
         weights_folder(self._models_config())
 
