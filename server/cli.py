@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from framebridge.protocol.buffers import Limits
-from framebridge.protocol.connection import ConnectionInfo, default_connection_path, load_or_create
+from framebridge.protocol.connection import default_connection_path, load_or_create
 from framebridge.protocol.errors import FrameBridgeError
 from framebridge.protocol.version import PROTOCOL_VERSION
 

@@ -30,7 +30,6 @@ import numpy as np
 import xxhash
 import zmq
 
-from framebridge.protocol.client import Client
 from framebridge.protocol.errors import FrameBridgeError
 from framebridge.protocol.messages import FrameIn, Submit
 from framebridge.protocol.wire import TAG, Codec, new_id

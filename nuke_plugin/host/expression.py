@@ -29,7 +29,7 @@ from ..core.layers import LayerPlan
 from ..core.paths import CaptureFolder, beside
 from ..core.requests import choose_frames
 from ..core.session import SessionResult, capture_source, check_server, run_session
-from .nodes import fill_read, make_knob, render_capture, set_knobs
+from .nodes import fill_read, make_knob, render_capture
 
 __all__ = ["is_expression_node", "create_expression_node", "new_expression_node", "send_expression", "place_results"]
 

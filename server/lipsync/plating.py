@@ -15,10 +15,10 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from framebridge.protocol import passes
-from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 
 from ..colour import display_to_linear, linear_to_display
-from ..ops.base import FrameFailure, InputFrame, OutputFrame
+from ..ops.base import FrameFailure, InputFrame, OutputFrame, frame_beauty
 from .audio import AudioTrack, resample
 from .mel import SAMPLE_RATE
 from .plate import PLATE_BACKENDS, SHAPES, PlateBackend, PlateFrame, plate_backend
@@ -52,7 +52,7 @@ def plate_results(plan: PlatePlan, track: AudioTrack, fps: float, frames: Iterat
     plan.backend.start(audio.samples, fps)
     for frame in frames:
         try:
-            beauty = _beauty(frame)
+            beauty = frame_beauty(frame, "the plate")
             display = linear_to_display(_straight(beauty))
             shape_weights = {shape: float(value) for shape, value in zip(SHAPES, weights[frame.number])}
             result = plan.backend.process(PlateFrame(display, frame.number, times[frame.number], shape_weights))
@@ -65,19 +65,6 @@ def plate_results(plan: PlatePlan, track: AudioTrack, fps: float, frames: Iterat
             meta["warnings"] = [f"no face found in frame {frame.number}: passed through unchanged"]
         yield OutputFrame(frame.number, {passes.BEAUTY: _recombine(beauty, display, result.image, result.matte),
                                          MATTE: result.matte}, meta)
-
-
-def _beauty(frame: InputFrame) -> np.ndarray:
-    beauty = frame.buffers.get(passes.BEAUTY)
-    if beauty is None:
-        raise MissingInput(f"frame {frame.number} has no beauty buffer (it has {sorted(frame.buffers) or 'none'})",
-                           fix="send the plate as the 'beauty' buffer (lipsync mode plate)", details={"buffer": passes.BEAUTY})
-    if beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
-        raise ShapeMismatch(f"beauty must be (H, W, 3) or (H, W, 4), got {list(beauty.shape)}")
-    beauty = np.asarray(beauty, dtype=np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
-    if not np.isfinite(beauty).all():
-        raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite pixels", details={"buffer": passes.BEAUTY})
-    return beauty
 
 
 def _straight(beauty: np.ndarray) -> np.ndarray:

@@ -17,10 +17,11 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 import numpy as np
 
 from framebridge.protocol.buffers import ALLOWED_DTYPES
-from framebridge.protocol.errors import FrameBridgeError, InvalidParams
+from framebridge.protocol import passes
+from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 __all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "NO_JOB_BUFFERS", "check_params",
-           "check_job_buffers", "buffer_spec"]
+           "check_job_buffers", "buffer_spec", "frame_beauty"]
 
 NO_JOB_BUFFERS: Mapping[str, np.ndarray] = MappingProxyType({})
 
@@ -125,3 +126,18 @@ def buffer_spec(name: str, channels: list[int] | None, *, required: bool = False
     if doc:
         spec["doc"] = doc
     return spec
+
+
+def frame_beauty(frame: InputFrame, what: str = "the rendered image") -> np.ndarray:
+    """A frame's ``beauty`` as float32 (H, W, 3|4), checked: present, image-shaped, finite; typed errors name the buffer."""
+    beauty = frame.buffers.get(passes.BEAUTY)
+    if beauty is None:
+        raise MissingInput(f"frame {frame.number} has no beauty buffer (it has {sorted(frame.buffers) or 'none'})",
+                           fix=f"send {what} as the 'beauty' buffer", details={"buffer": passes.BEAUTY})
+    if beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
+        raise ShapeMismatch(f"beauty must be (H, W, 3) or (H, W, 4), got {list(beauty.shape)}")
+    beauty = np.asarray(beauty, dtype=np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
+    if not np.isfinite(beauty).all():
+        raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite pixels",
+                              fix="clamp or fix the render before sending", details={"buffer": passes.BEAUTY})
+    return beauty

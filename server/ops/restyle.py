@@ -59,9 +59,7 @@ from framebridge.protocol.errors import (
     FrameBridgeError,
     FrameFailed,
     InvalidParams,
-    MissingInput,
     ModelError,
-    NonFiniteValues,
     ShapeMismatch,
 )
 from framebridge.protocol.passes import shot_depth_range
@@ -73,7 +71,8 @@ from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
 from ..restyle.temporal import Warp, appearance_weight, blend, clamp_to_neighbourhood, estimate_flow
-from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers
+from .base import (NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers,
+                   frame_beauty)
 from .extract import CONDITIONS, ExtractOp, output_name
 from .propagate import KEYFRAME, PropagateOp
 
@@ -333,7 +332,7 @@ class RestyleOp(Op):
         })
 
     def _frame(self, plan: RestylePlan, frame: InputFrame, previous: _Previous | None) -> tuple[OutputFrame, _Previous]:
-        beauty = _beauty(frame)
+        beauty = frame_beauty(frame)
         _check_passes(frame, beauty.shape[:2])
         if previous is not None and previous.beauty.shape[:2] != beauty.shape[:2]:
             previous = None  # the plate changed size: nothing to warp from
@@ -412,7 +411,7 @@ class RestyleOp(Op):
         usable, beauties = [], {}
         for frame in frames:
             try:
-                beauties[frame.number] = _beauty(frame)
+                beauties[frame.number] = frame_beauty(frame)
                 usable.append(frame)
             except FrameBridgeError as error:
                 yield FrameFailure(frame.number, error)
@@ -476,20 +475,6 @@ def _conditions(value: Any) -> dict[str, float]:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 2.0:
             raise InvalidParams(f"condition weight for {name!r} must be a number within 0..2", details={"param": "conditions"})
     return {name: float(weight) for name, weight in value.items()}
-
-
-def _beauty(frame: InputFrame) -> np.ndarray:
-    beauty = frame.buffers.get(passes.BEAUTY)
-    if beauty is None:
-        raise MissingInput(f"frame {frame.number} has no beauty buffer (it has {sorted(frame.buffers) or 'none'})",
-                           fix="send the rendered image as the 'beauty' buffer", details={"buffer": passes.BEAUTY})
-    if beauty.ndim != 3 or beauty.shape[2] not in (3, 4):
-        raise ShapeMismatch(f"beauty must be (H, W, 3) or (H, W, 4), got {list(beauty.shape)}")
-    beauty = np.asarray(beauty, dtype=np.float32) if beauty.dtype.kind == "f" else beauty.astype(np.float32) / np.iinfo(beauty.dtype).max
-    if not np.isfinite(beauty).all():
-        raise NonFiniteValues(f"frame {frame.number}'s beauty has NaN or infinite pixels",
-                              fix="clamp or fix the render before sending", details={"buffer": passes.BEAUTY})
-    return beauty
 
 
 def _check_passes(frame: InputFrame, size: tuple[int, int]) -> None:

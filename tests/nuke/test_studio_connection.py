@@ -1,7 +1,6 @@
 """The Nuke node on a studio network: its connection-file knob takes a client file exported by the server."""
 
 import numpy as np
-import pytest
 
 from fixtures.server import issue_client_file
 from framebridge.nuke_plugin.core.job import connection_settings
