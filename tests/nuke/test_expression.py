@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,18 +14,6 @@ from framebridge.nuke_plugin.core.expression import (
     to_nuke,
 )
 from framebridge.protocol.errors import InvalidParams
-
-@pytest.fixture
-def nuke(monkeypatch):
-    """A fresh fake ``nuke`` (tests/nuke/fake_nuke.py) in sys.modules, with the host modules imported against it."""
-    spec = importlib.util.spec_from_file_location("nuke", Path(__file__).with_name("fake_nuke.py"))
-    fake = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fake)
-    monkeypatch.setitem(sys.modules, "nuke", fake)
-    for name in [name for name in sys.modules if name.startswith("framebridge.nuke_plugin.host")]:
-        monkeypatch.delitem(sys.modules, name)
-    return fake
-
 
 DEFAULTS = {spec.name: spec.default for spec in EXPRESSION_KNOBS if spec.kind not in ("tab", "text", "button")}
 

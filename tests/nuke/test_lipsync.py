@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +18,6 @@ from framebridge.server.ops.base import InputFrame, JobContext
 from framebridge.server.ops.lipsync import LipsyncOp
 
 SENTENCE = "Maybe Bob paid for the map."
-
-
-@pytest.fixture
-def nuke(monkeypatch):
-    spec = importlib.util.spec_from_file_location("nuke", Path(__file__).with_name("fake_nuke.py"))
-    fake = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fake)
-    monkeypatch.setitem(sys.modules, "nuke", fake)
-    for name in [name for name in sys.modules if name.startswith("framebridge.nuke_plugin.host")]:
-        monkeypatch.delitem(sys.modules, name)
-    return fake
 
 
 @pytest.fixture(scope="module")
