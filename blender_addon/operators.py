@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
 
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 from framebridge.protocol.frames import frame_range, parse_frames
@@ -28,10 +28,9 @@ __all__ = [
     "FRAMEBRIDGE_OT_render_restyle",
     "FRAMEBRIDGE_OT_extract_conditions",
     "FRAMEBRIDGE_OT_prompt_key_add",
-    "FRAMEBRIDGE_OT_prompt_key_remove",
     "FRAMEBRIDGE_OT_propagate",
     "FRAMEBRIDGE_OT_keyframe_add",
-    "FRAMEBRIDGE_OT_keyframe_remove",
+    "FRAMEBRIDGE_OT_key_remove",
     "register",
     "unregister",
 ]
@@ -236,6 +235,14 @@ def _keyframe_buffers(settings, frames: list[int], size: tuple[int, int]) -> dic
     return keyframe_buffers(chosen, frames, size)
 
 
+# The editable key lists of the scene's settings: collection -> its active-index property.
+KEY_LISTS = {"keyframes": "keyframe_index", "prompt_keys": "prompt_key_index"}
+
+
+def _select_last(settings, collection: str) -> None:
+    setattr(settings, KEY_LISTS[collection], len(getattr(settings, collection)) - 1)
+
+
 class FRAMEBRIDGE_OT_keyframe_add(bpy.types.Operator):
     """Add a keyframe at the current frame, with the image open in an Image Editor if there is one"""
 
@@ -249,25 +256,7 @@ class FRAMEBRIDGE_OT_keyframe_add(bpy.types.Operator):
         key.frame = context.scene.frame_current
         editors = [area.spaces.active for area in (context.screen.areas if context.screen else []) if area.type == "IMAGE_EDITOR"]
         key.image = next((editor.image for editor in editors if editor.image is not None), None)
-        settings.keyframe_index = len(settings.keyframes) - 1
-        return {"FINISHED"}
-
-
-class FRAMEBRIDGE_OT_keyframe_remove(bpy.types.Operator):
-    """Remove the selected keyframe"""
-
-    bl_idname = "framebridge.keyframe_remove"
-    bl_label = "Remove Keyframe"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return len(context.scene.framebridge.keyframes) > 0
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        settings = context.scene.framebridge
-        settings.keyframes.remove(settings.keyframe_index)
-        settings.keyframe_index = max(0, min(settings.keyframe_index, len(settings.keyframes) - 1))
+        _select_last(settings, "keyframes")
         return {"FINISHED"}
 
 
@@ -283,25 +272,29 @@ class FRAMEBRIDGE_OT_prompt_key_add(bpy.types.Operator):
         key = settings.prompt_keys.add()
         key.frame = context.scene.frame_current
         key.prompt = settings.prompt
-        settings.prompt_key_index = len(settings.prompt_keys) - 1
+        _select_last(settings, "prompt_keys")
         return {"FINISHED"}
 
 
-class FRAMEBRIDGE_OT_prompt_key_remove(bpy.types.Operator):
-    """Remove the selected prompt key"""
+class FRAMEBRIDGE_OT_key_remove(bpy.types.Operator):
+    """Remove the selected key from the list"""
 
-    bl_idname = "framebridge.prompt_key_remove"
-    bl_label = "Remove Prompt Key"
+    bl_idname = "framebridge.key_remove"
+    bl_label = "Remove Key"
     bl_options = {"REGISTER", "UNDO"}
+
+    collection: EnumProperty(items=[("keyframes", "Keyframes", ""), ("prompt_keys", "Prompt Keys", "")])
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return len(context.scene.framebridge.prompt_keys) > 0
+        return len(context.scene.framebridge.keyframes) + len(context.scene.framebridge.prompt_keys) > 0
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        settings = context.scene.framebridge
-        settings.prompt_keys.remove(settings.prompt_key_index)
-        settings.prompt_key_index = max(0, min(settings.prompt_key_index, len(settings.prompt_keys) - 1))
+        settings, index = context.scene.framebridge, KEY_LISTS[self.collection]
+        keys = getattr(settings, self.collection)
+        if len(keys):
+            keys.remove(getattr(settings, index))
+            setattr(settings, index, max(0, min(getattr(settings, index), len(keys) - 1)))
         return {"FINISHED"}
 
 
@@ -310,9 +303,8 @@ classes = (
     FRAMEBRIDGE_OT_render_restyle,
     FRAMEBRIDGE_OT_extract_conditions,
     FRAMEBRIDGE_OT_prompt_key_add,
-    FRAMEBRIDGE_OT_prompt_key_remove,
     FRAMEBRIDGE_OT_propagate,
     FRAMEBRIDGE_OT_keyframe_add,
-    FRAMEBRIDGE_OT_keyframe_remove,
+    FRAMEBRIDGE_OT_key_remove,
 )
 register, unregister = bpy.utils.register_classes_factory(classes)

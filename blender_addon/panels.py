@@ -16,6 +16,15 @@ class FRAMEBRIDGE_UL_prompt_keys(bpy.types.UIList):
         row.prop(item, "prompt", text="", emboss=False)
 
 
+def _draw_key_list(layout, settings, collection: str, index: str, add_operator: str) -> None:
+    """A key list (its UI list is ``FRAMEBRIDGE_UL_<collection>``) with add and remove buttons beside it."""
+    row = layout.row()
+    row.template_list(f"FRAMEBRIDGE_UL_{collection}", "", settings, collection, settings, index, rows=3)
+    column = row.column(align=True)
+    column.operator(add_operator, icon="ADD", text="")
+    column.operator("framebridge.key_remove", icon="REMOVE", text="").collection = collection
+
+
 class _RenderPanel:
     bl_space_type = "PROPERTIES"
     bl_region_type = "WINDOW"
@@ -49,12 +58,7 @@ class FRAMEBRIDGE_PT_prompt_keys(_RenderPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
-        settings = context.scene.framebridge
-        row = self.layout.row()
-        row.template_list("FRAMEBRIDGE_UL_prompt_keys", "", settings, "prompt_keys", settings, "prompt_key_index", rows=3)
-        column = row.column(align=True)
-        column.operator("framebridge.prompt_key_add", icon="ADD", text="")
-        column.operator("framebridge.prompt_key_remove", icon="REMOVE", text="")
+        _draw_key_list(self.layout, context.scene.framebridge, "prompt_keys", "prompt_key_index", "framebridge.prompt_key_add")
 
 
 class FRAMEBRIDGE_UL_keyframes(bpy.types.UIList):
@@ -70,12 +74,7 @@ class FRAMEBRIDGE_PT_propagate(_RenderPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
-        settings = context.scene.framebridge
-        row = self.layout.row()
-        row.template_list("FRAMEBRIDGE_UL_keyframes", "", settings, "keyframes", settings, "keyframe_index", rows=3)
-        column = row.column(align=True)
-        column.operator("framebridge.keyframe_add", icon="ADD", text="")
-        column.operator("framebridge.keyframe_remove", icon="REMOVE", text="")
+        _draw_key_list(self.layout, context.scene.framebridge, "keyframes", "keyframe_index", "framebridge.keyframe_add")
         self.layout.operator("framebridge.propagate", icon="SEQ_SEQUENCER")
 
 

@@ -221,6 +221,15 @@ def scenario_propagate(arguments, report: dict) -> None:
     float_key.pixels[:] = [0.25, 0.5, 0.75, 1.0] * (WIDTH * HEIGHT)
     byte_key = bpy.data.images.new("Key 3", WIDTH, HEIGHT, alpha=True, float_buffer=False)
     byte_key.pixels[:] = [0.5, 0.5, 0.5, 1.0] * (WIDTH * HEIGHT)  # sRGB 0.5 = linear 0.214
+    settings = scene.framebridge
+    for _ in range(2):
+        bpy.ops.framebridge.prompt_key_add()
+        bpy.ops.framebridge.keyframe_add()
+    bpy.ops.framebridge.key_remove(collection="prompt_keys")
+    report["key_lists"] = [len(settings.prompt_keys), settings.prompt_key_index, len(settings.keyframes), settings.keyframe_index]
+    bpy.ops.framebridge.key_remove(collection="keyframes")
+    bpy.ops.framebridge.key_remove(collection="keyframes")
+    report["key_lists"] += [len(settings.keyframes), settings.keyframe_index]
     for frame, image in ((1, float_key), (3, byte_key)):
         key = scene.framebridge.keyframes.add()
         key.frame, key.image = frame, image

@@ -231,6 +231,7 @@ def test_propagate_carries_keyframe_images_through_the_shot_and_places_them(tmp_
     out = tmp_path / "propagated"
     report = run_scenario("propagate", tmp_path, "--connection-file", str(server.connection_file), "--out", str(out))
     assert report["result"] == ["FINISHED"]
+    assert report["key_lists"] == [1, 0, 2, 1, 0, 0]  # one remove operator edits either list and keeps a valid selection
     assert report["strip"] == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
     first, last = (read_frame(out / f"frame_{n:04d}.exr")[passes.BEAUTY] for n in (1, 3))
     np.testing.assert_allclose(first[..., :3], np.broadcast_to([0.25, 0.5, 0.75], first[..., :3].shape), atol=1e-3)
