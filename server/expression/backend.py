@@ -11,11 +11,13 @@ by its keypoints, warping module and generator.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+from ..faces.backend import FaceModelBackend
 
 __all__ = ["FaceState", "Motion", "AnimateRequest", "AnimateResult", "ExpressionBackend", "REGION_NAMES"]
 
@@ -63,22 +65,8 @@ class AnimateResult:
     landmarks: np.ndarray  # (68, 2) the target's landmarks after the motion (for tracks), pixels
 
 
-class ExpressionBackend(ABC):
+class ExpressionBackend(FaceModelBackend):
     """Moves a target face as a driving face moves; heavy imports happen lazily, never at import."""
-
-    name: ClassVar[str]
-
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """Availability, missing packages or files, version; never imports torch."""
-
-    @abstractmethod
-    def check(self) -> None:
-        """Raise ModelNotFound naming the missing file and where it goes; return when ready to load."""
-
-    @abstractmethod
-    def version(self) -> str:
-        """Identifies the backend's behaviour (code and models); part of every cache key."""
 
     @abstractmethod
     def animate(self, request: AnimateRequest) -> AnimateResult:

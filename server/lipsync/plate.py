@@ -24,7 +24,7 @@ without a face comes back unchanged with ``face_found`` False (the op names it).
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams, ModelError, ModelNotFound
 from framebridge.server.faces import FaceTracker, filter_for_strength, landmark_provider, soft_matte, thin_plate_warp
+from framebridge.server.faces.backend import FaceModelBackend
 from framebridge.server.faces.mask import face_size, outline, ring
 from framebridge.server.models import ModelsConfig, load_config, resolve
 
@@ -68,22 +69,8 @@ class PlateResult:
     landmarks: np.ndarray | None  # (68, 2) after the edit
 
 
-class PlateBackend(ABC):
+class PlateBackend(FaceModelBackend):
     """Lip-syncs the frames of one plate, in order; one instance serves one job at a time."""
-
-    name: ClassVar[str]
-
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """Name, version, whether it can run and what it lacks; never imports torch."""
-
-    @abstractmethod
-    def check(self) -> None:
-        """Raise :class:`ModelNotFound` naming the missing file and where it goes."""
-
-    @abstractmethod
-    def version(self) -> str:
-        """Identifies the backend's behaviour and models; part of cache keys."""
 
     @abstractmethod
     def start(self, audio_16k: np.ndarray, fps: float) -> None:
