@@ -38,7 +38,7 @@ import numpy as np
 from framebridge.protocol.errors import InvalidParams
 
 __all__ = ["OcioTransform", "SrgbTransform", "WorkingSpace", "blender_config", "display_transform", "linear_to_display",
-           "display_to_linear", "working_space", "frames_in", "results_out"]
+           "display_to_linear", "unpremultiply", "working_space", "frames_in", "results_out"]
 
 
 def linear_to_display(rgb: np.ndarray) -> np.ndarray:
@@ -51,6 +51,15 @@ def display_to_linear(rgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded values in 0..1 back to scene-linear float32 (inverse of :func:`linear_to_display`)."""
     encoded = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
     return np.where(encoded <= 0.04045, encoded / 12.92, np.power((encoded + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def unpremultiply(image: np.ndarray) -> np.ndarray:
+    """Colour without the alpha premultiplication renders carry: RGB / alpha, 0 where alpha is 0 (RGB images as they are)."""
+    rgb = image[..., :3]
+    if image.shape[2] == 3:
+        return rgb
+    alpha = image[..., 3:4]
+    return np.divide(rgb, alpha, out=np.zeros(rgb.shape, np.float32), where=alpha > 1e-6)
 
 
 class OcioTransform:

@@ -18,7 +18,7 @@ import numpy as np
 from framebridge.protocol import passes
 from framebridge.protocol.errors import ModelError
 
-from ..colour import display_to_linear, linear_to_display
+from ..colour import display_to_linear, linear_to_display, unpremultiply
 from ..faces import identity_stmap
 from ..faces.warp import shared_identity_stmap
 from ..ops.base import OutputFrame
@@ -28,14 +28,6 @@ from .backend import AnimateRequest, ExpressionBackend
 __all__ = ["to_display", "compose", "pass_through", "FACE_MATTE", "STMAP"]
 
 FACE_MATTE, STMAP = "face_matte", "stmap"
-
-
-def _straight(linear: np.ndarray) -> np.ndarray:
-    rgb = linear[..., :3]
-    if linear.shape[2] == 3:
-        return rgb
-    alpha = linear[..., 3:4]
-    return np.divide(rgb, alpha, out=np.zeros(rgb.shape, np.float32), where=alpha > 1e-6)
 
 
 _LUT_SIZE = 1 << 16
@@ -53,7 +45,7 @@ def to_display(linear: np.ndarray) -> np.ndarray:
         return linear[..., :3].astype(np.float32) / 255.0
     if _lut is None:
         _lut = linear_to_display(np.linspace(0.0, 1.0, _LUT_SIZE, dtype=np.float32))
-    scaled = np.clip(_straight(np.asarray(linear, np.float32)), 0.0, 1.0)
+    scaled = np.clip(unpremultiply(np.asarray(linear, np.float32)), 0.0, 1.0)
     scaled *= np.float32(_LUT_SIZE - 1)
     scaled += np.float32(0.5)
     return _lut[scaled.astype(np.uint16)]
@@ -100,10 +92,10 @@ def _paste(linear: np.ndarray, display: np.ndarray, image: np.ndarray, matte: np
     region = linear[y0:y1, x0:x1]
     shown = display[y0:y1, x0:x1]
     blended = display_to_linear(shown + (np.clip(image[y0:y1, x0:x1], 0.0, 1.0) - shown) * weight)
-    straight = _straight(region)
+    straight = unpremultiply(region)
     beyond = straight - np.clip(straight, 0.0, 1.0)
     if beyond.any():
-        everywhere = _straight(linear)
+        everywhere = unpremultiply(linear)
         beyond_all = everywhere - np.clip(everywhere, 0.0, 1.0)
         height, width = linear.shape[:2]
         map_x = stmap[y0:y1, x0:x1, 0] * width - 0.5

@@ -17,7 +17,7 @@ import numpy as np
 from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams
 
-from ..colour import display_to_linear, linear_to_display
+from ..colour import display_to_linear, linear_to_display, unpremultiply
 from ..ops.base import FrameFailure, InputFrame, OutputFrame, frame_beauty
 from .audio import AudioTrack, resample
 from .mel import SAMPLE_RATE
@@ -53,7 +53,7 @@ def plate_results(plan: PlatePlan, track: AudioTrack, fps: float, frames: Iterat
     for frame in frames:
         try:
             beauty = frame_beauty(frame, "the plate")
-            display = linear_to_display(_straight(beauty))
+            display = linear_to_display(unpremultiply(beauty))
             shape_weights = {shape: float(value) for shape, value in zip(SHAPES, weights[frame.number])}
             result = plan.backend.process(PlateFrame(display, frame.number, times[frame.number], shape_weights))
         except FrameBridgeError as error:
@@ -65,15 +65,6 @@ def plate_results(plan: PlatePlan, track: AudioTrack, fps: float, frames: Iterat
             meta["warnings"] = [f"no face found in frame {frame.number}: passed through unchanged"]
         yield OutputFrame(frame.number, {passes.BEAUTY: _recombine(beauty, display, result.image, result.matte),
                                          MATTE: result.matte}, meta)
-
-
-def _straight(beauty: np.ndarray) -> np.ndarray:
-    """Colour without premultiplication (RGB / alpha; 0 where alpha is 0)."""
-    rgb = beauty[..., :3]
-    if beauty.shape[2] == 3:
-        return rgb
-    alpha = beauty[..., 3:4]
-    return np.divide(rgb, alpha, out=np.zeros(rgb.shape, np.float32), where=alpha > 1e-6)
 
 
 def _recombine(beauty: np.ndarray, display: np.ndarray, edited: np.ndarray, matte: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ from framebridge.protocol.errors import (
 )
 from framebridge.protocol.passes import shot_depth_range
 
-from ..colour import display_to_linear, frames_in, linear_to_display, results_out, working_space
+from ..colour import display_to_linear, frames_in, linear_to_display, results_out, unpremultiply, working_space
 from ..conditions import DepthRange
 from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -162,7 +162,7 @@ class _Previous:
     @property
     def display_in(self) -> np.ndarray:
         if self._display_in is None:
-            self._display_in = linear_to_display(_straight(self.beauty))
+            self._display_in = linear_to_display(unpremultiply(self.beauty))
         return self._display_in
 
 
@@ -349,7 +349,7 @@ class RestyleOp(Op):
             display_out, result = cached["display"], cached[passes.BEAUTY]
             meta["cache"] = "hit"
         else:
-            straight = _straight(beauty)
+            straight = unpremultiply(beauty)
             display_in = linear_to_display(straight)
             start, warped, weight = display_in, None, None
             if previous is not None:
@@ -422,11 +422,11 @@ class RestyleOp(Op):
             results = {number: entry[passes.BEAUTY] for number, entry in cached.items()}
             state = "hit"
         else:
-            requests = [self._request(plan, frame, linear_to_display(_straight(beauties[frame.number]))) for frame in usable]
+            requests = [self._request(plan, frame, linear_to_display(unpremultiply(beauties[frame.number]))) for frame in usable]
             shape = requests[0].image.shape if requests else ()
             restyled = self._restyle(plan, requests, shape)
             results = {frame.number: _recombine(display_to_linear(image), beauties[frame.number],
-                                                _straight(beauties[frame.number]), float(plan.strength.at(frame.number)))
+                                                unpremultiply(beauties[frame.number]), float(plan.strength.at(frame.number)))
                        for frame, image in zip(usable, restyled)}
             for number, result in results.items():
                 if plan.cache:
@@ -484,15 +484,6 @@ def _check_passes(frame: InputFrame, size: tuple[int, int]) -> None:
         if array is not None and array.shape != shape:
             raise ShapeMismatch(f"frame {frame.number}'s {name} is {list(array.shape)}, the beauty needs {list(shape)}",
                                 details={"buffer": name})
-
-
-def _straight(beauty: np.ndarray) -> np.ndarray:
-    """Colour without the alpha premultiplication renders carry (RGB / alpha; 0 where alpha is 0)."""
-    rgb = beauty[..., :3]
-    if beauty.shape[2] == 3:
-        return rgb
-    alpha = beauty[..., 3:4]
-    return np.divide(rgb, alpha, out=np.zeros(rgb.shape, np.float32), where=alpha > 1e-6)
 
 
 def _recombine(restyled: np.ndarray, beauty: np.ndarray, straight: np.ndarray, strength: float) -> np.ndarray:

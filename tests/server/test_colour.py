@@ -13,6 +13,7 @@ from framebridge.server.colour import (
     display_to_linear,
     display_transform,
     linear_to_display,
+    unpremultiply,
 )
 
 RNG = np.random.default_rng(11)
@@ -72,3 +73,10 @@ def test_bad_ocio_choices_are_typed_errors(blender_ocio, tmp_path):
         OcioTransform(tmp_path / "missing.ocio")
     with pytest.raises(InvalidParams, match="needs an OCIO config"):
         display_transform(view="AgX")
+
+
+def test_unpremultiply_divides_by_alpha_and_zeroes_fully_transparent_pixels():
+    image = np.array([[[0.2, 0.4, 0.1, 0.5], [0.3, 0.3, 0.3, 0.0]]], np.float32)
+    np.testing.assert_allclose(unpremultiply(image), [[[0.4, 0.8, 0.2], [0.0, 0.0, 0.0]]])
+    rgb = image[..., :3]
+    assert np.shares_memory(unpremultiply(rgb), rgb)  # no alpha: the colour as it is, not a copy
