@@ -38,7 +38,8 @@ from . import background, builder
 from .background import alive
 from .nodes import create_read, is_bridge_node, knob_values, render_capture, sample_knobs, source_of
 
-__all__ = ["prepare", "check", "capture", "stream", "place", "fail", "send_in_background", "alive", "root_colour_values"]
+__all__ = ["prepare", "check", "capture", "stream", "place", "fail", "show_state", "send_in_background", "alive",
+           "root_colour_values"]
 
 UNDO_NAME = "FrameBridge Send"
 _ROOT_COLOUR_KNOBS = ("colorManagement", "OCIO_config", "customOCIOConfigPath", "workingSpaceLUT")
@@ -124,17 +125,17 @@ def place(node: Any, request: JobRequest, result: SessionResult) -> Any:
     try:
         result.raise_for_failure()
     except JobCancelled as error:
-        _show(node, "cancelled", f"cancelled: {error}")
+        show_state(node, "cancelled", f"cancelled: {error}")
         return None
     except FrameBridgeError as error:
-        _show(node, "failed", f"failed: {error}")
+        show_state(node, "failed", f"failed: {error}")
         return None
     with builder.undo_step(UNDO_NAME):
         read = create_read(result.read, node, request.working_space)
         wired = is_bridge_node(node) and builder.show_result(node, read)
     where = f"{len(result.frames)} frames in {result.read['file']}"
     if is_bridge_node(node):
-        _show(node, "done", f"done: {where} ({read.name()}{'' if wired else ', beside this node'})")
+        show_state(node, "done", f"done: {where} ({read.name()}{'' if wired else ', beside this node'})")
     _say(f"FrameBridge: {where} ({read.name()})")
     return read
 
@@ -150,7 +151,8 @@ def _node_gone(request: JobRequest, result: SessionResult) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _show(node: Any, state: str, text: str) -> None:
+def show_state(node: Any, state: str, text: str) -> None:
+    """The state on a FrameBridge node that still exists (outside the undo history); failures also go to stderr."""
     if is_bridge_node(node) and alive(node):
         with builder.without_undo():
             builder.set_state(node, state, text)
@@ -168,7 +170,7 @@ def fail(node: Any, error: BaseException) -> None:
     if isinstance(error, RuntimeError) and not isinstance(error, FrameBridgeError):
         text = f"rendering the input stopped ({error}); nothing was sent"
     if is_bridge_node(node) and alive(node):
-        _show(node, "failed", text)
+        show_state(node, "failed", text)
     elif nuke.GUI:
         nuke.message(f"FrameBridge: {text}")
     else:
@@ -177,7 +179,7 @@ def fail(node: Any, error: BaseException) -> None:
 
 def send_in_background(node: Any, request: JobRequest, source: Any) -> threading.Thread:
     """GUI: steps 2-5 of a send (see :mod:`.background`); returns the thread doing step 2."""
-    _show(node, "sending", f"sending {len(request.frames)} frames ({request.op})")
+    show_state(node, "sending", f"sending {len(request.frames)} frames ({request.op})")
     return background.run_in_background(background.Steps(
         title=f"FrameBridge {request.op}",
         inputs=(node, source),
