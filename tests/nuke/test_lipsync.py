@@ -183,3 +183,15 @@ def test_plate_mode_runs_off_the_main_thread_and_names_a_missing_plate(nuke, ser
     assert node["status"].value().startswith("done: 2 lip-synced frames"), node["status"].value()
     assert nuke.progress_tasks[-1].name == "FrameBridge lipsync" and nuke.progress_tasks[-1].progress == 100
     assert node.input(1) is not None and nuke.messages == []
+
+
+def test_a_lipsync_node_saved_before_plate_mode_still_generates_cues(nuke, tmp_path):
+    from framebridge.nuke_plugin.core.marker import MARKER as BRIDGE_MARKER
+    from framebridge.nuke_plugin.host import lipsync
+
+    node = lipsync.create_node()
+    for name in ("mode", "show", "backend", "output_folder", BRIDGE_MARKER):
+        node.removeKnob(node[name])
+    node["audio"].setValue(str(tmp_path / "missing.wav"))
+    lipsync.generate(node)  # read as mode cues: the cue path's own error, not a missing knob
+    assert node["status"].value().startswith("error: no audio file")
