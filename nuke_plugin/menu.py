@@ -21,3 +21,4 @@ if nuke.GUI:
         _menu.addCommand("FrameBridge Expression", _call("new_expression_node", "expression"), icon="FrameBridge.png")
         _menu.addCommand("Test Connection", _call("test_connection"))
         _menu.addCommand("LipSync", _call("create_node", "lipsync"), icon="FrameBridge.png")
+        _menu.addCommand("FrameBridge Propagate", _call("new_propagate_node", "propagate"), icon="FrameBridge.png")

@@ -72,7 +72,8 @@ def plan_layers(op: str, conditions: Iterable[str], temporal: bool, channels: It
 
     ``extract`` needs each condition's inputs and refuses a missing one; ``restyle``
     needs ``rgba`` and takes depth, motion (when temporal) and the conditions' passes
-    when the node has them; ``echo`` sends every layer that maps to a buffer.
+    when the node has them; ``propagate`` needs ``rgba`` and takes the motion, depth
+    and object ids it finds; ``echo`` sends every layer that maps to a buffer.
     """
     conditions = list(conditions)
     available = {layer.lower(): layer for layer in layers_of(channels)}
@@ -104,6 +105,11 @@ def plan_layers(op: str, conditions: Iterable[str], temporal: bool, channels: It
         for condition in conditions:
             optional += CONDITION_INPUTS[condition]
         wanted += [buffer for buffer in optional if _find(buffer, available)]
+    elif op == "propagate":
+        if not _find(passes.BEAUTY, available):
+            raise MissingInput(f"propagate needs the shot's rgba layer; input 0 has {sorted(available.values())}")
+        optional = [passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, passes.OBJECT_INDEX]
+        wanted = [passes.BEAUTY] + [buffer for buffer in optional if _find(buffer, available)]
     else:
         wanted = [buffer for buffer in NUKE_LAYERS if _find(buffer, available)]
         if not wanted:

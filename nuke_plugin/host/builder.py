@@ -2,9 +2,10 @@
 
 Every FrameBridge node kind (this plugin's restyle/extract node, and any later one)
 is a tuple of :class:`~..core.knobs.KnobSpec` plus :func:`build_node`. Inside, the
-Group is ``Input "Source" (0)`` and ``Input "Result" (1)`` into a ``Switch`` named
-``ResultSwitch`` driven by the ``show`` knob, into ``Output``: the result's Read sits
-in the node's parent and is wired into input 1 (:func:`show_result`). The state of
+Group is ``Input "Source" (0)`` and ``Input "Result"`` (1, or after a node kind's
+extra inputs) into a ``Switch`` named ``ResultSwitch`` driven by the ``show`` knob,
+into ``Output``: the result's Read sits in the node's parent and is wired into the
+Result input (:func:`show_result`). The state of
 the last send shows on the node itself (tile colour, label, ``status`` knob), so
 routine outcomes need no modal popup. Knobs are read with :func:`knob_values`,
 which gives a knob's default when an older saved node lacks it.
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 SWITCH = "ResultSwitch"
+RESULT = "Result"  # the Input the result's Read is wired into
 # State -> tile colour (0xRRGGBBAA; 0 is Nuke's default for a Group).
 STATES = {"idle": 0, "sending": 0x3A6EA5FF, "done": 0x4C9A2AFF, "cancelled": 0xC08A2EFF, "failed": 0xB22222FF}
 
@@ -78,13 +80,19 @@ def make_knob(spec: KnobSpec) -> Any:
     return knob
 
 
-def build_node(specs: Iterable[KnobSpec], name: str, input_node: Any = None, help_text: str = "") -> Any:
-    """A Group with ``specs`` as knobs that passes its input through until a result is shown, in the current context."""
+def build_node(specs: Iterable[KnobSpec], name: str, input_node: Any = None, help_text: str = "",
+               extra_inputs: Iterable[str] = ()) -> Any:
+    """A Group with ``specs`` as knobs that passes its input through until a result is shown, in the current context.
+
+    ``extra_inputs`` name more inputs (numbered from 1, e.g. a node's keyframes); the result's input comes after them.
+    """
     group = nuke.nodes.Group()
     group.setName(name, uncollide=True)
     with group:
         source = nuke.nodes.Input(name="Source")
-        result = nuke.nodes.Input(name="Result")
+        for input_name in extra_inputs:
+            nuke.nodes.Input(name=input_name)
+        result = nuke.nodes.Input(name=RESULT)
         switch = nuke.nodes.Switch(name=SWITCH, inputs=[source, result])
         nuke.nodes.Output(inputs=[switch])
     for spec in specs:
@@ -142,7 +150,7 @@ def show_result(node: Any, read: Any) -> bool:
     """Wire ``read`` into the node's result input and show it; False for an older node without the switch."""
     if node.node(SWITCH) is None or node.knob("show") is None:
         return False
-    node.setInput(1, read)
+    node.setInput(int(node.node(RESULT)["number"].value()), read)
     node["show"].setValue("result")
     sync_switch(node)
     return True

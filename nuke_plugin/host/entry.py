@@ -67,7 +67,7 @@ def _send_or_create(op: str) -> None:
     except FrameBridgeError as error:
         send.fail(None, error)
         return
-    if is_bridge_node(node):
+    if is_bridge_node(node) and node.knob("op") is not None:  # other FrameBridge kinds (Propagate) get a node after them
         node["op"].setValue(op)
         send_node(node)
     else:

@@ -1,8 +1,8 @@
 """One Send, from the button to the placed result, without freezing Nuke.
 
 In a GUI session the steps alternate between Nuke's main thread and a Python
-thread, handing over with ``nuke.executeInMainThread`` (which runs the call later,
-from Nuke's event loop):
+thread (:mod:`.background`, shared by every node kind), handing over with
+``nuke.executeInMainThread`` (which runs the call later, from Nuke's event loop):
 
 1. main: read the node and the script (knobs, range, view, working space; proxy refused);
 2. thread: check the server (a dead server costs its timeout here, not in the UI);
@@ -34,22 +34,15 @@ from ..core.job import JobRequest, check_full_resolution, choose_view, plan_job
 from ..core.paths import CaptureFolder, version_folder
 from ..core.requests import choose_frames
 from ..core.session import SessionResult, capture_source, check_server, run_session, shot_with_depth_range
-from . import builder
+from . import background, builder
+from .background import alive
 from .nodes import create_read, is_bridge_node, knob_values, render_capture, sample_knobs, source_of
 
-__all__ = ["prepare", "check", "capture", "stream", "place", "fail", "send_in_background", "alive", "root_colour_values"]
+__all__ = ["prepare", "check", "capture", "stream", "place", "fail", "show_state", "send_in_background", "alive",
+           "root_colour_values"]
 
 UNDO_NAME = "FrameBridge Send"
 _ROOT_COLOUR_KNOBS = ("colorManagement", "OCIO_config", "customOCIOConfigPath", "workingSpaceLUT")
-
-
-def alive(node: Any) -> bool:
-    """False once the node was deleted or its script closed (Nuke then raises ValueError on any use)."""
-    try:
-        node.fullName()
-    except ValueError:
-        return False
-    return True
 
 
 def root_colour_values() -> dict[str, Any]:
@@ -132,17 +125,17 @@ def place(node: Any, request: JobRequest, result: SessionResult) -> Any:
     try:
         result.raise_for_failure()
     except JobCancelled as error:
-        _show(node, "cancelled", f"cancelled: {error}")
+        show_state(node, "cancelled", f"cancelled: {error}")
         return None
     except FrameBridgeError as error:
-        _show(node, "failed", f"failed: {error}")
+        show_state(node, "failed", f"failed: {error}")
         return None
     with builder.undo_step(UNDO_NAME):
         read = create_read(result.read, node, request.working_space)
         wired = is_bridge_node(node) and builder.show_result(node, read)
     where = f"{len(result.frames)} frames in {result.read['file']}"
     if is_bridge_node(node):
-        _show(node, "done", f"done: {where} ({read.name()}{'' if wired else ', beside this node'})")
+        show_state(node, "done", f"done: {where} ({read.name()}{'' if wired else ', beside this node'})")
     _say(f"FrameBridge: {where} ({read.name()})")
     return read
 
@@ -158,7 +151,8 @@ def _node_gone(request: JobRequest, result: SessionResult) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _show(node: Any, state: str, text: str) -> None:
+def show_state(node: Any, state: str, text: str) -> None:
+    """The state on a FrameBridge node that still exists (outside the undo history); failures also go to stderr."""
     if is_bridge_node(node) and alive(node):
         with builder.without_undo():
             builder.set_state(node, state, text)
@@ -176,7 +170,7 @@ def fail(node: Any, error: BaseException) -> None:
     if isinstance(error, RuntimeError) and not isinstance(error, FrameBridgeError):
         text = f"rendering the input stopped ({error}); nothing was sent"
     if is_bridge_node(node) and alive(node):
-        _show(node, "failed", text)
+        show_state(node, "failed", text)
     elif nuke.GUI:
         nuke.message(f"FrameBridge: {text}")
     else:
@@ -184,55 +178,14 @@ def fail(node: Any, error: BaseException) -> None:
 
 
 def send_in_background(node: Any, request: JobRequest, source: Any) -> threading.Thread:
-    """GUI: steps 2-5 of a send; returns the thread doing step 2."""
-    _show(node, "sending", f"sending {len(request.frames)} frames ({request.op})")
-    thread = threading.Thread(target=_check_then_capture, args=(node, request, source), name="FrameBridge", daemon=True)
-    thread.start()
-    return thread
-
-
-def _check_then_capture(node: Any, request: JobRequest, source: Any) -> None:
-    try:
-        check(request)
-    except FrameBridgeError as error:
-        nuke.executeInMainThread(fail, args=(node, error))
-        return
-    nuke.executeInMainThread(_capture_then_stream, args=(node, request, source))
-
-
-def _capture_then_stream(node: Any, request: JobRequest, source: Any) -> None:
-    if not alive(node) or not alive(source):
-        print("FrameBridge: the node or its input was deleted before the input was rendered; nothing was sent",
-              file=sys.stderr, flush=True)
-        return
-    try:
-        folder = capture(request, source)
-    except (FrameBridgeError, RuntimeError) as error:  # nuke.execute raises RuntimeError when cancelled or failing
-        fail(node, error)
-        return
-    threading.Thread(target=_stream_then_place, args=(node, request, folder), name="FrameBridge", daemon=True).start()
-
-
-def _stream_then_place(node: Any, request: JobRequest, folder: CaptureFolder) -> None:
-    outcome = _stream_with_progress(request, folder)
-    if isinstance(outcome, FrameBridgeError):
-        nuke.executeInMainThread(fail, args=(node, outcome))
-    else:
-        nuke.executeInMainThread(place, args=(node, request, outcome))
-
-
-def _stream_with_progress(request: JobRequest, folder: CaptureFolder) -> SessionResult | FrameBridgeError:
-    """The job under a ProgressTask, which closes when this returns (a ProgressTask ends when it is freed)."""
-    task = nuke.ProgressTask(f"FrameBridge {request.op}")
-
-    def progress(done: int, total: int, stage: str) -> None:
-        task.setMessage(f"{stage}: {done} of {total} frames")
-        task.setProgress(int(100 * done / max(total, 1)))
-
-    try:
-        return stream(request, folder, progress, task.isCancelled)
-    except FrameBridgeError as error:
-        return error
-    except OSError as error:  # a full disk or a folder without write permission, seen from the thread
-        return FrameBridgeError(f"could not read the capture or write the results ({error})",
-                                fix="check the output folder's free space and permissions")
+    """GUI: steps 2-5 of a send (see :mod:`.background`); returns the thread doing step 2."""
+    show_state(node, "sending", f"sending {len(request.frames)} frames ({request.op})")
+    return background.run_in_background(background.Steps(
+        title=f"FrameBridge {request.op}",
+        inputs=(node, source),
+        check=lambda: check(request),
+        capture=lambda: capture(request, source),
+        stream=lambda folder, progress, cancelled: stream(request, folder, progress, cancelled),
+        place=lambda result: place(node, request, result),
+        fail=lambda error: fail(node, error),
+    ))

@@ -102,3 +102,48 @@ def test_send_without_a_driver_reports_a_typed_error(nuke, astronaut):
     node = expression.create_expression_node(_image_node(nuke, "Plate1", {1: astronaut}))
     assert expression.send_expression(node) is None
     assert "needs a plate (input 0) and a driver (input 1)" in messages[0]
+
+
+def test_a_gui_send_leaves_the_main_thread_free_and_places_the_result_later(nuke, server, tmp_path, astronaut,
+                                                                             mouth_driver, settle, monkeypatch):
+    import threading
+
+    from framebridge.nuke_plugin.host import expression
+
+    driver_frames, _ = mouth_driver
+    nuke.GUI = True
+    checked_in = []
+    real_check = expression.check_server
+
+    def recording(client, op=None):
+        checked_in.append(threading.current_thread() is threading.main_thread())
+        return real_check(client, op)
+
+    monkeypatch.setattr(expression, "check_server", recording)
+    node = expression.create_expression_node(_image_node(nuke, "Plate1", {1: astronaut, 2: astronaut}),
+                                             _image_node(nuke, "Actor1", {1: driver_frames[0], 2: driver_frames[2]}))
+    node["connection_file"].setValue(str(server.connection_file))
+    node["output_folder"].setValue(str(tmp_path / "out"))
+    node["timeout"].setValue(60.0)
+    assert expression.send_expression(node) is None
+    assert nuke.executed == [] and nuke.allNodes("CornerPin2D") == []  # the button returned before anything ran
+    settle()
+    assert checked_in == [False] and nuke.messages == []
+    assert [task.name for task in nuke.progress_tasks] == ["FrameBridge expression"] and nuke.progress_tasks[0].progress == 100
+    assert any(child.Class() == "Read" for child in node.children) and nuke.allNodes("CornerPin2D")[0]["to1"].isAnimated()
+
+
+def test_a_gui_send_cancelled_from_the_progress_task_places_nothing(nuke, server, tmp_path, astronaut, settle):
+    from framebridge.nuke_plugin.host import expression
+
+    nuke.GUI = True
+    nuke.cancel_at_progress = 0
+    plate = _image_node(nuke, "Plate1", {1: astronaut, 2: astronaut})
+    node = expression.create_expression_node(plate, _image_node(nuke, "Actor1", {1: astronaut, 2: astronaut}))
+    node["connection_file"].setValue(str(server.connection_file))
+    node["output_folder"].setValue(str(tmp_path / "out"))
+    node["timeout"].setValue(60.0)
+    expression.send_expression(node)
+    settle()
+    assert "cancelled" in nuke.messages[-1] and nuke.allNodes("CornerPin2D") == []
+    assert not any(child.Class() == "Read" for child in node.children)

@@ -266,7 +266,7 @@ def test_menu_builds_only_with_a_gui(nuke):
     for top in ("Nodes", "Nuke"):
         items = nuke.menus[top].items["FrameBridge"].items
         assert list(items) == ["Restyle Selected", "Extract Conditions", "FrameBridge Node", "FrameBridge Expression",
-                               "Test Connection", "LipSync"]
+                               "Test Connection", "LipSync", "FrameBridge Propagate"]
         assert items["Restyle Selected"].__name__ == "restyle_selected"
     assert nuke.menus["Nodes"].icons["FrameBridge"] == "FrameBridge.png" and (PLUGIN / "FrameBridge.png").is_file()
 

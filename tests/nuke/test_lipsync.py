@@ -123,3 +123,75 @@ def test_the_menu_offers_the_lipsync_node(nuke):
     runpy.run_path(str(Path(__file__).resolve().parents[2] / "nuke_plugin" / "menu.py"))
     nuke.menus["Nodes"].items["FrameBridge"].items["LipSync"]()
     assert any(node.name().startswith("LipSync") for node in nuke.allNodes())
+
+
+def plate_node(nuke, astronaut, frames, faceless=()):
+    """An image node of the astronaut (scene-linear RGBA) on ``frames``, flat grey on the ``faceless`` ones."""
+    from framebridge.server.colour import display_to_linear
+
+    linear = display_to_linear(astronaut.astype(np.float32) / 255.0)
+    planes = {"rgba.red": linear[..., 0], "rgba.green": linear[..., 1], "rgba.blue": linear[..., 2],
+              "rgba.alpha": np.ones(linear.shape[:2], np.float32)}
+    grey = {name: np.full_like(plane, 0.2 if name != "rgba.alpha" else 1.0) for name, plane in planes.items()}
+    return nuke.make_image_node("Plate1", {number: grey if number in faceless else planes for number in frames})
+
+
+def plate_mode_node(nuke, server, line_wav, plate, output):
+    from framebridge.nuke_plugin.host import lipsync
+
+    node = lipsync.create_node(plate)
+    for name, value in (("mode", "plate"), ("audio", str(line_wav)), ("transcript", SENTENCE), ("start_frame", 1001),
+                        ("connection_file", str(server.connection_file)), ("output_folder", str(output))):
+        node[name].setValue(value)
+    return node
+
+
+def test_plate_mode_places_the_lip_synced_plate_as_a_read_shown_by_the_node(nuke, server, line_wav, astronaut, tmp_path):
+    from framebridge.protocol.exr import read_frame, read_layers
+
+    plate = plate_node(nuke, astronaut, (1001, 1002, 1003, 1004), faceless=(1002,))
+    node = plate_mode_node(nuke, server, line_wav, plate, tmp_path / "out")
+    assert node.input(0) is plate and node["show"].value() == "input"
+    nuke.press(node, "generate")
+    status = node["status"].value()
+    assert status.startswith("done: 4 lip-synced frames") and "no face found on frames 1002" in status, status
+    read = node.input(1)
+    assert read.Class() == "Read" and node["show"].value() == "result" and read["raw"].value() is True
+    assert read["file"].getText().endswith("/out/v001/frame_####.exr") and (read.firstFrame(), read.lastFrame()) == (1001, 1004)
+    assert set(read_layers(tmp_path / "out" / "v001" / "frame_1003.exr")) == {"", "mouth_matte"}
+    sent = plate._pixels(1003)["rgba.red"]
+    shown = node._pixels(1003)  # the node's output is now the lip-synced plate
+    matte = shown["mouth_matte.Y"]
+    assert matte.any() and np.array_equal(shown["rgba.red"][matte == 0], sent[matte == 0])
+    moved = [number for number in (1001, 1003, 1004) if not np.array_equal(
+        read_frame(tmp_path / "out" / "v001" / f"frame_{number}.exr")["beauty"][..., 0], plate._pixels(number)["rgba.red"])]
+    assert moved  # the line's shapes move the mouth
+    assert node["mouth_open"].isAnimated() and node["shape_X"].isAnimated()  # the cues came with the plate
+
+
+def test_plate_mode_runs_off_the_main_thread_and_names_a_missing_plate(nuke, server, line_wav, astronaut, tmp_path, settle):
+    from framebridge.nuke_plugin.host import lipsync
+
+    nuke.GUI = True
+    node = plate_mode_node(nuke, server, line_wav, None, tmp_path / "out")
+    nuke.press(node, "generate")
+    assert "needs the plate on input 0" in node["status"].value() and node["tile_color"].value() == 0xB22222FF
+    node.setInput(0, plate_node(nuke, astronaut, (1001, 1002)))
+    lipsync.generate(node)
+    assert node["status"].value().startswith("sending 2 frames") and nuke.executed == []  # nothing rendered yet
+    settle()
+    assert node["status"].value().startswith("done: 2 lip-synced frames"), node["status"].value()
+    assert nuke.progress_tasks[-1].name == "FrameBridge lipsync" and nuke.progress_tasks[-1].progress == 100
+    assert node.input(1) is not None and nuke.messages == []
+
+
+def test_a_lipsync_node_saved_before_plate_mode_still_generates_cues(nuke, tmp_path):
+    from framebridge.nuke_plugin.core.marker import MARKER as BRIDGE_MARKER
+    from framebridge.nuke_plugin.host import lipsync
+
+    node = lipsync.create_node()
+    for name in ("mode", "show", "backend", "output_folder", BRIDGE_MARKER):
+        node.removeKnob(node[name])
+    node["audio"].setValue(str(tmp_path / "missing.wav"))
+    lipsync.generate(node)  # read as mode cues: the cue path's own error, not a missing knob
+    assert node["status"].value().startswith("error: no audio file")
