@@ -9,7 +9,9 @@ it does not return on their own; the last ``fade`` of them are the previous chun
 final frames, returned by both chunks and cross-faded, the later chunk's weight
 rising linearly (:func:`fade_weight`). An op whose frames depend on frames after
 them runs a ``tail`` too. Where an op has frames nothing depends across (propagate's
-keyframes), ``breaks`` names them and chunk boundaries snap to the nearest one.
+keyframes), ``breaks`` names them and chunk boundaries go only there, at the nearest
+one. An op whose every frame may depend on the whole shot (the most open mouth of a
+plate so far) sets ``whole``: its job stays one chunk.
 
 Cost: each chunk after the first computes ``warmup + tail`` frames more, so N chunks
 cost ``(N - 1) * (warmup + tail)`` extra frames over one chain.
@@ -33,6 +35,7 @@ class ChunkRule:
     fade: int = 0
     tail: int = 0
     breaks: tuple[int, ...] = ()
+    whole: bool = False  # never split: a frame may depend on any other frame of the job
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.tail < 0 or not 0 <= self.fade <= self.warmup:
@@ -63,19 +66,23 @@ class Chunk:
 def plan_chunks(frames: Sequence[int], count: int, rule: ChunkRule = ChunkRule()) -> list[Chunk]:
     """Split ``frames`` (submit order) into at most ``count`` chunks of near-equal size under ``rule``.
 
-    Boundaries snap to the nearest of ``rule.breaks`` when there are any; a chunk
-    that starts at a break needs no warm-up. No chunk is smaller than
+    With ``rule.breaks``, boundaries go only to the nearest of them (one chunk when
+    none lies after the first frame); a chunk that starts at a break needs no warm-up.
+    With ``rule.whole``, the job is one chunk. No chunk is smaller than
     ``rule.warmup + 1`` frames unless the job is, so warming up never costs more
     than the chunk itself.
     """
     frames = list(frames)
     if count < 1:
         raise ValueError(f"chunk count must be >= 1, got {count}")
+    if rule.whole:
+        count = 1
     count = max(1, min(count, len(frames) // (rule.warmup + 1) if rule.warmup else len(frames)))
     starts = [round(index * len(frames) / count) for index in range(count)]
     break_positions = [position for position, number in enumerate(frames) if number in set(rule.breaks) and position > 0]
-    if break_positions:
-        starts = sorted({0} | {min(break_positions, key=lambda position: abs(position - start)) for start in starts[1:]})
+    if rule.breaks:
+        starts = sorted({0} | {min(break_positions, key=lambda position: abs(position - start))
+                               for start in starts[1:] if break_positions})
     starts = [start for start in starts if start < len(frames)] + [len(frames)]
     at_break = set(break_positions)
     chunks = []

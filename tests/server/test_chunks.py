@@ -57,3 +57,15 @@ def test_cross_fade_blends_floats_and_keeps_integer_buffers():
     assert np.allclose(cross_fade(previous, current, 0.25), 0.25)
     ids = np.zeros((2, 2), np.uint16)
     assert cross_fade(ids, ids + 3, 0.5) is ids
+
+
+def test_with_breaks_no_boundary_falls_between_them():
+    frames = list(range(1, 31))
+    assert len(plan_chunks(frames, 3, ChunkRule(tail=1, breaks=(1,)))) == 1
+    chunks = plan_chunks(frames, 3, ChunkRule(tail=1, breaks=(1, 25)))
+    assert [chunk.frames[0] for chunk in chunks] == [1, 25] and chunks[0].tail == (25,)
+
+
+def test_a_whole_shot_rule_keeps_the_job_in_one_chunk():
+    chunks = plan_chunks(list(range(1, 41)), 4, ChunkRule(whole=True))
+    assert len(chunks) == 1 and chunks[0].run == tuple(range(1, 41))
