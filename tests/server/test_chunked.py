@@ -1,0 +1,93 @@
+"""Each op's chunk rule: a job run as separate chunks and joined equals one run where the rule says exact, and stays
+within the warm-up's bound where it chains."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from framebridge.protocol import passes
+from framebridge.server.chunks import ChunkRule, plan_chunks
+from framebridge.server.chunked import run_chunked
+from framebridge.server.colour import display_to_linear
+from framebridge.server.ops.base import InputFrame, OutputFrame
+from framebridge.server.ops.propagate import PropagateOp
+from framebridge.server.ops.restyle import TEMPORAL_CHUNKS, RestyleOp
+
+FRAMES = list(range(1001, 1025))
+
+
+def sliding_shot(frames, size=(32, 48), shift=2):
+    """A smooth texture sliding right, with the motion passes a renderer would give."""
+    rng = np.random.default_rng(3)
+    width = size[1] + shift * len(frames)
+    wide = cv2.resize(rng.random((size[0] // 4, width // 4, 3), dtype=np.float32), (width, size[0]),
+                      interpolation=cv2.INTER_CUBIC)
+    motion = np.zeros(size + (2,), np.float32)
+    return [InputFrame(number, {passes.BEAUTY: display_to_linear(np.clip(wide[:, start:start + size[1]], 0.05, 0.95)),
+                                passes.MOTION_BACKWARD: motion - [shift, 0], passes.MOTION_FORWARD: motion + [shift, 0]})
+            for number, start in zip(frames, range(shift * (len(frames) - 1), -1, -shift))]
+
+
+def whole_and_chunked(op, params, frames, count, backend=None, job_buffers=None):
+    plan = op.prepare(params, {}, [frame.number for frame in frames], backend, dict(job_buffers or {}))
+    single = run_chunked(op, plan, frames, 1, ChunkRule(), job_buffers=job_buffers)
+    return plan, single, run_chunked(op, plan, frames, count, job_buffers=job_buffers)
+
+
+def assert_identical(single, chunked):
+    assert sorted(chunked) == sorted(single)
+    for number, result in single.items():
+        assert isinstance(result, OutputFrame) and isinstance(chunked[number], OutputFrame)
+        assert sorted(result.buffers) == sorted(chunked[number].buffers)
+        for name, array in result.buffers.items():
+            np.testing.assert_array_equal(chunked[number].buffers[name], array, err_msg=f"frame {number} {name}")
+
+
+def test_restyle_with_temporal_off_chunks_exactly(tmp_path):
+    op = RestyleOp(cache_dir=tmp_path)
+    plan, single, chunked = whole_and_chunked(op, {"temporal": False, "cache": False, "look": "sketch"},
+                                              sliding_shot(FRAMES), 3, "cpu")
+    assert op.chunking(plan) == ChunkRule()
+    assert_identical(single, chunked)
+
+
+def test_restyle_with_temporal_on_warms_up_and_differs_from_one_chain_only_by_what_the_chain_forgets(tmp_path):
+    op = RestyleOp(cache_dir=tmp_path)
+    frames = sliding_shot(FRAMES)
+    params = {"cache": False, "look": "sketch"}
+    plan, single, chunked = whole_and_chunked(op, params, frames, 3, "cpu")
+    assert op.chunking(plan) == TEMPORAL_CHUNKS
+    cold = run_chunked(op, plan, frames, 3, ChunkRule())
+
+    def worst(results):
+        return max(float(np.abs(results[n].buffers[passes.BEAUTY] - single[n].buffers[passes.BEAUTY]).max()) for n in single)
+
+    assert sorted(chunked) == FRAMES
+    assert worst(chunked) < 0.5 * worst(cold)
+
+
+def test_restyle_keyframe_mode_cuts_at_keyframes_and_chunks_exactly(tmp_path):
+    op = RestyleOp(cache_dir=tmp_path)
+    plan, single, chunked = whole_and_chunked(op, {"keyframe_interval": 6, "cache": False}, sliding_shot(FRAMES), 3, "cpu")
+    rule = op.chunking(plan)
+    assert rule.breaks == (1001, 1007, 1013, 1019, 1024) and rule.tail == 1
+    assert [chunk.frames[0] for chunk in plan_chunks(FRAMES, 3, rule)] == [1001, 1007, 1019]
+    assert_identical(single, chunked)
+
+
+def test_restyle_animatediff_windows_are_never_split(tmp_path):
+    op = RestyleOp(cache_dir=tmp_path)
+    plan = op.prepare({"temporal": False}, {}, FRAMES, "cpu")
+    plan.window_mode = True
+    assert op.chunking(plan).whole and len(plan_chunks(FRAMES, 4, op.chunking(plan))) == 1
+
+
+@pytest.mark.parametrize("keyframes", [[1001, 1009, 1017, 1024], [1001, 1010], [1005]])
+def test_propagate_chunks_at_keyframes_exactly(keyframes):
+    frames = sliding_shot(FRAMES)
+    looks = {f"keyframe_{key}": frame.buffers[passes.BEAUTY][..., ::-1].copy() for frame in frames
+             for key in keyframes if frame.number == key}
+    _, single, chunked = whole_and_chunked(PropagateOp(), {"cache": False}, frames, 3, job_buffers=looks)
+    assert_identical(single, chunked)
