@@ -3,31 +3,18 @@ within the warm-up's bound where it chains."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
+from fixtures.chunks import sliding_shot
 from framebridge.protocol import passes
 from framebridge.server.chunks import ChunkRule, plan_chunks
 from framebridge.server.chunked import run_chunked
-from framebridge.server.colour import display_to_linear
 from framebridge.server.ops.base import InputFrame, OutputFrame
 from framebridge.server.ops.propagate import PropagateOp
 from framebridge.server.ops.restyle import TEMPORAL_CHUNKS, RestyleOp
 
 FRAMES = list(range(1001, 1025))
-
-
-def sliding_shot(frames, size=(32, 48), shift=2):
-    """A smooth texture sliding right, with the motion passes a renderer would give."""
-    rng = np.random.default_rng(3)
-    width = size[1] + shift * len(frames)
-    wide = cv2.resize(rng.random((size[0] // 4, width // 4, 3), dtype=np.float32), (width, size[0]),
-                      interpolation=cv2.INTER_CUBIC)
-    motion = np.zeros(size + (2,), np.float32)
-    return [InputFrame(number, {passes.BEAUTY: display_to_linear(np.clip(wide[:, start:start + size[1]], 0.05, 0.95)),
-                                passes.MOTION_BACKWARD: motion - [shift, 0], passes.MOTION_FORWARD: motion + [shift, 0]})
-            for number, start in zip(frames, range(shift * (len(frames) - 1), -1, -shift))]
 
 
 def whole_and_chunked(op, params, frames, count, backend=None, job_buffers=None):
