@@ -78,3 +78,14 @@ def test_propagate_chunks_at_keyframes_exactly(keyframes):
              for key in keyframes if frame.number == key}
     _, single, chunked = whole_and_chunked(PropagateOp(), {"cache": False}, frames, 3, job_buffers=looks)
     assert_identical(single, chunked)
+
+
+def test_extract_and_echo_frames_are_independent_and_chunk_exactly():
+    from framebridge.server.ops.echo import EchoOp
+    from framebridge.server.ops.extract import ExtractOp
+
+    frames = sliding_shot(FRAMES)
+    for op, params, backend in ((EchoOp(), {}, None), (ExtractOp(), {"conditions": ["canny"]}, "builtin")):
+        plan, single, chunked = whole_and_chunked(op, params, frames, 4, backend)
+        assert op.chunking(plan) == ChunkRule()
+        assert_identical(single, chunked)

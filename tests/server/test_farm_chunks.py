@@ -95,3 +95,9 @@ def test_a_chunk_that_is_not_k_of_n_is_refused(text):
 def test_lipsync_refuses_chunks_by_name(capsys):
     assert main(["run", "lipsync", "--audio", "line.wav", "--fps", "24", "--cues", "x.json", "--chunk", "1/2"]) == 2
     assert "never split" in capsys.readouterr().err
+
+
+def test_chunks_run_in_process_not_on_a_server(shot_on_disk, tmp_path, capsys):
+    pattern, _ = shot_on_disk
+    code = run(pattern, tmp_path / "farm" / "frame_####.exr", "--chunk", "1/2", "--connection-file", str(tmp_path / "c.json"))
+    assert code == 2 and "in-process" in capsys.readouterr().err
