@@ -22,7 +22,7 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MediaError, UnknownOp
 
-from .farm_chunks import farm_chunk
+from .farm_chunks import FarmChunk, farm_chunk
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
 from .run_manifest import RunManifest, file_identity, result_digest
@@ -41,7 +41,7 @@ class RunReport:
     meta: dict[int, dict[str, Any]] = field(default_factory=dict)
     up_to_date: list[int] = field(default_factory=list)  # neither read, computed nor written: nothing had changed
     kept: list[int] = field(default_factory=list)  # computed (or served by the op's cache) with the result on disk
-    chunk: Any = None  # with --chunk: the FarmChunk this run was (see .farm_chunks)
+    chunk: FarmChunk | None = None  # with --chunk: the chunk this run was
 
 
 class ProgressLine:

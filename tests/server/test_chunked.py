@@ -10,7 +10,7 @@ from fixtures.chunks import sliding_shot
 from framebridge.protocol import passes
 from framebridge.server.chunks import ChunkRule, plan_chunks
 from framebridge.server.chunked import run_chunked
-from framebridge.server.ops.base import InputFrame, OutputFrame
+from framebridge.server.ops.base import OutputFrame
 from framebridge.server.ops.propagate import PropagateOp
 from framebridge.server.ops.restyle import TEMPORAL_CHUNKS, RestyleOp
 
