@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="propagate: painted keyframes, e.g. 'paint/frame_####.png'; every frame of the range found there is one")
     run.add_argument("--half", action="store_true", help="write EXR results as half floats")
     run.add_argument("--connection-file", type=Path, help="run on this server instead of in-process")
+    run.add_argument("--chunk", metavar="K/N",
+                     help="farm tasks: run chunk K of N of the frames under the op's chunk rule (warm-up frames run, "
+                          "only owned frames written); then `framebridge join` cross-fades the overlaps")
     expression = run.add_argument_group("expression", "a driving performance moves the face in --input or --source")
     expression.add_argument("--driving", help="the driving clip's frames, e.g. 'actor/frame_####.png'")
     expression.add_argument("--source", type=Path, help="a still portrait to animate, instead of --input")
@@ -132,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the restyle prompt; its words pick the CPU look (default 'cartoon, bold ink lines')")
     demo.add_argument("--seed", type=int, default=7, help="the restyle shot seed (default 7)")
 
+    join = commands.add_parser("join", help="farm: cross-fade the frames that `run --chunk` tasks both wrote, once all are done")
+    join.add_argument("--output", required=True, help="the output pattern the chunk tasks wrote, e.g. 'out/frame_####.exr'")
+
     cache = commands.add_parser("cache", help="show or clear the restyle result cache")
     cache.add_argument("action", choices=("show", "clear"), nargs="?", default="show",
                        help="show its size per op (default), or clear it")
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"serve": _serve, "ping": _ping, "run": _run, "models": _models, "demo": _demo,
-                "cache": _cache, "connection": connection_command, "jobs": _jobs}[args.command](args)
+                "cache": _cache, "connection": connection_command, "jobs": _jobs, "join": _join}[args.command](args)
     except FrameBridgeError as error:
         print(f"framebridge: error [{error.code}]: {_one_line(error)}", file=sys.stderr)
         return 2
@@ -226,6 +232,9 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.chunk and args.op == "lipsync":
+        raise FrameBridgeError("lipsync is never split into chunks: its cues and plates depend on the whole shot",
+                               fix="run it as one task, without --chunk")
     if args.op == "lipsync" and args.audio is not None and args.input:
         return _run_lipsync_plate(args)
     if args.op == "lipsync" and args.audio is not None:
@@ -237,6 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     from framebridge.protocol.frames import parse_frames
 
     from .arguments import read_json_object
+    from .farm_chunks import parse_chunk
     from .sequences import FramePattern, read_keyframes
 
     params = read_json_object(args.params_file, "--params-file") if args.params_file else {}
@@ -265,10 +275,13 @@ def _run(args: argparse.Namespace) -> int:
     frames = frames or FramePattern(args.input).existing_frames()
     if args.keyframes:
         job_buffers = read_keyframes(FramePattern(args.keyframes), frames)
+    chunk = parse_chunk(args.chunk) if args.chunk else None
     progress = ProgressLine(args.op, max(len(frames), 1))
     report = run_sequence(args.op, args.input, args.output, frames, params=params, shot=shot, backend=args.backend,
                           connection_file=args.connection_file, half=args.half, on_frame=progress,
-                          job_buffers=job_buffers, paired=paired)
+                          job_buffers=job_buffers, paired=paired, chunk=chunk)
+    if report.chunk is not None:
+        frames = _chunk_line(args.op, report.chunk)
     written = sum(len(paths) for number, paths in report.written.items()
                   if number not in report.up_to_date and number not in report.kept)
     unchanged = len(report.up_to_date) + len(report.kept)
@@ -282,6 +295,28 @@ def _run(args: argparse.Namespace) -> int:
     for number, error in sorted(report.failed.items()):
         print(f"  frame {number} failed [{error.code}]: {error}", file=sys.stderr)
     return 1 if report.failed or partial else 0
+
+
+def _chunk_line(op: str, piece) -> list[int]:
+    """Say what a chunk task ran; the frames it owns."""
+    chunk = piece.chunk
+    if chunk is None:
+        print(f"{op}: chunk {piece.index}: nothing to do (the op's rule {piece.rule} makes {piece.count} chunks of this shot)")
+        return []
+    print(f"{op}: chunk {piece.index} of {piece.count} owns frames {chunk.frames[0]}-{chunk.frames[-1]}; ran "
+          f"{len(chunk.lead)} warm-up and {len(chunk.tail)} tail frames more"
+          + (f", wrote {len(piece.side)} overlap frames for `framebridge join`" if piece.side else ""))
+    return list(chunk.frames)
+
+
+def _join(args: argparse.Namespace) -> int:
+    from .farm_chunks import join_fades
+
+    report = join_fades(args.output)
+    print(f"join: {len(report.joined)} overlap frames cross-faded -> {args.output}")
+    for number, absent in sorted(report.missing.items()):
+        print(f"  frame {number} not joined: missing {absent} (run that chunk again)", file=sys.stderr)
+    return 1 if report.missing else 0
 
 
 def _run_lipsync_cues(args: argparse.Namespace) -> int:

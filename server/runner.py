@@ -22,6 +22,7 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MediaError, UnknownOp
 
+from .farm_chunks import FarmChunk, farm_chunk
 from .ops import default_ops
 from .ops.base import FrameFailure, InputFrame, JobContext
 from .run_manifest import RunManifest, file_identity, result_digest
@@ -40,13 +41,14 @@ class RunReport:
     meta: dict[int, dict[str, Any]] = field(default_factory=dict)
     up_to_date: list[int] = field(default_factory=list)  # neither read, computed nor written: nothing had changed
     kept: list[int] = field(default_factory=list)  # computed (or served by the op's cache) with the result on disk
+    chunk: FarmChunk | None = None  # with --chunk: the chunk this run was
 
 
 class ProgressLine:
     """A one-line progress bar on a terminal (plain lines when not a terminal)."""
 
-    def __init__(self, label: str, total: int, stream=sys.stderr):
-        self.label, self.total, self.stream = label, total, stream
+    def __init__(self, label: str, total: int, stream=None):
+        self.label, self.total, self.stream = label, total, stream or sys.stderr  # the stderr of now, not of import time
         self.start = time.monotonic()
         self.count = 0
 
@@ -69,7 +71,7 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
                  connection_file: str | Path | None = None, half: bool = False,
                  on_frame: Callable[[int], None] | None = None,
                  job_buffers: Mapping[str, np.ndarray] | None = None,
-                 paired: Mapping[str, tuple[str, int]] | None = None) -> RunReport:
+                 paired: Mapping[str, tuple[str, int]] | None = None, chunk: tuple[int, int] | None = None) -> RunReport:
     """Run ``op_name`` over the input frames and write every result; failures are reported, not raised.
 
     ``job_buffers`` go with the submit, once for the whole job (a source portrait, an audio track).
@@ -77,6 +79,8 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
     image of frame n + offset of that sequence as buffer ``name`` with frame n (a driving clip).
     Without an input pattern, frames hold only the paired buffers.
     A re-run skips what the run manifest (:mod:`.run_manifest`) shows is up to date.
+    ``chunk`` (K, N) runs chunk K of N under the op's chunk rule and writes only the frames it owns
+    (:mod:`.farm_chunks`).
     """
     target = FramePattern(output_pattern)
     source = FramePattern(input_pattern) if input_pattern is not None else None
@@ -90,7 +94,9 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
     cameras = _shot_cameras(shot)
     sequences = {name: (FramePattern(pattern), offset) for name, (pattern, offset) in (paired or {}).items()}
     read = _frame_reader(source, cameras, sequences)
-    manifest = RunManifest(target.path(frames[0], "result").parent, output_pattern)
+    # Each chunk task keeps its own record: tasks of one shot run at once on different machines.
+    manifest = RunManifest(target.path(frames[0], "result").parent,
+                           output_pattern if chunk is None else f"{output_pattern}#chunk {chunk[0]}/{chunk[1]}")
     identities = {number: _identity(source, sequences, number) for number in frames}
     if source is not None and _wants_shot_depth_range(op_name, params, shot):
         known, depth_range = manifest.known_depth_range(identities.values())
@@ -98,19 +104,29 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
             depth_range = _scan_depth_range(source, frames)
             manifest.remember_depth_range(identities.values(), depth_range)
         shot["depth_range"] = depth_range
-    op = plan = None
+    op = plan = piece = None
     if connection_file is None:
         op, plan = _prepare(op_name, params, shot, frames, backend, job_buffers)
+    if chunk is not None:
+        if connection_file is not None:
+            raise InvalidParams("--chunk runs in-process, not on a server", fix="leave out --connection-file on farm tasks")
+        piece = farm_chunk(frames, *chunk, op.chunking(plan), output_pattern)
     manifest.use_request({"op": op_name, "params": params, "shot": shot, "backend": backend, "half": half,
                           "output": output_pattern, "server": connection_file is not None,
                           "cameras": {str(number): matrix.tolist() for number, matrix in sorted(cameras.items())},
                           "plan": getattr(plan, "fingerprint", None),
                           "job_buffers": {name: digest(np.ascontiguousarray(array)) for name, array in sorted(job_buffers.items())},
                           "paired": {name: [pattern, offset] for name, (pattern, offset) in sorted((paired or {}).items())}})
-    report = RunReport()
+    report = RunReport(chunk=piece)
     start = time.monotonic()
+    owned = frames if piece is None else list(piece.chunk.frames) if piece.chunk else []
 
     def finish(number: int, buffers: dict[str, Any] | None, error: FrameBridgeError | None, meta: dict[str, Any]) -> None:
+        if piece is not None:
+            if error is None and number in piece.side:
+                piece.write_side(number, buffers)
+            if number not in piece.chunk.frames:
+                return  # a lead, fade or tail frame: another task owns it
         if error is None:
             digest = result_digest(buffers)
             try:
@@ -132,10 +148,12 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
 
     try:
         if connection_file is None:
-            stale = [number for number in frames if not manifest.up_to_date(number, identities[number])]
+            stale = [number for number in owned if not manifest.up_to_date(number, identities[number])]
             # Frames that chain (temporal restyle, propagate) run together: each one depends on its neighbours.
-            to_run = frames if stale and getattr(plan, "temporal", False) else stale
-            for number in frames:
+            to_run = owned if stale and getattr(plan, "temporal", False) else stale
+            if piece is not None and (stale or any(not piece.side_path(number).exists() for number in piece.side)):
+                to_run = list(piece.chunk.run)
+            for number in owned:
                 if number not in to_run:
                     report.written[number], report.meta[number] = manifest.outputs(number), manifest.meta(number)
                     report.up_to_date.append(number)
@@ -143,6 +161,8 @@ def run_sequence(op_name: str, input_pattern: str | None, output_pattern: str, f
                         on_frame(number)
             if to_run:
                 _run_in_process(op, plan, read, to_run, shot, job_buffers, finish)
+            if piece is not None:
+                piece.write_record(output_pattern, half)
         else:
             _run_on_server(op_name, read, frames, params, shot, backend, job_buffers, Path(connection_file), finish)
     finally:

@@ -20,6 +20,8 @@ from framebridge.protocol.buffers import ALLOWED_DTYPES
 from framebridge.protocol import passes
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
+from ..chunks import ChunkRule
+
 __all__ = ["InputFrame", "OutputFrame", "FrameFailure", "JobContext", "Op", "NO_JOB_BUFFERS", "check_params",
            "check_job_buffers", "buffer_spec", "frame_beauty"]
 
@@ -94,6 +96,10 @@ class Op(ABC):
     def backend_name(self, plan: Any) -> str:
         """The backend a prepared plan runs on (reported in ``accepted``)."""
         return "builtin"
+
+    def chunking(self, plan: Any) -> ChunkRule:
+        """How a prepared job's frames may be split across workers (see :mod:`..chunks`); by default they are independent."""
+        return ChunkRule()
 
 
 def check_params(params: dict[str, Any], allowed: Mapping[str, type | tuple[type, ...]]) -> None:

@@ -38,6 +38,7 @@ that frame and the frames whose smoothed landmarks it changed.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -56,6 +57,7 @@ from framebridge.protocol.errors import (
     ShapeMismatch,
 )
 
+from ..chunks import ChunkRule
 from ..expression.backend import AnimateRequest, ExpressionBackend, FaceState
 from ..expression.compose import FACE_MATTE, STMAP, compose, pass_through, to_display
 from ..expression.cpu import CpuExpressionBackend
@@ -164,6 +166,14 @@ class ExpressionOp(Op):
                             **parsed.fingerprint()}
         return plan
 
+    def chunking(self, plan: ExpressionPlan) -> ChunkRule:
+        """The One-Euro smoothing carries earlier frames: warm up until a chunk's start state weighs under 5%
+        (:func:`smoothing_warmup`); a reference found among the job's frames (no ``reference`` job buffer) is a
+        whole-shot dependency."""
+        if plan.reference is None:
+            return ChunkRule(whole=True)
+        return ChunkRule(warmup=smoothing_warmup(plan.params.smoothing))
+
     def run(self, plan: ExpressionPlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         context.report_stage("finding faces")
         state = _JobState(plan)
@@ -258,6 +268,14 @@ class _JobState:
                          "reference": self.reference_digest, "landmarks": [_rounded(face.landmarks) for face in
                                                                           (target.face, driving_face, self.reference)]})
         return compose(frame.number, plan.backend, request, target.linear, plan.cache, key, warnings)
+
+
+def smoothing_warmup(strength: float, left: float = 0.05) -> int:
+    """Frames after which a still landmark's One-Euro state keeps less than ``left`` of where it started."""
+    if strength <= 0.0:
+        return 0
+    keep = 1.0 - 1.0 / (1.0 + 1.0 / (2.0 * math.pi * 0.5 * 10.0 ** (-2.0 * strength)))  # filter_for_strength's min cutoff
+    return math.ceil(math.log(left) / math.log(keep))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import numpy as np
 from framebridge.protocol import passes
 from framebridge.protocol.errors import InvalidParams, MissingInput
 
+from ..chunks import ChunkRule
 from ..lipsync.audio import AudioTrack, FrameClock, check_track, coverage
 from ..lipsync.plate import PLATE_BACKENDS
 from ..lipsync.plating import MATTE, PlatePlan, plate_results, prepare_plate
@@ -156,6 +157,11 @@ class LipsyncOp(Op):
         return LipsyncPlan(track, transcript, clock, check_extended(params.get("extended_shapes", "GHX")),
                            params.get("sound_file", ""), cue_format, params.get("preston_blair", False),
                            prepare_plate(backend) if mode == "plate" else None)
+
+    def chunking(self, plan: LipsyncPlan) -> ChunkRule:
+        """Never split: phones are found in the whole track, every closure keeps a frame of the shot, and a plate's
+        opened mouth is filled from the most open one so far, its face tracked and smoothed over every earlier frame."""
+        return ChunkRule(whole=True)
 
     def backend_name(self, plan: LipsyncPlan) -> str:
         return plan.plate.backend.name if plan.plate is not None else "builtin"

@@ -51,6 +51,7 @@ from framebridge.protocol import passes
 from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
+from ..chunks import ChunkRule
 from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
@@ -162,6 +163,11 @@ class PropagateOp(Op):
 
     def run(self, plan: PropagatePlan, frames: Iterator[InputFrame], context: JobContext) -> Iterator[OutputFrame | FrameFailure]:
         return _Propagation(plan, context).run(frames)
+
+    def chunking(self, plan: PropagatePlan) -> ChunkRule:
+        """Nothing crosses a keyframe, so chunks start at keyframes; a chunk runs the next keyframe too (``tail``),
+        which its last frames blend with."""
+        return ChunkRule(tail=1, breaks=tuple(plan.keyframes))
 
 
 class _Propagation:
