@@ -111,11 +111,6 @@ class _JobRun:
                 continue
             self._handle(event)
             yield from self.order.released()
-            if not self.waiting and not self.running and self.inputs_done and not self.order.complete:
-                # Every chunk ended and the input is read: what is still missing was never produced.
-                for chunk in self.chunks:
-                    self.order.end(chunk)
-                yield from self.order.released()
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
@@ -152,12 +147,12 @@ class _JobRun:
             chunk = self.waiting.pop(0)
             token = f"{self.job.id}/{chunk.index}/{uuid.uuid4().hex[:8]}"
             self.running[chunk.index] = (worker, token)
-            task = ChunkTask.make(token=token, job_id=self.job.id, op=self.job.op.name, params=dict(self.job.params),
+            task = ChunkTask(token=token, job_id=self.job.id, op=self.job.op.name, params=dict(self.job.params),
                                   shot=dict(self.job.shot), frames=list(self.job.frames),
                                   backend=self.job.requested_backend,
                                   run=[number for number in chunk.run if number in self.stored],
                                   returned=list(chunk.returned))
-            frames = [self.stored[number] for number in task["run"]]
+            frames = [self.stored[number] for number in task.run]
             thread = threading.Thread(target=self._stream, args=(chunk, worker, task, frames),
                                       name=f"framebridge-chunk-{chunk.index}", daemon=True)
             self.streams.append(thread)

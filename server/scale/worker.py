@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
@@ -42,14 +43,19 @@ def decode_item(encoded: tuple) -> OutputFrame | FrameFailure:
     return OutputFrame(encoded[1], encoded[2], encoded[3])
 
 
-class ChunkTask(dict):
-    """What a worker needs to run one chunk (a plain dict, so it crosses to an actor as data)."""
+@dataclass(frozen=True)
+class ChunkTask:
+    """What a worker needs to run one chunk: the submit as the server got it, and the chunk's frames."""
 
-    @classmethod
-    def make(cls, *, token: str, job_id: str, op: str, params: dict[str, Any], shot: dict[str, Any], frames: list[int],
-             backend: str | None, run: list[int], returned: list[int]) -> ChunkTask:
-        return cls(token=token, job_id=job_id, op=op, params=params, shot=shot, frames=frames, backend=backend, run=run,
-                   returned=returned)
+    token: str  # names this run of the chunk, for cancel
+    job_id: str
+    op: str
+    params: dict[str, Any]
+    shot: dict[str, Any]
+    frames: list[int]  # the job's, in submit order
+    backend: str | None
+    run: list[int]  # the chunk's frames that arrived, in order: the buffers come in this order
+    returned: list[int]
 
 
 class ChunkWorker:
@@ -76,21 +82,21 @@ class ChunkWorker:
         with self._lock:
             return {**self._record, "stopped": [dict(entry) for entry in self._record["stopped"]]}
 
-    def run_chunk(self, task: Mapping[str, Any], job_buffers: Mapping[str, np.ndarray],
+    def run_chunk(self, task: ChunkTask, job_buffers: Mapping[str, np.ndarray],
                   *frame_buffers: Mapping[str, np.ndarray]) -> Iterator[tuple]:
-        """Run ``task``'s op over its frames (``frame_buffers`` in ``task["run"]`` order); yield the returned results."""
-        token = task["token"]
-        op = self.ops[task["op"]]
+        """Run ``task``'s op over its frames (``frame_buffers`` in ``task.run`` order); yield the returned results."""
+        token = task.token
+        op = self.ops[task.op]
         job_buffers = MappingProxyType(dict(job_buffers))
         with self._lock:
             self._record["chunks"] += 1
         started = [0]
-        context = JobContext(job_id=task["job_id"], frames=list(task["frames"]), shot=dict(task["shot"]),
+        context = JobContext(job_id=task.job_id, frames=list(task.frames), shot=dict(task.shot),
                              cancelled=lambda: token in self._cancelled, job_buffers=job_buffers)
-        returned = set(task["returned"])
+        returned = set(task.returned)
         outputs = None
         try:
-            plan = op.prepare(dict(task["params"]), dict(task["shot"]), list(task["frames"]), task["backend"], job_buffers)
+            plan = op.prepare(dict(task.params), dict(task.shot), list(task.frames), task.backend, job_buffers)
             outputs = op.run(plan, self._inputs(task, frame_buffers, started), context)
             for item in outputs:
                 if self._stopped(task, started[0]):
@@ -105,9 +111,9 @@ class ChunkWorker:
             if outputs is not None:
                 outputs.close()
 
-    def _inputs(self, task: Mapping[str, Any], frame_buffers: tuple, started: list[int]) -> Iterator[InputFrame]:
+    def _inputs(self, task: ChunkTask, frame_buffers: tuple, started: list[int]) -> Iterator[InputFrame]:
         """The chunk's frames for the op; none is handed out once the chunk is cancelled."""
-        for number, buffers in zip(task["run"], frame_buffers):
+        for number, buffers in zip(task.run, frame_buffers):
             if self._stopped(task, started[0]):
                 return
             started[0] += 1
@@ -115,13 +121,13 @@ class ChunkWorker:
                 self._record["frames"] += 1
             yield InputFrame(number, MappingProxyType(dict(buffers)))
 
-    def _stopped(self, task: Mapping[str, Any], started: int) -> bool:
+    def _stopped(self, task: ChunkTask, started: int) -> bool:
         """Whether ``task`` was cancelled; the first time, noted in the record with the frames it had started."""
         with self._lock:
-            token = task["token"]
+            token = task.token
             if token not in self._cancelled:
                 return False
             if not any(entry["token"] == token for entry in self._record["stopped"]):
-                self._record["stopped"].append({"token": token, "job": task["job_id"], "started": started,
-                                                "frames": len(task["run"])})
+                self._record["stopped"].append({"token": token, "job": task.job_id, "started": started,
+                                                "frames": len(task.run)})
             return True

@@ -241,10 +241,16 @@ def test_a_chunk_starts_once_its_own_frames_are_in_before_the_rest_of_the_shot()
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
+    saved = {name: os.environ.get(name) for name in LOOPBACK_RAY}
     os.environ.update(LOOPBACK_RAY)
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="framebridge-tests")
     yield ray, context.address_info["gcs_address"]
     ray.shutdown()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
