@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
@@ -25,6 +26,8 @@ from framebridge.protocol.errors import FrameBridgeError, FrameFailed, error_fro
 from ..ops.base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 
 __all__ = ["ChunkTask", "ChunkWorker", "encode_item", "decode_item"]
+
+STOPS_KEPT = 64  # the record keeps the last chunks a cancel stopped
 
 
 def encode_item(item: Any) -> tuple:
@@ -67,7 +70,7 @@ class ChunkWorker:
         self.ops = dict((ops or default_ops)())
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self._record: dict[str, Any] = {"chunks": 0, "frames": 0, "stopped": []}
+        self._record: dict[str, Any] = {"chunks": 0, "frames": 0, "stopped": deque(maxlen=STOPS_KEPT)}
 
     def ready(self) -> dict[str, Any]:
         """Answered once the worker is built: its process and its ops."""
@@ -110,6 +113,8 @@ class ChunkWorker:
         finally:
             if outputs is not None:
                 outputs.close()
+            with self._lock:
+                self._cancelled.discard(token)
 
     def _inputs(self, task: ChunkTask, frame_buffers: tuple, started: list[int]) -> Iterator[InputFrame]:
         """The chunk's frames for the op; none is handed out once the chunk is cancelled."""
