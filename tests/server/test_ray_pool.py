@@ -337,8 +337,10 @@ def test_cancel_stops_both_actors_within_a_frame(ray_cluster, ray_server):
     frames = list(range(1, 41))
     with ray_server.client(timeout=120) as client:
         job = client.submit("echo", frames, beauty_source((8, 8, 4)), params={"delay": 0.2})
+        results = 0
         for event in job:
-            if isinstance(event, ResultEvent):
+            results += isinstance(event, ResultEvent)
+            if results == 3:  # both chunks are running by now; each has 20 frames (4 s) to go
                 job.cancel()
                 break
         outcome = job.wait(timeout=120)
