@@ -40,6 +40,7 @@ family, then to :class:`FrameBridgeError`).
         ├── RequestTimeout                timeout
         ├── InsecureBind                  insecure_bind
         ├── BindFailed                    bind_failed
+        ├── ClusterUnavailable            cluster_unavailable
         └── AuthenticationFailed          authentication
             ├── ClientRejected            client_rejected
             ├── ClientRevoked             client_revoked
@@ -87,6 +88,7 @@ __all__ = [
     "RequestTimeout",
     "InsecureBind",
     "BindFailed",
+    "ClusterUnavailable",
     "AuthenticationFailed",
     "ClientRejected",
     "ClientRevoked",
@@ -287,6 +289,12 @@ class BindFailed(ConnectionFailure):
     """The server cannot listen on its address (the port is taken, or the address is not this host's)."""
 
     code = "bind_failed"
+
+
+class ClusterUnavailable(ConnectionFailure):
+    """``serve --ray`` cannot start its worker pool: Ray is not installed, no cluster answers, or its actors do not start."""
+
+    code = "cluster_unavailable"
 
 
 class AuthenticationFailed(ConnectionFailure):

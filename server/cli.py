@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-mb", type=float, default=None,
                        help="size budget of the restyle cache in MiB; least recently used entries go first "
                             "(default $FRAMEBRIDGE_CACHE_MB or 10240)")
+    serve.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="run op work on Ray actors: 'auto' (the cluster on this machine, else a new local one) or a "
+                            "cluster's HOST:PORT; needs pip install 'framebridge[ray]'")
+    serve.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                       help="with --ray: actors to start (default one per GPU of the cluster, else one per CPU)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
                        help="how much the server logs (default INFO)")
 
@@ -192,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
                     max_height=args.max_dimension, credit_window=args.credit_window)
     registry = ClientRegistry.for_server(connection_file) if info.curve_secret else None
     server = Server(info, limits=limits, workers=args.workers, retain_bytes=args.retain_mb << 20,
-                    input_timeout=args.input_timeout, registry=registry)
+                    input_timeout=args.input_timeout, registry=registry, executor=_ray_executor(args))
     if server.address != info.address:
         replace(info, address=server.address).write(connection_file)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
@@ -204,6 +209,20 @@ def _serve(args: argparse.Namespace) -> int:
               "`framebridge connection export NAME --host HOST`", flush=True)
     server.serve_forever()
     return 0
+
+
+def _ray_executor(args: argparse.Namespace):
+    """With --ray, the executor that runs ops on a Ray actor pool (Ray is imported only then); else None."""
+    if args.ray is None:
+        if args.ray_actors is not None:
+            raise FrameBridgeError("--ray-actors needs --ray", fix="add --ray auto (or --ray HOST:PORT)")
+        return None
+    from .scale.executor import ChunkExecutor
+    from .scale.pool import start_pool
+
+    pool = start_pool(args.ray, args.ray_actors)
+    print(f"framebridge: {pool.size} Ray actor(s) ready in {pool.start_seconds:.1f} s", flush=True)
+    return ChunkExecutor(pool)
 
 
 def _ping(args: argparse.Namespace) -> int:

@@ -52,6 +52,9 @@ class Job:
     backend: str = "builtin"
     job_buffers: Mapping[str, np.ndarray] = field(default_factory=lambda: NO_JOB_BUFFERS)
     peer_version: tuple[int, int] = (1, 0)  # the submitting client's protocol version: digests for 1.0 clients
+    # The submit's own params and backend, from which a worker pool's workers prepare the op again.
+    params: dict[str, Any] = field(default_factory=dict)
+    requested_backend: str | None = None
     state: str = "queued"
     scheduled: bool = False
     received: set[int] = field(default_factory=set)
@@ -121,8 +124,9 @@ class JobManager:
 
     def __init__(self, codec: Codec, deliver: Callable[[str, list[Any]], None], *, workers: int = 1, spool_dir: Path,
                  retain_bytes: int = 1 << 30, input_timeout: float = 600.0, job_ttl: float = 3600.0,
-                 max_finished: int = MAX_FINISHED_JOBS):
+                 max_finished: int = MAX_FINISHED_JOBS, executor: Any = None):
         self.codec = codec
+        self.executor = executor  # a scale.ChunkExecutor runs ops on a worker pool instead of this process
         self.deliver = deliver
         self.spool_dir = spool_dir
         self.retention = RetentionBudget(retain_bytes)
@@ -134,12 +138,13 @@ class JobManager:
         self._threads: dict[str, threading.Thread] = {}
 
     def create(self, job_id: str, op: Op, plan: Any, frames: list[int], shot: dict[str, Any], owner: bytes,
-               credit_window: int, job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS) -> Job:
+               credit_window: int, job_buffers: Mapping[str, np.ndarray] = NO_JOB_BUFFERS, *,
+               params: dict[str, Any] | None = None, backend: str | None = None) -> Job:
         # The spool folder is named by a hash, so no job id can point outside the spool.
         folder = self.spool_dir / hashlib.sha256(job_id.encode()).hexdigest()[:32]
         job = Job(id=job_id, op=op, plan=plan, frames=frames, shot=shot, owner=owner, credit_window=credit_window,
                   results=ResultStore(folder, self.retention), backend=op.backend_name(plan),
-                  job_buffers=job_buffers)
+                  job_buffers=job_buffers, params=dict(params or {}), requested_backend=backend)
         self.jobs[job_id] = job
         return job
 
@@ -198,6 +203,8 @@ class JobManager:
             self.cancel(job)
         for thread in list(self._threads.values()):
             thread.join(timeout=5)
+        if self.executor is not None:
+            self.executor.close()
 
     def _schedule(self, job: Job) -> None:
         """Start a job's thread once it has a frame (or a cancel), so idle submits cost no thread."""
@@ -279,7 +286,10 @@ class JobManager:
         context = JobContext(job_id=job.id, frames=list(job.frames), shot=job.shot,
                              cancelled=job.cancel_requested.is_set, report_stage=lambda stage: setattr(job, "stage", stage),
                              job_buffers=job.job_buffers)
-        outputs = job.op.run(job.plan, self._inputs(job), context)
+        if self.executor is not None:
+            outputs = self.executor.run(job, self._inputs(job), context)
+        else:
+            outputs = job.op.run(job.plan, self._inputs(job), context)
         try:
             for item in outputs:
                 if isinstance(item, FrameFailure):

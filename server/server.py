@@ -85,12 +85,13 @@ class Server:
     """Binds the connection's address and serves until :meth:`stop`.
 
     With CURVE keys, only the server's own key and the active keys of ``registry``
-    (the clients issued by ``framebridge connection export``) may connect.
+    (the clients issued by ``framebridge connection export``) may connect. With an
+    ``executor`` (:class:`~.scale.executor.ChunkExecutor`), op work runs on its worker pool.
     """
 
     def __init__(self, connection: ConnectionInfo, *, ops: dict[str, Op] | None = None, limits: Limits | None = None,
                  workers: int = 1, spool_dir: Path | None = None, retain_bytes: int = 1 << 30,
-                 input_timeout: float = 600.0, registry: ClientRegistry | None = None):
+                 input_timeout: float = 600.0, registry: ClientRegistry | None = None, executor: Any = None):
         if not is_loopback(connection.address) and not connection.curve_secret:
             raise InsecureBind(f"refusing to bind {connection.address} without CURVE keys",
                                fix="pass --curve, or bind a loopback address")
@@ -142,7 +143,7 @@ class Server:
         self._owned_spool = spool_dir is None
         self.spool_dir = Path(spool_dir or tempfile.mkdtemp(prefix="framebridge-spool-"))
         self.jobs = JobManager(self.codec, self._deliver, workers=workers, spool_dir=self.spool_dir,
-                               retain_bytes=retain_bytes, input_timeout=input_timeout)
+                               retain_bytes=retain_bytes, input_timeout=input_timeout, executor=executor)
         self._last_heartbeat: dict[str, float] = {}
         self.rates = PeerRates()
 
@@ -294,7 +295,7 @@ class Server:
         job_buffers = MappingProxyType(dict(envelope.buffers))
         plan = op.prepare(dict(body.params), dict(body.shot), list(body.frames), body.backend, job_buffers)
         job = self.jobs.create(envelope.job, op, plan, list(body.frames), dict(body.shot), identity,
-                               self.limits.credit_window, job_buffers)
+                               self.limits.credit_window, job_buffers, params=dict(body.params), backend=body.backend)
         job.peer_version = envelope.version
         return job
 
