@@ -136,13 +136,16 @@ class RayPool:
 
 
 def start_pool(address: str, actors: int | None = None, *, timeout: float = 300.0) -> RayPool:
-    """Connect to the Ray cluster at ``address`` (``auto``: the one on this machine, else a new local one) and start actors.
+    """Connect to the Ray cluster at ``address`` (``auto``: one on this machine only, on loopback) and start actors.
 
     ``actors`` defaults to one per GPU the cluster has, else one per CPU. Every
     failure is a one-line :class:`ClusterUnavailable`.
     """
     if actors is not None and actors < 1:
         raise ClusterUnavailable(f"--ray-actors must be at least 1, got {actors}")
+    if address == "auto":  # a cluster Ray starts on this machine: every port on loopback, behind Ray's token
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:

@@ -409,3 +409,19 @@ def test_without_ray_installed_serve_ray_names_the_extra(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.json")], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "[cluster_unavailable]" in result.stderr and "framebridge[ray]" in result.stderr
+
+
+def test_serve_ray_auto_starts_a_cluster_that_listens_on_loopback_only_behind_a_token(tmp_path):
+    code = ("import os, psutil\n"
+            "from framebridge.server.scale.pool import start_pool\n"
+            "pool = start_pool('auto', 1, timeout=180)\n"
+            "ours = psutil.Process().children(recursive=True)\n"
+            "print(os.environ['RAY_AUTH_MODE'])\n"
+            "print(sorted({c.laddr.ip.replace('::ffff:', '') for p in ours for c in p.net_connections('tcp')"
+            " if c.status == psutil.CONN_LISTEN}))\n"
+            "pool.close()\n")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    auth, addresses = result.stdout.splitlines()[-2:]
+    assert auth == "token" and addresses == "['127.0.0.1']"
