@@ -311,6 +311,26 @@ def test_cpu_restyle_without_temporal_gives_the_same_bytes_with_and_without_ray(
         assert pooled.results[number]["beauty"].tobytes() == plain.results[number]["beauty"].tobytes()
 
 
+def test_temporal_restyle_through_the_pool_equals_the_chunked_reference_of_its_warm_up_rule(ray_server):
+    from framebridge.server.chunked import run_chunked
+    from framebridge.server.ops.restyle import RestyleOp
+
+    frames = list(range(1, 17))
+    source = beauty_source((36, 64, 3), seed=4)
+    params = {"prompt": "cartoon", "temporal": True, "cache": False, "seed": 3}
+    with ray_server.client(timeout=120) as client:
+        pooled = client.submit("restyle", frames, source, params=params, backend="cpu").wait(timeout=240)
+    op = RestyleOp()
+    plan = op.prepare(dict(params), {}, frames, "cpu")
+    rule = op.chunking(plan)
+    assert rule.warmup > 0 and len(plan_chunks(frames, 2, rule)) == 2
+    inputs = [InputFrame(number, MappingProxyType(source(number))) for number in frames]
+    reference = run_chunked(op, plan, inputs, 2)
+    assert pooled.state == "completed"
+    for number in frames:
+        np.testing.assert_array_equal(pooled.results[number]["beauty"], reference[number].buffers["beauty"])
+
+
 def test_killing_an_actor_mid_job_loses_and_repeats_no_frame(ray_cluster, ray_server):
     ray, _ = ray_cluster
     frames = list(range(1, 41))
