@@ -371,7 +371,7 @@ class RestyleOp(Op):
                 layers = self._layers(plan, request, display_in.shape)
                 if warped is not None:
                     layers = blend_layers(layers, unpack_layers(warped, layers.ink), weight)
-                restyled, carried = layers.compose(display_in, request.strength), pack_layers(layers)
+                restyled, carried = layers.compose(), pack_layers(layers)
             else:
                 restyled = self._restyle(plan, [request], display_in.shape)[0]
                 if warped is not None and plan.backend.fuses_output:

@@ -43,18 +43,18 @@ class StyleRequest:
 class StyleLayers:
     """A filter's look before its lines are drawn over it, so the op can carry each along motion its own way.
 
-    The image is ``colour * (1 - lines) + ink * lines``, then mixed from the request image by its strength.
+    The image is ``colour * (1 - lines) + ink * lines``; a request's strength is already in both
+    (colour mixed from the request image, lines faded).
     """
 
     colour: np.ndarray  # (H, W, 3) float32 0..1, the continuous-toned look without lines
     lines: np.ndarray  # (H, W) float32 0..1 line coverage, its opacity included
     ink: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the lines' colour
 
-    def compose(self, image: np.ndarray, strength: float) -> np.ndarray:
-        """The final (H, W, 3) image: lines inked over the colour, mixed from ``image`` by ``strength``."""
+    def compose(self) -> np.ndarray:
+        """The final (H, W, 3) float32 image: lines inked over the colour."""
         lines = self.lines[..., None]
-        styled = self.colour * (1.0 - lines) + np.asarray(self.ink, np.float32) * lines
-        return np.clip(image + (styled - image) * np.float32(strength), 0.0, 1.0).astype(np.float32)
+        return np.clip(self.colour * (1.0 - lines) + np.asarray(self.ink, np.float32) * lines, 0.0, 1.0).astype(np.float32)
 
 
 class RestyleBackend(ABC):

@@ -257,10 +257,10 @@ class CpuBackend(RestyleBackend):
 
     def stylise(self, request: StyleRequest) -> np.ndarray:
         """One request's restyled image, (H, W, 3) float32 in 0..1 at the input's size."""
-        return self.layers(request).compose(np.ascontiguousarray(request.image, dtype=np.float32), request.strength)
+        return self.layers(request).compose()
 
     def layers(self, request: StyleRequest) -> StyleLayers:
-        """One request's look as colour and ink lines, at the input's size."""
+        """One request's look as colour and ink lines at the input's size, faded towards the input by its strength."""
         image = np.ascontiguousarray(request.image, dtype=np.float32)
         look = request.options.get("look", "auto")
         if look == "auto":
@@ -272,10 +272,14 @@ class CpuBackend(RestyleBackend):
         small = cv2.resize(image, work_size, interpolation=cv2.INTER_AREA)
         gray = _luma(image)
         if look == "toon":
-            return self._toon(small, gray, palette)
-        if look == "paint":
-            return self._paint(small, gray, palette)
-        return self._sketch(small, gray, palette, request.seed, request.passes)
+            layers = self._toon(small, gray, palette)
+        elif look == "paint":
+            layers = self._paint(small, gray, palette)
+        else:
+            layers = self._sketch(small, gray, palette, request.seed, request.passes)
+        strength = np.float32(request.strength)
+        return StyleLayers((image + (layers.colour - image) * strength).astype(np.float32),
+                           (layers.lines * strength).astype(np.float32), layers.ink)
 
     def _toon(self, small: np.ndarray, gray: np.ndarray, palette) -> StyleLayers:
         smooth = small

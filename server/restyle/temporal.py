@@ -15,12 +15,13 @@ is also clamped into the current output's local colour range before blending
 no faint ghost where a soft weight let part of it through.
 
 A backend that draws layers (colour and ink lines, :class:`StyleLayers`) is blended
-layer by layer (:func:`blend_layers`): its colour as above, its lines only ever
-lightened by the previous frame's. Every warp resamples, and a recursive history of
-resampled lines widens them a little more each frame; those soft trails beside the
-current lines, within any clamp radius, are what read as ghosts on a pan. Taking no
-line darker than the current frame draws it keeps lines where the current frame puts
-them while a speck of ink the noise drew in one frame only is still faded out.
+layer by layer (:func:`blend_layers`): its colour as above, its lines by a rule of
+their own. Every warp resamples, and a recursive history of resampled lines widens
+them a little more each frame; those soft trails beside the current lines, within any
+clamp radius, are what read as ghosts on a pan. So the previous frame's lines may
+darken a pixel only where the current frame draws a line itself (and no darker than
+its darkest neighbour there); anywhere else they can only lighten it, which still
+fades out a speck of ink the render noise drew in one frame only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from .backend import StyleLayers
 
 __all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend", "clamp_to_neighbourhood",
-           "blend_layers", "pack_layers", "unpack_layers"]
+           "blend_layers", "pack_layers", "unpack_layers", "LINE_FOOTPRINT"]
 
 
 class Warp:
@@ -126,10 +127,20 @@ def clamp_to_neighbourhood(history: np.ndarray, current: np.ndarray, radius: int
     return np.clip(np.asarray(history, dtype=np.float32), low, high)
 
 
+LINE_FOOTPRINT = 0.1  # line coverage from which the current frame counts as drawing a line at a pixel
+
+
 def blend_layers(current: StyleLayers, warped_previous: StyleLayers, weight: np.ndarray) -> StyleLayers:
-    """``current`` moved towards the warped previous layers: colour within its neighbourhood, lines only lighter."""
+    """``current`` moved towards the warped previous layers by ``weight``.
+
+    Colour is clamped into the current colour's neighbourhood (:func:`clamp_to_neighbourhood`); the previous
+    lines are capped by the current ones, or by the darkest current line within a pixel where the current
+    frame draws a line itself, so no line lands outside the current frame's lines.
+    """
     colour = blend(current.colour, clamp_to_neighbourhood(warped_previous.colour, current.colour), weight)
-    lines = np.minimum(warped_previous.lines, current.lines)
+    darkest_near = cv2.dilate(current.lines, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    ceiling = np.where(current.lines > LINE_FOOTPRINT, darkest_near, current.lines)
+    lines = np.minimum(warped_previous.lines, ceiling)
     return StyleLayers(colour, current.lines + (lines - current.lines) * weight, current.ink)
 
 

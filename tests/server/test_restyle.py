@@ -507,19 +507,22 @@ def test_a_camera_pan_leaves_no_ghost_lines_beside_the_current_ones(op, look):
     assert on[12].meta["coverage"] > 0.5, "the history was used, not rejected everywhere"
 
 
-def test_history_lines_only_lighten_the_current_ones_and_colour_stays_in_its_neighbourhood():
+def test_history_lines_land_only_on_the_current_lines_and_colour_stays_in_its_neighbourhood():
     from framebridge.server.restyle.backend import StyleLayers
     from framebridge.server.restyle.temporal import blend_layers
 
     colour = np.full((8, 8, 3), 0.6, np.float32)
     current_lines = np.zeros((8, 8), np.float32)
     current_lines[:, 3] = 0.9
+    current_lines[:, 2] = 0.3  # the soft side of the current line
     previous_lines = np.zeros((8, 8), np.float32)
-    previous_lines[:, 4] = 0.9  # a line one pixel off, where the current frame draws none
-    previous_lines[:, 3] = 0.5  # and lighter where it does
+    previous_lines[:, 5] = 0.9  # a line two pixels off, where the current frame draws none
+    previous_lines[:, 3] = 0.5  # lighter where the current frame draws one
+    previous_lines[:, 2] = 0.8  # darker on the current line's soft side
     previous_colour = np.full((8, 8, 3), 0.2, np.float32)
     blended = blend_layers(StyleLayers(colour, current_lines), StyleLayers(previous_colour, previous_lines),
                            np.ones((8, 8), np.float32))
-    np.testing.assert_allclose(blended.lines[:, 4], 0.0)
+    np.testing.assert_allclose(blended.lines[:, 4:], 0.0)
     np.testing.assert_allclose(blended.lines[:, 3], 0.5)
+    np.testing.assert_allclose(blended.lines[:, 2], 0.8)
     np.testing.assert_allclose(blended.colour, 0.6)
