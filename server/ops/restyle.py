@@ -7,9 +7,9 @@ where the motion is consistent both ways, the depth agrees and the input kept it
 look, and blended with ``temporal_strength`` into the starting image of a generative
 backend, or into the output of a filter backend (restyling an already restyled start
 would draw ink over ink); a filter that draws layers (the CPU default) has its colour
-and its ink lines blended apart, lines never darker than the current frame draws
-them, so none trails behind on a pan. The result goes back to scene-linear with the
-input alpha untouched.
+and its ink lines blended apart, the previous lines darkening only lines the current
+frame draws, so none trails behind on a pan. The result goes back to scene-linear with
+the input alpha untouched.
 
 Params: ``prompt``, ``negative_prompt``, ``strength`` (0..1), ``seed`` and
 ``temporal_strength`` (0..1) take one value or keyframes ``{"<frame>": value}``

@@ -4,6 +4,8 @@ Each look smooths and abstracts colour at a reduced working scale (where edge-
 preserving filters are cheap), brings the result back to full resolution with a
 guided filter steered by the full-resolution frame (so edges stay sharp), and
 draws lines with an extended difference of Gaussians (XDoG) at full resolution.
+Colour and lines come back apart (:class:`StyleLayers`, ``run_layers``), so the
+restyle op can carry each from frame to frame its own way.
 
 Looks (``look`` param, or chosen from prompt keywords when ``look`` is ``auto``):
 - ``toon``: flat cel shading (bilateral smoothing, soft luminance quantisation) with ink lines;
