@@ -5,9 +5,11 @@ with ``temporal`` on, the previous restyled frame is warped into this one along 
 render's ``motion_backward`` (optical flow when the frame has none), trusted only
 where the motion is consistent both ways, the depth agrees and the input kept its
 look, and blended with ``temporal_strength`` into the starting image of a generative
-backend, or into the output of a filter backend (the CPU default: restyling an
-already restyled start would draw ink over ink); the result goes back to
-scene-linear with the input alpha untouched.
+backend, or into the output of a filter backend (restyling an already restyled start
+would draw ink over ink); a filter that draws layers (the CPU default) has its colour
+and its ink lines blended apart, the previous lines darkening only lines the current
+frame draws, so none trails behind on a pan. The result goes back to scene-linear with
+the input alpha untouched.
 
 Params: ``prompt``, ``negative_prompt``, ``strength`` (0..1), ``seed`` and
 ``temporal_strength`` (0..1) take one value or keyframes ``{"<frame>": value}``
@@ -24,8 +26,9 @@ on which frames were submitted with it.
 Cache rule: a frame's result is stored under a key made of the op version, the
 backend and its version (which covers model files), the frame's params, the
 digests of all of the frame's input buffers and, with ``temporal`` on, the digest
-of the previous frame's restyled result and of the previous frame's motion and depth
-(they decide what is warped in). Re-submitting an unchanged shot is served entirely
+of the previous frame's restyled result as carried on (its image, or its colour and
+line layers) and of the previous frame's motion and depth (they decide what is
+warped in). Re-submitting an unchanged shot is served entirely
 from the cache. Changing frame k's input recomputes frame k; with ``temporal`` off,
 nothing else; with it on, frame k+1 is recomputed if frame k's result changed, and
 so on down the shot, so exactly the frames whose inputs or warped-in previous result
@@ -67,11 +70,12 @@ from framebridge.protocol.passes import shot_depth_range
 from ..chunks import ChunkRule
 from ..colour import display_to_linear, frames_in, linear_to_display, results_out, unpremultiply, working_space
 from ..conditions import DepthRange
-from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleRequest
+from ..restyle.backend import GEOMETRY_PASSES, RestyleBackend, StyleLayers, StyleRequest
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from ..restyle.cpu import CpuBackend
 from ..restyle.schedule import Keyframed, frame_seed
-from ..restyle.temporal import Warp, appearance_weight, blend, clamp_to_neighbourhood, estimate_flow
+from ..restyle.temporal import (Warp, appearance_weight, blend, blend_layers, clamp_to_neighbourhood, estimate_flow,
+                                pack_layers, unpack_layers)
 from .base import (NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_job_buffers,
                    frame_beauty)
 from .extract import CONDITIONS, ExtractOp, output_name
@@ -81,7 +85,7 @@ __all__ = ["RestyleOp", "RestylePlan"]
 
 log = logging.getLogger(__name__)
 
-OP_VERSION = "restyle-1"
+OP_VERSION = "restyle-2"
 # Chosen by benchmarks/seams.py on a panning Blender render, 6 chunks of 8 frames: the seam ratio (warp error into a
 # chunk's first frame over the error within chunks) is 1.79 without warm-up, 1.07 after 6 frames, 1.05 (the single
 # chain's own) with 3 of them cross-faded; the slowest look (paint at strength 1) needs 6 frames and the fade to stay under 1.25.
@@ -152,16 +156,20 @@ class RestylePlan:
 
 
 class _Previous:
-    """What the next frame needs of the one before it; its display input is encoded only if asked for."""
+    """What the next frame needs of the one before it; its display input is encoded only if asked for.
 
-    def __init__(self, number: int, beauty: np.ndarray, display_out: np.ndarray, forward: np.ndarray | None,
+    ``history`` is what is warped into the next frame: the display output, or a layered
+    backend's colour and lines (:func:`pack_layers`), as half floats.
+    """
+
+    def __init__(self, number: int, beauty: np.ndarray, history: np.ndarray, forward: np.ndarray | None,
                  depth: np.ndarray | None, display_in: np.ndarray | None = None):
         self.number = number
         self.beauty = beauty
-        self.display_out = display_out
+        self.history = history
         self.forward = forward
         self.depth = depth
-        self.digest = _digest(display_out)
+        self.digest = _digest(history)
         self._display_in = display_in
 
     @property
@@ -358,9 +366,10 @@ class RestyleOp(Op):
         key = self._key(plan, frame, chain)
         meta: dict[str, Any] = {"seed": frame_seed(plan.seed.at(frame.number), frame.number), "key": key[:16]}
         display_in = None
-        cached = plan.cache.get(key, ("display", passes.BEAUTY)) if plan.cache else None
-        if cached is not None and cached["display"].shape == beauty.shape[:2] + (3,) and cached[passes.BEAUTY].shape == beauty.shape:
-            display_out, result = cached["display"], cached[passes.BEAUTY]
+        cached = plan.cache.get(key, ("history", passes.BEAUTY)) if plan.cache else None
+        if (cached is not None and cached["history"].shape[:2] == beauty.shape[:2] and cached["history"].ndim == 3
+                and cached[passes.BEAUTY].shape == beauty.shape):
+            history, result = cached["history"], cached[passes.BEAUTY]
             meta["cache"] = "hit"
         else:
             straight = unpremultiply(beauty)
@@ -371,16 +380,24 @@ class RestyleOp(Op):
                 meta.update(motion_meta)
                 if not plan.backend.fuses_output:
                     start = blend(display_in, warped, weight)
-            restyled = self._restyle(plan, [self._request(plan, frame, start)], display_in.shape)[0]
-            if warped is not None and plan.backend.fuses_output:
-                restyled = blend(restyled, clamp_to_neighbourhood(warped, restyled), weight)
+            request = self._request(plan, frame, start)
+            if plan.backend.draws_layers:
+                layers = self._layers(plan, request, display_in.shape)
+                if warped is not None:
+                    layers = blend_layers(layers, unpack_layers(warped, layers.ink), weight)
+                restyled, carried = layers.compose(), pack_layers(layers)
+            else:
+                restyled = self._restyle(plan, [request], display_in.shape)[0]
+                if warped is not None and plan.backend.fuses_output:
+                    restyled = blend(restyled, clamp_to_neighbourhood(warped, restyled), weight)
+                carried = restyled
             # The next frame warps this half-float copy whether this frame was computed or cached, so both agree.
-            display_out = restyled.astype(np.float16)
+            history = carried.astype(np.float16)
             result = _recombine(display_to_linear(restyled), beauty, straight, float(plan.strength.at(frame.number)))
             if plan.cache:
-                plan.cache.put(key, {"display": display_out, passes.BEAUTY: result})
+                plan.cache.put(key, {"history": history, passes.BEAUTY: result})
             meta["cache"] = "miss" if plan.cache else "off"
-        state = _Previous(frame.number, beauty, display_out, frame.buffers.get(passes.MOTION_FORWARD),
+        state = _Previous(frame.number, beauty, history, frame.buffers.get(passes.MOTION_FORWARD),
                           frame.buffers.get(passes.DEPTH), display_in)
         return OutputFrame(frame.number, {passes.BEAUTY: result}, meta), state
 
@@ -400,7 +417,7 @@ class RestyleOp(Op):
         # that has moved away must not be carried on), then feathered so blended and fresh areas meet without a seam.
         valid = cv2.GaussianBlur(cv2.erode(valid, np.ones((7, 7), np.uint8)), (5, 5), 0)
         weight = valid * np.float32(plan.temporal_strength.at(frame.number))
-        warped = motion.apply(previous.display_out.astype(np.float32))
+        warped = motion.apply(previous.history.astype(np.float32))
         return warped, weight, {"motion": source, "coverage": round(float(valid.mean()), 4)}
 
     def _conditions(self, plan: RestylePlan, frame: InputFrame) -> dict[str, np.ndarray]:
@@ -419,6 +436,14 @@ class RestyleOp(Op):
             raise ModelError(f"the {plan.backend.name} backend returned {len(outputs)} images of shapes "
                              f"{[np.shape(o) for o in outputs]} for {len(requests)} frames of {shape}")
         return [np.clip(np.asarray(output, dtype=np.float32), 0.0, 1.0) for output in outputs]
+
+    def _layers(self, plan: RestylePlan, request: StyleRequest, shape: tuple[int, ...]) -> StyleLayers:
+        layers = plan.backend.run_layers([request])
+        if len(layers) != 1 or layers[0].colour.shape != shape or layers[0].lines.shape != shape[:2]:
+            raise ModelError(f"the {plan.backend.name} backend returned layers of shapes "
+                             f"{[(np.shape(l.colour), np.shape(l.lines)) for l in layers]} for one frame of {shape}")
+        return StyleLayers(np.clip(np.asarray(layers[0].colour, dtype=np.float32), 0.0, 1.0),
+                           np.clip(np.asarray(layers[0].lines, dtype=np.float32), 0.0, 1.0), layers[0].ink)
 
     def _run_window(self, plan: RestylePlan, frames: list[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
         """AnimateDiff mode: the whole job is one window, restyled together and cached as one unit."""

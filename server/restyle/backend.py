@@ -15,7 +15,7 @@ import numpy as np
 
 from framebridge.protocol import passes as canonical
 
-__all__ = ["GEOMETRY_PASSES", "StyleRequest", "RestyleBackend"]
+__all__ = ["GEOMETRY_PASSES", "StyleRequest", "RestyleBackend", "StyleLayers"]
 
 # Render passes a backend may draw from directly: depth and object ids give exact outlines.
 GEOMETRY_PASSES = (canonical.DEPTH, canonical.OBJECT_INDEX)
@@ -39,6 +39,24 @@ class StyleRequest:
     passes: dict[str, np.ndarray] = field(default_factory=dict)  # the frame's GEOMETRY_PASSES it came with (exact outlines)
 
 
+@dataclass(frozen=True)
+class StyleLayers:
+    """A filter's look before its lines are drawn over it, so the op can carry each along motion its own way.
+
+    The image is ``colour * (1 - lines) + ink * lines``; a request's strength is already in both
+    (colour mixed from the request image, lines faded).
+    """
+
+    colour: np.ndarray  # (H, W, 3) float32 0..1, the continuous-toned look without lines
+    lines: np.ndarray  # (H, W) float32 0..1 line coverage, its opacity included
+    ink: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the lines' colour
+
+    def compose(self) -> np.ndarray:
+        """The final (H, W, 3) float32 image: lines inked over the colour."""
+        lines = self.lines[..., None]
+        return np.clip(self.colour * (1.0 - lines) + np.asarray(self.ink, np.float32) * lines, 0.0, 1.0).astype(np.float32)
+
+
 class RestyleBackend(ABC):
     """Restyles windows of frames; heavy imports happen in :meth:`load`, never at import."""
 
@@ -46,6 +64,11 @@ class RestyleBackend(ABC):
     fuses_output: ClassVar[bool] = False
     """True when the op should also blend the warped previous result into this backend's output
     (right for deterministic filters; a generative backend keeps its own detail and leaves it False)."""
+
+    draws_layers: ClassVar[bool] = False
+    """True when the backend also has ``run_layers(window) -> list[StyleLayers]`` (each one's ``compose``
+    is what :meth:`run` returns): the op then carries the previous frame's colour and lines separately,
+    so lines never smear into ghosts. Implies ``fuses_output``."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -4,6 +4,8 @@ Each look smooths and abstracts colour at a reduced working scale (where edge-
 preserving filters are cheap), brings the result back to full resolution with a
 guided filter steered by the full-resolution frame (so edges stay sharp), and
 draws lines with an extended difference of Gaussians (XDoG) at full resolution.
+Colour and lines come back apart (:class:`StyleLayers`, ``run_layers``), so the
+restyle op can carry each from frame to frame its own way.
 
 Looks (``look`` param, or chosen from prompt keywords when ``look`` is ``auto``):
 - ``toon``: flat cel shading (bilateral smoothing, soft luminance quantisation) with ink lines;
@@ -31,7 +33,7 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams
 
-from .backend import RestyleBackend, StyleRequest
+from .backend import RestyleBackend, StyleLayers, StyleRequest
 
 __all__ = ["CpuBackend", "LOOKS", "PALETTES", "look_for_prompt", "parse_palette"]
 
@@ -216,7 +218,8 @@ class CpuBackend(RestyleBackend):
 
     name: ClassVar[str] = "cpu"
     fuses_output: ClassVar[bool] = True
-    VERSION = "cpu-2"
+    draws_layers: ClassVar[bool] = True
+    VERSION = "cpu-3"
 
     @property
     def version(self) -> str:
@@ -251,8 +254,15 @@ class CpuBackend(RestyleBackend):
     def run(self, window: list[StyleRequest]) -> list[np.ndarray]:
         return [self.stylise(request) for request in window]
 
+    def run_layers(self, window: list[StyleRequest]) -> list[StyleLayers]:
+        return [self.layers(request) for request in window]
+
     def stylise(self, request: StyleRequest) -> np.ndarray:
         """One request's restyled image, (H, W, 3) float32 in 0..1 at the input's size."""
+        return self.layers(request).compose()
+
+    def layers(self, request: StyleRequest) -> StyleLayers:
+        """One request's look as colour and ink lines at the input's size, faded towards the input by its strength."""
         image = np.ascontiguousarray(request.image, dtype=np.float32)
         look = request.options.get("look", "auto")
         if look == "auto":
@@ -264,14 +274,16 @@ class CpuBackend(RestyleBackend):
         small = cv2.resize(image, work_size, interpolation=cv2.INTER_AREA)
         gray = _luma(image)
         if look == "toon":
-            styled = self._toon(small, gray, palette, scale)
+            layers = self._toon(small, gray, palette)
         elif look == "paint":
-            styled = self._paint(small, gray, palette, scale)
+            layers = self._paint(small, gray, palette)
         else:
-            styled = self._sketch(small, gray, palette, request.seed, request.passes)
-        return np.clip(image + (styled - image) * np.float32(request.strength), 0.0, 1.0).astype(np.float32)
+            layers = self._sketch(small, gray, palette, request.seed, request.passes)
+        strength = np.float32(request.strength)
+        return StyleLayers((image + (layers.colour - image) * strength).astype(np.float32),
+                           (layers.lines * strength).astype(np.float32), layers.ink)
 
-    def _toon(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
+    def _toon(self, small: np.ndarray, gray: np.ndarray, palette) -> StyleLayers:
         smooth = small
         for _ in range(3):
             smooth = cv2.bilateralFilter(smooth, 5, 0.12, 3)
@@ -281,11 +293,10 @@ class CpuBackend(RestyleBackend):
             luma = _luma(smooth)[..., None]
             banded = soft_quantise(luma, 5)
             flat = _saturate(smooth * (banded / np.maximum(luma, 1e-3)), 1.25)
-        colour = guided_upsample(flat, gray, eps=1e-2)
-        ink = xdog_lines(gray, sigma=1.2)
-        return np.clip(colour * (1.0 - 0.9 * ink)[..., None], 0.0, 1.0)
+        colour = np.clip(guided_upsample(flat, gray, eps=1e-2), 0.0, 1.0)
+        return StyleLayers(colour, 0.9 * xdog_lines(gray, sigma=1.2))
 
-    def _paint(self, small: np.ndarray, gray: np.ndarray, palette, scale: float) -> np.ndarray:
+    def _paint(self, small: np.ndarray, gray: np.ndarray, palette) -> StyleLayers:
         radius = max(3, round(max(small.shape[:2]) / 90))
         painted = kuwahara(cv2.bilateralFilter(small, 5, 0.1, 3), radius)
         painted = kuwahara(painted, max(2, radius // 2))
@@ -295,11 +306,10 @@ class CpuBackend(RestyleBackend):
             luma = _luma(painted)[..., None]
             painted = _saturate(painted * (soft_quantise(luma, 7, softness=0.15) / np.maximum(luma, 1e-3)), 1.6)
         painted = painted * brush_strokes(_luma(small))[..., None]
-        colour = guided_upsample(painted, gray, radius=1, eps=1e-2)
-        contour = xdog_lines(gray, sigma=1.6, sharpness=25.0, threshold=0.006)
-        return np.clip(colour * (1.0 - 0.5 * contour)[..., None], 0.0, 1.0)
+        colour = np.clip(guided_upsample(painted, gray, radius=1, eps=1e-2), 0.0, 1.0)
+        return StyleLayers(colour, 0.5 * xdog_lines(gray, sigma=1.6, sharpness=25.0, threshold=0.006))
 
-    def _sketch(self, small: np.ndarray, gray: np.ndarray, palette, seed: int, passes: dict[str, np.ndarray]) -> np.ndarray:
+    def _sketch(self, small: np.ndarray, gray: np.ndarray, palette, seed: int, passes: dict[str, np.ndarray]) -> StyleLayers:
         height, width = gray.shape
         tone = soft_quantise(cv2.GaussianBlur(_luma(small), (0, 0), 1.5), 4, softness=0.12)
         tone = cv2.resize(tone, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -311,6 +321,6 @@ class CpuBackend(RestyleBackend):
         outlines = geometry_outlines(passes, (height, width))
         if outlines is not None:
             lines = np.maximum(lines, outlines)
-        value = shading * (1.0 - 0.85 * lines)
-        paper, ink = (np.asarray(palette[-1]), np.asarray(palette[0])) if palette else (np.array([0.97, 0.95, 0.9]), np.array([0.12, 0.12, 0.15]))
-        return (ink + (paper - ink) * value[..., None]).astype(np.float32)
+        paper, ink = (palette[-1], palette[0]) if palette else ((0.97, 0.95, 0.9), (0.12, 0.12, 0.15))
+        paper, ink = np.asarray(paper, np.float32), np.asarray(ink, np.float32)
+        return StyleLayers((ink + (paper - ink) * shading[..., None]).astype(np.float32), 0.85 * lines, tuple(float(c) for c in ink))

@@ -13,6 +13,15 @@ faded out too: :func:`appearance_weight`. A filter backend's warped previous out
 is also clamped into the current output's local colour range before blending
 (:func:`clamp_to_neighbourhood`), so a line or shadow edge that has moved on leaves
 no faint ghost where a soft weight let part of it through.
+
+A backend that draws layers (colour and ink lines, :class:`StyleLayers`) is blended
+layer by layer (:func:`blend_layers`): its colour as above, its lines by a rule of
+their own. Every warp resamples, and a recursive history of resampled lines widens
+them a little more each frame; those soft trails beside the current lines, within any
+clamp radius, are what read as ghosts on a pan. So the previous frame's lines may
+darken a pixel only where the current frame draws a line itself (and no darker than
+its darkest neighbour there); anywhere else they can only lighten it, which still
+fades out a speck of ink the render noise drew in one frame only.
 """
 
 from __future__ import annotations
@@ -20,7 +29,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend", "clamp_to_neighbourhood"]
+from .backend import StyleLayers
+
+__all__ = ["Warp", "warp", "consistency_mask", "appearance_weight", "estimate_flow", "blend", "clamp_to_neighbourhood",
+           "blend_layers", "pack_layers", "unpack_layers", "LINE_FOOTPRINT"]
 
 
 class Warp:
@@ -113,3 +125,30 @@ def clamp_to_neighbourhood(history: np.ndarray, current: np.ndarray, radius: int
     low = cv2.erode(current, kernel, borderType=cv2.BORDER_REPLICATE)
     high = cv2.dilate(current, kernel, borderType=cv2.BORDER_REPLICATE)
     return np.clip(np.asarray(history, dtype=np.float32), low, high)
+
+
+LINE_FOOTPRINT = 0.1  # line coverage from which the current frame counts as drawing a line at a pixel
+
+
+def blend_layers(current: StyleLayers, warped_previous: StyleLayers, weight: np.ndarray) -> StyleLayers:
+    """``current`` moved towards the warped previous layers by ``weight``.
+
+    Colour is clamped into the current colour's neighbourhood (:func:`clamp_to_neighbourhood`); the previous
+    lines are capped by the current ones, or by the darkest current line within a pixel where the current
+    frame draws a line itself, so no line lands outside the current frame's lines.
+    """
+    colour = blend(current.colour, clamp_to_neighbourhood(warped_previous.colour, current.colour), weight)
+    darkest_near = cv2.dilate(current.lines, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    ceiling = np.where(current.lines > LINE_FOOTPRINT, darkest_near, current.lines)
+    lines = np.minimum(warped_previous.lines, ceiling)
+    return StyleLayers(colour, current.lines + (lines - current.lines) * weight, current.ink)
+
+
+def pack_layers(layers: StyleLayers) -> np.ndarray:
+    """Colour and lines as one (H, W, 4) image, to be warped and cached as one; the ink colour stays with the frame."""
+    return np.dstack([layers.colour, layers.lines]).astype(np.float32)
+
+
+def unpack_layers(packed: np.ndarray, ink: tuple[float, float, float]) -> StyleLayers:
+    packed = np.asarray(packed, dtype=np.float32)
+    return StyleLayers(np.ascontiguousarray(packed[..., :3]), np.ascontiguousarray(packed[..., 3]), ink)

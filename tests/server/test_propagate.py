@@ -269,8 +269,8 @@ def test_restyle_keyframe_mode_runs_the_backend_on_keyframes_only_and_propagates
     from framebridge.server.restyle.cpu import CpuBackend
 
     styled = []
-    original = CpuBackend.run
-    monkeypatch.setattr(CpuBackend, "run", lambda self, requests: styled.extend(r.number for r in requests) or original(self, requests))
+    original = CpuBackend.run_layers
+    monkeypatch.setattr(CpuBackend, "run_layers", lambda self, requests: styled.extend(r.number for r in requests) or original(self, requests))
     frames = list(range(1, 11))
     shot = sliding_shot(frames)
     results = restyle_keyframed(RestyleOp(cache_dir=tmp_path), shot, frames, {"keyframe_interval": 4, "cache": False})

@@ -455,3 +455,74 @@ def test_sketch_outlines_an_object_as_bright_as_its_background_from_the_passes()
     outlined = CpuBackend().run([cpu_request(image, "sketch", {"object_index": ids, "depth": depth})])[0]
     assert outlined[border].mean() < plain[border].mean() - 0.15, "the cube's top edge is drawn"
     np.testing.assert_allclose(outlined[45:55, 75:95], plain[45:55, 75:95], atol=1e-6)
+
+
+PAN_SIZE = (72, 96)
+
+
+def panned_floor(number: int, pan: float, noise: float = 0.004) -> np.ndarray:
+    """A checkered floor the camera pans across by ``pan`` pixels a frame, and a soft shadow sliding over it
+    faster than the floor moves (render motion knows nothing of it), with a little render noise; display values."""
+    import cv2
+
+    supersample = 4
+    ys, xs = np.mgrid[0:PAN_SIZE[0] * supersample, 0:PAN_SIZE[1] * supersample].astype(np.float32) / supersample
+    checker = (np.floor((xs + pan * number) / 24) + np.floor(ys / 24)) % 2
+    shadow = 1 - 0.45 * np.sqrt(np.clip(1 - ((xs - 20 - 3 * number) / 14) ** 2 - ((ys - 48) / 7) ** 2, 0, 1))
+    grey = cv2.resize((0.75 - 0.2 * checker) * shadow, PAN_SIZE[::-1], interpolation=cv2.INTER_AREA)
+    image = grey[..., None] * np.array([1.0, 0.92, 0.8], np.float32)
+    return np.clip(image + np.random.default_rng(number).normal(0, noise, image.shape), 0, 1).astype(np.float32)
+
+
+def edge_energy(display: np.ndarray) -> np.ndarray:
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(display, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
+
+
+@pytest.mark.parametrize("look", ["toon", "paint", "sketch"])
+def test_a_camera_pan_leaves_no_ghost_lines_beside_the_current_ones(op, look):
+    """Output edge energy where the scene has no edge within 3 pixels must not grow with temporal on.
+
+    A fractional pan (4.5 pixels a frame) makes every warp resample; lines carried in a
+    recursive history widen frame after frame into faint trails beside the current ones.
+    """
+    import cv2
+
+    pan = 4.5
+    frames = {number: {passes.BEAUTY: display_to_linear(panned_floor(number, pan)),
+                       passes.MOTION_BACKWARD: np.tile(np.array([pan, 0], np.float32), (*PAN_SIZE, 1)),
+                       passes.MOTION_FORWARD: np.tile(np.array([-pan, 0], np.float32), (*PAN_SIZE, 1))}
+              for number in range(1, 13)}
+    on = run(op, frames, {"look": look, "cache": False})
+    off = run(op, frames, {"look": look, "cache": False, "temporal": False})
+    ghost_on = ghost_off = 0.0
+    for number in range(2, 13):
+        scene_edges = (edge_energy(panned_floor(number, pan, noise=0.0)) > 0.02).astype(np.uint8)
+        edgeless = cv2.dilate(scene_edges, np.ones((7, 7), np.uint8)) == 0
+        ghost_on += edge_energy(linear_to_display(on[number].buffers[passes.BEAUTY][..., :3]))[edgeless].mean()
+        ghost_off += edge_energy(linear_to_display(off[number].buffers[passes.BEAUTY][..., :3]))[edgeless].mean()
+    assert ghost_on <= ghost_off, f"{look}: temporal on adds edges the scene does not have ({ghost_on / ghost_off:.3f}x off)"
+    assert on[12].meta["coverage"] > 0.5, "the history was used, not rejected everywhere"
+
+
+def test_history_lines_land_only_on_the_current_lines_and_colour_stays_in_its_neighbourhood():
+    from framebridge.server.restyle.backend import StyleLayers
+    from framebridge.server.restyle.temporal import blend_layers
+
+    colour = np.full((8, 8, 3), 0.6, np.float32)
+    current_lines = np.zeros((8, 8), np.float32)
+    current_lines[:, 3] = 0.9
+    current_lines[:, 2] = 0.3  # the soft side of the current line
+    previous_lines = np.zeros((8, 8), np.float32)
+    previous_lines[:, 5] = 0.9  # a line two pixels off, where the current frame draws none
+    previous_lines[:, 3] = 0.5  # lighter where the current frame draws one
+    previous_lines[:, 2] = 0.8  # darker on the current line's soft side
+    previous_colour = np.full((8, 8, 3), 0.2, np.float32)
+    blended = blend_layers(StyleLayers(colour, current_lines), StyleLayers(previous_colour, previous_lines),
+                           np.ones((8, 8), np.float32))
+    np.testing.assert_allclose(blended.lines[:, 4:], 0.0)
+    np.testing.assert_allclose(blended.lines[:, 3], 0.5)
+    np.testing.assert_allclose(blended.lines[:, 2], 0.8)
+    np.testing.assert_allclose(blended.colour, 0.6)
