@@ -21,7 +21,7 @@ from framebridge.protocol.errors import InvalidParams, ModelError
 
 from .audio import AudioTrack, resample
 
-__all__ = ["Phone", "Recognition", "recognise", "words_of", "VOWELS", "RATE"]
+__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "VOWELS", "CONSONANTS", "RATE"]
 
 RATE = 16000
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
@@ -63,7 +63,7 @@ class _Decoders:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._align: dict[bool, object] = {}
+        self._aligner = None
         self._allphone = None
 
     @staticmethod
@@ -74,18 +74,12 @@ class _Decoders:
             raise ModelError("pocketsphinx is not installed", fix="pip install 'framebridge[audio]'") from None
         return pocketsphinx.get_model_path()
 
-    def align(self, pauses: bool):
-        """The aligner; with ``pauses`` it may put silence between words (more exact, but it fails more often)."""
-        if pauses not in self._align:
-            from pocketsphinx import Decoder
+    def aligner(self):
+        if self._aligner is None:
+            from .alignment import Aligner
 
-            self._model()
-            self._align[pauses] = Decoder(samprate=RATE, lm=None, loglevel="FATAL", fsgusefiller=pauses,
-                                          fsgusealtpron=False, topn=2)
-        return self._align[pauses]
-
-    def discard(self, pauses: bool) -> None:
-        self._align.pop(pauses, None)
+            self._aligner = Aligner(self._model)
+        return self._aligner
 
     def allphone(self):
         if self._allphone is None:
@@ -105,6 +99,16 @@ _SILENCE_DB = -35.0
 _MARGIN = 0.05
 
 
+def _loud(samples: np.ndarray) -> np.ndarray:
+    """Per 10 ms of ``samples``, whether it rises within 35 dB of the loudest 10 ms."""
+    hop = RATE // 100
+    frames = len(samples) // hop
+    if frames == 0:
+        return np.zeros(0, bool)
+    energy = np.sqrt(np.mean(samples[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))
+    return energy > max(float(energy.max()) * 10 ** (_SILENCE_DB / 20), 1e-4)
+
+
 def _speech(track: AudioTrack) -> tuple[np.ndarray, float]:
     """16 kHz samples from the first to the last 10 ms that rise within 35 dB of the loudest, and their start time.
 
@@ -113,12 +117,7 @@ def _speech(track: AudioTrack) -> tuple[np.ndarray, float]:
     """
     samples = resample(track, RATE).samples
     hop = RATE // 100
-    frames = len(samples) // hop
-    if frames == 0:
-        return samples[:0], 0.0
-    energy = np.sqrt(np.mean(samples[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))
-    threshold = max(float(energy.max()) * 10 ** (_SILENCE_DB / 20), 1e-4)
-    loud = np.flatnonzero(energy > threshold)
+    loud = np.flatnonzero(_loud(samples))
     if len(loud) == 0:
         return samples[:0], 0.0
     first = max(0, loud[0] * hop - int(_MARGIN * RATE))
@@ -133,70 +132,63 @@ def _pcm(samples: np.ndarray) -> bytes:
     return (np.clip(samples * scale, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def _decode(decoder, pcm: bytes) -> None:
+def decode(decoder, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
 
 
-def _label(name: str) -> str | None:
+def label(name: str) -> str | None:
     """ARPAbet label of a decoder phone, or None for silence and fillers (+NSN+, +BREATH+, ...)."""
     label = name.rstrip("012").upper()
     return label if label in VOWELS or label in CONSONANTS else None
 
 
-def _ensure_words(decoder, words: list[str]) -> list[str]:
-    """Add every word missing from the dictionary, spelled by letter-to-sound rules; return the words left to align."""
-    from .espeak import spell
-
-    kept = []
-    for word in words:
-        if decoder.lookup_word(word) is None:
-            phones = [phone for phone in spell(word) if phone in VOWELS or phone in CONSONANTS]
-            if not phones:
-                continue
-            decoder.add_word(word, " ".join(phones), True)
-        kept.append(word)
-    return kept
-
-
-def _aligned(pcm: bytes, words: list[str], pauses: bool) -> list[Phone] | None:
-    decoder = _decoders.align(pauses)
-    words = _ensure_words(decoder, words)
-    if not words:
-        return []
-    decoder.set_align_text(" ".join(words))
-    _decode(decoder, pcm)
-    hypothesis = decoder.hyp()
-    if hypothesis is None or hypothesis.hypstr.split() != words:
-        return None
-    try:
-        decoder.set_alignment()
-        _decode(decoder, pcm)
-    except RuntimeError:
-        _decoders.discard(pauses)  # a failed sub-word pass leaves the decoder unusable
-        return None
-    phones = []
-    for word in decoder.get_alignment():
-        for phone in word:
-            label = _label(phone.name)
-            if label is not None:
-                phones.append(Phone(label, phone.start / 100.0, (phone.start + phone.duration) / 100.0))
-    return phones
-
-
 def _recognised(pcm: bytes) -> list[Phone]:
     decoder = _decoders.allphone()
-    _decode(decoder, pcm)
+    decode(decoder, pcm)
     phones = []
     for segment in decoder.seg() or []:
-        label = _label(segment.word)
-        if label is not None:
-            phones.append(Phone(label, segment.start_frame / 100.0, (segment.end_frame + 1) / 100.0))
+        name = label(segment.word)
+        if name is not None:
+            phones.append(Phone(name, segment.start_frame / 100.0, (segment.end_frame + 1) / 100.0))
     return phones
+
+
+_RELEASE_GAP = 6
+
+
+def _with_releases(phones: list[Phone], loud: np.ndarray) -> list[Phone]:
+    """Give a pause's audible start to the phone before it.
+
+    The aligner often calls a stop's burst (after its silent closure) or a
+    final consonant's tail silence; sound that resumes within 60 ms of the
+    phone's end and runs on belongs to that phone, so its end moves to where
+    the sound stops (never past the next phone).
+    """
+    result = list(phones)
+    for index, phone in enumerate(phones):
+        end = round(phone.end * 100)
+        following = round(phones[index + 1].start * 100) if index + 1 < len(phones) else len(loud)
+        if following <= end:
+            continue
+        gap = loud[end:following]
+        onsets = np.flatnonzero(gap[:_RELEASE_GAP + 1])
+        if len(onsets) == 0:
+            continue
+        quiet_after = np.flatnonzero(~gap[onsets[0]:])
+        stop = end + onsets[0] + (quiet_after[0] if len(quiet_after) else len(gap) - onsets[0])
+        result[index] = Phone(phone.label, phone.start, stop / 100.0)
+    return result
+
+
+# A decoder frame is stamped with the start of its 25.6 ms analysis window; the sound it
+# describes is centred half a window later.
+_WINDOW_CENTRE = 0.0128
 
 
 def _shifted(phones: list[Phone], offset: float) -> list[Phone]:
+    offset += _WINDOW_CENTRE
     return [Phone(phone.label, phone.start + offset, phone.end + offset) for phone in phones]
 
 
@@ -210,9 +202,9 @@ def recognise(track: AudioTrack, transcript: str | None = None) -> Recognition:
     with _decoders.lock:
         if words:
             for pauses in (True, False):
-                phones = _aligned(pcm, words, pauses)
+                phones = _decoders.aligner().align(pcm, words, pauses)
                 if phones is not None:
-                    return Recognition(_shifted(phones, offset), "aligned")
+                    return Recognition(_shifted(_with_releases(phones, _loud(samples)), offset), "aligned")
             return Recognition(_shifted(_recognised(pcm), offset), "recognised",
                                ["the transcript could not be aligned to the audio; phones were recognised without it"])
         notes = [] if transcript is None else ["the transcript has no words; phones were recognised without it"]

@@ -69,11 +69,6 @@ def test_every_sentence_aligns_to_its_transcript(lines):
     assert [line["aligned"].method for line in lines] == ["aligned"] * len(lines)
 
 
-def test_with_transcript_the_cue_track_agrees_with_ground_truth(lines):
-    assert agreement(lines, "with_transcript") >= 0.80
-
-
-@pytest.mark.xfail(strict=True, reason="the issue's goal; 0.84 measured on these sentences (see benchmarks/lipsync.py)")
 def test_with_transcript_agreement_reaches_the_issue_goal(lines):
     assert agreement(lines, "with_transcript") >= 0.85
 
