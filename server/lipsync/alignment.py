@@ -9,31 +9,37 @@ their phones. Variants and pauses are ordinary dictionary words with names no
 transcript word can have (``dog_2``, ``pause_``), because pocketsphinx's
 sub-word pass fails on its own alternate-pronunciation and filler entries.
 
-A long take is aligned in pieces: the word pass runs over the whole take, the
-take is cut at the pauses it found (no piece longer than ``_PIECE`` seconds
-where pauses allow), and each piece's words are timed by their own sub-word
-pass, which keeps that pass small enough to succeed.
+A long take is aligned in pieces (:func:`align_take`): with the default beams
+the word pass finds no path through a minute of speech, and the sub-word pass
+fails on long audio. A ``wide`` aligner (wider beams, about half the speed)
+finds the words over the whole take; the take is cut in the middle of the
+pauses it found into pieces of at most ``_PIECE`` seconds, and each piece is
+aligned like a line with its own words.
 """
 
 from __future__ import annotations
 
 import re
 
-from .phones import CONSONANTS, RATE, VOWELS, Phone, decode, label
+import numpy as np
 
-__all__ = ["Aligner"]
+from .phones import CONSONANTS, RATE, VOWELS, Phone, decode, label, to_pcm
+
+__all__ = ["Aligner", "align_take"]
 
 _PAUSE = "pause_"
 _VARIANT = re.compile(r"_\d+$")
-_PIECE = 10.0
-_BYTES_PER_FRAME = RATE // 100 * 2  # 10 ms of 16-bit samples
+_PIECE = 4.0
+_SAMPLES_PER_FRAME = RATE // 100
 
 
 class Aligner:
-    """One pocketsphinx decoder for alignment and the variant names it has learnt (rebuilt after a failure)."""
+    """One pocketsphinx decoder for alignment and the variant names it has learnt (rebuilt after a failure);
+    ``wide`` beams for long takes."""
 
-    def __init__(self, model_check) -> None:
+    def __init__(self, model_check, wide: bool = False) -> None:
         self._model_check = model_check
+        self._beams = {"beam": 1e-120, "wbeam": 1e-100, "pbeam": 1e-120} if wide else {}
         self._decoder = None
         self._names: dict[tuple[str, str], str] = {}
 
@@ -43,7 +49,7 @@ class Aligner:
 
             self._model_check()
             self._decoder = Decoder(samprate=RATE, lm=None, loglevel="FATAL", fsgusefiller=False,
-                                    fsgusealtpron=False, topn=2)
+                                    fsgusealtpron=False, **self._beams)
             self._decoder.add_word(_PAUSE, "SIL", True)
             self._names = {}
         return self._decoder
@@ -71,21 +77,17 @@ class Aligner:
             pronunciations.append(said)
         return list(dict.fromkeys(self._name(word, phones) for phones in pronunciations))
 
-    def _grammar(self, words: list[str], pauses: bool) -> tuple[str, list[str]] | None:
-        """The JSGF grammar for ``words`` and the words it kept (a word with no pronunciation at all is dropped)."""
+    def _items(self, words: list[str]) -> list[tuple[str, str]]:
+        """(word, its grammar item: the word or its variants as alternatives); a word with no pronunciation is dropped."""
         from .espeak import pronounce, spell
 
         spoken = pronounce(words) or [spell(word) for word in words]
-        items, kept = [], []
+        items = []
         for word, phones in zip(words, spoken):
             names = self._variants(word, phones)
             if names:
-                items.append(names[0] if len(names) == 1 else "( " + " | ".join(names) + " )")
-                kept.append(word)
-        if not items:
-            return None
-        joiner = f" [ {_PAUSE} ] " if pauses else " "
-        return "#JSGF V1.0;\ngrammar transcript;\npublic <line> = " + joiner.join(items) + " ;\n", kept
+                items.append((word, names[0] if len(names) == 1 else "( " + " | ".join(names) + " )"))
+        return items
 
     def _words(self, pcm: bytes, grammar: str) -> list[tuple[str, int, int]] | None:
         """The word pass: (dictionary word, first frame, last frame) of each word and pause, or None."""
@@ -121,29 +123,66 @@ class Aligner:
                     phones.append(Phone(name, phone.start / 100.0, (phone.start + phone.duration) / 100.0))
         return phones
 
-    def align(self, pcm: bytes, words: list[str], pauses: bool) -> list[Phone] | None:
-        """Phones of ``words`` timed in ``pcm`` (16 kHz 16-bit), or None when the audio does not fit them."""
+    def word_pass(self, samples: np.ndarray, words: list[str], pauses: bool) -> list[tuple[str, int, int]] | None:
+        """Which variant of each word is said and where, with the pauses between them: (dictionary word, first
+        frame, last frame) each, or None when the audio does not fit the words.
+
+        With ``pauses`` the grammar allows silence between words (more exact, but
+        pocketsphinx's sub-word pass fails on it more often).
+        """
         self._ready()
-        built = self._grammar(words, pauses)
-        if built is None:
+        items = self._items(words)
+        if not items:
             return []
-        grammar, kept = built
-        found = self._words(pcm, grammar)
-        if found is None or [_VARIANT.sub("", name) for name, _, _ in found if name != _PAUSE] != kept:
+        found = self._words(to_pcm(samples), _grammar([item for _, item in items], pauses))
+        if found is None or [_VARIANT.sub("", name) for name, _, _ in found if name != _PAUSE] != [
+                word for word, _ in items]:
             return None
-        phones: list[Phone] = []
-        for first, end, names in _pieces(found):
-            piece = self._phones(pcm[first * _BYTES_PER_FRAME:None if end is None else end * _BYTES_PER_FRAME], names)
-            if piece is None:
-                return None
-            phones.extend(Phone(phone.label, phone.start + first / 100.0, phone.end + first / 100.0)
-                          for phone in piece)
-        return phones
+        return found
+
+    def timed(self, samples: np.ndarray, names: list[str]) -> list[Phone] | None:
+        """Phones of the dictionary words ``names`` (variants and pauses as the word pass chose them) in ``samples``."""
+        self._ready()
+        return self._phones(to_pcm(samples), names)
+
+    def align(self, samples: np.ndarray, words: list[str], pauses: bool) -> list[Phone] | None:
+        """Phones of ``words`` timed in ``samples`` (16 kHz, a line), or None when the audio does not fit them."""
+        found = self.word_pass(samples, words, pauses)
+        if not found:
+            return found
+        return self.timed(samples, [name for name, _, _ in found])
+
+
+def align_take(line: Aligner, take: Aligner, samples: np.ndarray, words: list[str], pauses: bool) -> list[Phone] | None:
+    """Phones of ``words`` in a long take: ``take`` (wide beams) finds the words, the take is cut at pauses into
+    pieces, and ``line`` aligns each piece with its own words (``take``'s choices where ``line`` fails)."""
+    found = take.word_pass(samples, words, pauses)
+    if not found:
+        return found
+    phones: list[Phone] = []
+    for first, end, names in _pieces(found):
+        said = [_VARIANT.sub("", name) for name in names if name != _PAUSE]
+        if not said:
+            continue
+        piece = samples[first * _SAMPLES_PER_FRAME:None if end is None else end * _SAMPLES_PER_FRAME]
+        timed = line.align(piece, said, pauses)
+        if timed is None:
+            timed = take.timed(piece, names)
+        if timed is None:
+            return None
+        phones.extend(Phone(phone.label, phone.start + first / 100.0, phone.end + first / 100.0) for phone in timed)
+    return phones
+
+
+def _grammar(items: list[str], pauses: bool) -> str:
+    """JSGF for the grammar items in order, with optional pauses between them."""
+    joiner = f" [ {_PAUSE} ] " if pauses else " "
+    return "#JSGF V1.0;\ngrammar transcript;\npublic <line> = " + joiner.join(items) + " ;\n"
 
 
 def _pieces(found: list[tuple[str, int, int]]) -> list[tuple[int, int | None, list[str]]]:
-    """The take cut in the middle of pauses into pieces of at most ``_PIECE`` seconds where pauses allow:
-    (first frame, end frame or None for the take's end, the words and pauses the word pass found in it)."""
+    """The word pass cut in the middle of its pauses into pieces of at most ``_PIECE`` seconds where pauses allow:
+    (first frame, end frame or None for the take's end, the words and pauses in it); a short take is one piece."""
     limit = int(_PIECE * 100)
     pieces: list[tuple[int, int | None, list[str]]] = []
     start, names = 0, []

@@ -21,9 +21,10 @@ from framebridge.protocol.errors import InvalidParams, ModelError
 
 from .audio import AudioTrack, resample
 
-__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "VOWELS", "CONSONANTS", "RATE"]
+__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "loud", "to_pcm", "VOWELS", "CONSONANTS", "RATE"]
 
 RATE = 16000
+LONG_TAKE = 15.0
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 CONSONANTS = frozenset("B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH".split())
 _WORD = re.compile(r"[a-z0-9']+")
@@ -63,7 +64,7 @@ class _Decoders:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._aligner = None
+        self._aligners: dict[bool, object] = {}
         self._allphone = None
 
     @staticmethod
@@ -74,12 +75,20 @@ class _Decoders:
             raise ModelError("pocketsphinx is not installed", fix="pip install 'framebridge[audio]'") from None
         return pocketsphinx.get_model_path()
 
-    def aligner(self):
-        if self._aligner is None:
+    def _aligner(self, wide: bool):
+        if wide not in self._aligners:
             from .alignment import Aligner
 
-            self._aligner = Aligner(self._model)
-        return self._aligner
+            self._aligners[wide] = Aligner(self._model, wide)
+        return self._aligners[wide]
+
+    def align(self, samples: np.ndarray, words: list[str], pauses: bool) -> list[Phone] | None:
+        """Aligned phones of ``words`` (a take past ``LONG_TAKE`` seconds in pieces), or None."""
+        if len(samples) <= LONG_TAKE * RATE:
+            return self._aligner(False).align(samples, words, pauses)
+        from .alignment import align_take
+
+        return align_take(self._aligner(False), self._aligner(True), samples, words, pauses)
 
     def allphone(self):
         if self._allphone is None:
@@ -99,7 +108,7 @@ _SILENCE_DB = -35.0
 _MARGIN = 0.05
 
 
-def _loud(samples: np.ndarray) -> np.ndarray:
+def loud(samples: np.ndarray) -> np.ndarray:
     """Per 10 ms of ``samples``, whether it rises within 35 dB of the loudest 10 ms."""
     hop = RATE // 100
     frames = len(samples) // hop
@@ -117,15 +126,15 @@ def _speech(track: AudioTrack) -> tuple[np.ndarray, float]:
     """
     samples = resample(track, RATE).samples
     hop = RATE // 100
-    loud = np.flatnonzero(_loud(samples))
-    if len(loud) == 0:
+    audible = np.flatnonzero(loud(samples))
+    if len(audible) == 0:
         return samples[:0], 0.0
-    first = max(0, loud[0] * hop - int(_MARGIN * RATE))
-    last = min(len(samples), (loud[-1] + 1) * hop + int(_MARGIN * RATE))
+    first = max(0, audible[0] * hop - int(_MARGIN * RATE))
+    last = min(len(samples), (audible[-1] + 1) * hop + int(_MARGIN * RATE))
     return samples[first:last], first / RATE
 
 
-def _pcm(samples: np.ndarray) -> bytes:
+def to_pcm(samples: np.ndarray) -> bytes:
     """16-bit little-endian PCM, peak-normalised (quiet recordings recognise as badly as loud ones clip)."""
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     scale = 0.9 / peak if peak > 1e-4 else 1.0
@@ -198,13 +207,13 @@ def recognise(track: AudioTrack, transcript: str | None = None) -> Recognition:
     samples, offset = _speech(track)
     if len(samples) == 0:
         return Recognition([], "silence", ["the track is silent: the mouth rests (X) throughout"])
-    pcm = _pcm(samples)
+    pcm = to_pcm(samples)
     with _decoders.lock:
         if words:
             for pauses in (True, False):
-                phones = _decoders.aligner().align(pcm, words, pauses)
+                phones = _decoders.align(samples, words, pauses)
                 if phones is not None:
-                    return Recognition(_shifted(_with_releases(phones, _loud(samples)), offset), "aligned")
+                    return Recognition(_shifted(_with_releases(phones, loud(samples)), offset), "aligned")
             return Recognition(_shifted(_recognised(pcm), offset), "recognised",
                                ["the transcript could not be aligned to the audio; phones were recognised without it"])
         notes = [] if transcript is None else ["the transcript has no words; phones were recognised without it"]

@@ -12,8 +12,8 @@ import pytest
 
 from framebridge.protocol.errors import InvalidParams
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
-from framebridge.server.lipsync.espeak import spell, synthesise, to_arpabet
-from framebridge.server.lipsync.phones import recognise, words_of
+from framebridge.server.lipsync.espeak import pronounce, spell, synthesise, to_arpabet
+from framebridge.server.lipsync.phones import Phone, _with_releases, recognise, words_of
 from framebridge.server.lipsync.rules import animate, frame_shapes
 
 SENTENCES = [
@@ -94,6 +94,46 @@ def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
                 missed.append((line["line"].text, line["frames"][index]))
     assert total >= 15
     assert len(missed) <= total // 10, missed
+
+
+def test_the_aligner_picks_the_pronunciation_that_was_said():
+    line = synthesise("The lazy dog.")  # espeak says "dog" with AA; the CMU dictionary has AO
+    assert "AA" in [phone.label for phone in line.phones]
+    aligned = recognise(AudioTrack(line.samples, line.sample_rate), "The lazy dog.")
+    assert aligned.method == "aligned"
+    assert [phone.label for phone in aligned.phones][-3:] == ["D", "AA", "G"]
+
+
+def test_espeak_pronounces_words_in_context_or_says_it_cannot():
+    assert pronounce(["the", "dog"])[1] == ("D", "AA", "G")
+    assert pronounce(["42", "times"]) is None  # espeak says "forty two": its words no longer line up
+
+
+def test_sound_after_a_phone_the_aligner_called_pause_goes_to_that_phone():
+    loud = np.zeros(60, bool)
+    loud[10:20] = loud[23:30] = loud[50:60] = True  # a stop: closure 20-23, burst 23-30, then a real pause
+    phones = [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.20), Phone("M", 0.50, 0.60)]
+    assert _with_releases(phones, loud) == [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.30), Phone("M", 0.50, 0.60)]
+
+
+@pytest.mark.slow
+def test_a_long_take_is_aligned_in_pieces_not_recognised():
+    text = " ".join(SENTENCES * 3)
+    line = synthesise(text)
+    track = AudioTrack(line.samples, line.sample_rate)
+    assert track.duration > 40
+    aligned = recognise(track, text)
+    assert aligned.method == "aligned" and aligned.notes == []
+    frames = CLOCK.frames_for(track.duration)
+    truth = frame_shapes(animate(line.phones, track.duration), CLOCK, frames)
+    cues = frame_shapes(animate(aligned.phones, track.duration), CLOCK, frames)
+    heard = frame_shapes(animate(recognise(track).phones, track.duration), CLOCK, frames)
+    aligned_agreement = np.mean([a == b for a, b in zip(truth, cues)])
+    assert aligned_agreement >= 0.65
+    assert aligned_agreement > np.mean([a == b for a, b in zip(truth, heard)]) + 0.05
+    # every word's phones are there, in order, across the pieces
+    assert len(aligned.phones) >= len(words_of(text)) * 3
+    assert all(a.start <= b.start for a, b in zip(aligned.phones, aligned.phones[1:]))
 
 
 def test_silence_gives_rest():
