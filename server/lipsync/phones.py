@@ -1,11 +1,13 @@
 """Phones from speech with pocketsphinx's en-us model (shipped in its wheel): aligned to a transcript, or recognised.
 
-With a transcript the words are force-aligned (``set_align_text``, then a
-sub-word alignment pass) for 10 ms phone times; a word the CMU dictionary lacks
-is spelled by espeak-ng's letter-to-sound rules and added first, so no word is
-ever an error. Without a transcript, or when the transcript does not match the
-audio, the all-phone decoder recognises phones directly and the result says so.
-Decoders are built once per process (about 0.25 s each) and used under a lock.
+With a transcript the words are force-aligned by :mod:`.alignment` (each word's
+dictionary and espeak-ng pronunciations, the audio picking one; long takes in
+pieces) for 10 ms phone times, so no word is ever an error. Without a
+transcript, or when the transcript does not match the audio, the all-phone
+decoder recognises phones directly and the result says so. Phone times are the
+centres of the decoder's analysis windows; sound the aligner called pause right
+after a phone (a stop's burst) goes to that phone. Decoders are built once per
+process (about 0.25 s each) and used under a lock.
 """
 
 from __future__ import annotations
