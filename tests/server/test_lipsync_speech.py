@@ -82,7 +82,8 @@ def test_without_transcript_agreement_reaches_the_issue_goal(lines):
     assert agreement(lines, "without_transcript") >= 0.60
 
 
-def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
+def missed_closures(lines) -> tuple[list[tuple[str, int]], int]:
+    """Ground-truth P/B/M closures (first frame of each A run) without an A in the cue track within one frame."""
     missed, total = [], 0
     for line in lines:
         truth, cues = line["truth"], line["with_transcript"]
@@ -92,8 +93,20 @@ def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
             total += 1
             if "A" not in cues[max(0, index - 1):index + 2]:
                 missed.append((line["line"].text, line["frames"][index]))
+    return missed, total
+
+
+def test_p_b_m_closures_in_ground_truth_have_an_a_within_one_frame(lines):
+    missed, total = missed_closures(lines)
     assert total >= 15
-    assert len(missed) <= total // 10, missed
+    assert len(missed) <= 1, missed
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's goal, not met here: 30 of 31 (the T-B cluster of 'moonlit "
+                                       "boatman' is aligned 4 cs early); 43 of 43 on the benchmark's held-out set")
+def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
+    missed, _ = missed_closures(lines)
+    assert missed == []
 
 
 def test_the_aligner_picks_the_pronunciation_that_was_said():
