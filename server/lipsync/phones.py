@@ -23,10 +23,11 @@ from framebridge.protocol.errors import InvalidParams, ModelError
 
 from .audio import AudioTrack, resample
 
-__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "loud", "to_pcm", "VOWELS", "CONSONANTS", "RATE"]
+__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "loud", "to_pcm", "VOWELS", "CONSONANTS",
+           "RATE"]
 
 RATE = 16000
-LONG_TAKE = 15.0
+_LONG_TAKE = 15.0
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 CONSONANTS = frozenset("B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH".split())
 _WORD = re.compile(r"[a-z0-9']+")
@@ -84,13 +85,23 @@ class _Decoders:
             self._aligners[wide] = Aligner(self._model, wide)
         return self._aligners[wide]
 
-    def align(self, samples: np.ndarray, words: list[str], pauses: bool) -> list[Phone] | None:
-        """Aligned phones of ``words`` (a take past ``LONG_TAKE`` seconds in pieces), or None."""
-        if len(samples) <= LONG_TAKE * RATE:
-            return self._aligner(False).align(samples, words, pauses)
+    def align(self, samples: np.ndarray, words: list[str]) -> list[Phone] | None:
+        """Aligned phones of ``words``, or None: a line at once, a take past ``_LONG_TAKE`` seconds (or a line
+        that fails at once) in pieces; each first with pauses between words allowed (more exact), then without
+        (pocketsphinx's sub-word pass fails less)."""
         from .alignment import align_take
 
-        return align_take(self._aligner(False), self._aligner(True), samples, words, pauses)
+        line, take = self._aligner(False), self._aligner(True)
+        if len(samples) <= _LONG_TAKE * RATE:
+            for pauses in (True, False):
+                phones = line.align(samples, words, pauses)
+                if phones is not None:
+                    return phones
+        for pauses in (True, False):
+            phones = align_take(line, take, samples, words, pauses)
+            if phones is not None:
+                return phones
+        return None
 
     def allphone(self):
         if self._allphone is None:
@@ -166,55 +177,6 @@ def _recognised(pcm: bytes) -> list[Phone]:
     return phones
 
 
-_RELEASE_GAP = 6
-
-
-def _with_releases(phones: list[Phone], loud: np.ndarray) -> list[Phone]:
-    """Give a pause's audible start to the phone before it.
-
-    The aligner often calls a stop's burst (after its silent closure) or a
-    final consonant's tail silence; sound that resumes within 60 ms of the
-    phone's end and runs on belongs to that phone, so its end moves to where
-    the sound stops (never past the next phone).
-    """
-    result = list(phones)
-    for index, phone in enumerate(phones):
-        end = round(phone.end * 100)
-        following = round(phones[index + 1].start * 100) if index + 1 < len(phones) else len(loud)
-        if following <= end:
-            continue
-        gap = loud[end:following]
-        onsets = np.flatnonzero(gap[:_RELEASE_GAP + 1])
-        if len(onsets) == 0:
-            continue
-        quiet_after = np.flatnonzero(~gap[onsets[0]:])
-        stop = end + onsets[0] + (quiet_after[0] if len(quiet_after) else len(gap) - onsets[0])
-        result[index] = Phone(phone.label, phone.start, stop / 100.0)
-    return result
-
-
-_STOPS = frozenset("P B T D K G".split())
-_CLOSURE_GAP = 0.15
-
-
-def _with_closures(phones: list[Phone]) -> list[Phone]:
-    """A short pause the aligner puts right before a stop is the stop's silent closure: the stop starts there.
-
-    (Phoneticians, and the rules' closure before P and B, time a stop from its
-    closure; the aligner tends to start it at the burst.)
-    """
-    result = list(phones)
-    for index in range(1, len(phones)):
-        phone, before = phones[index], result[index - 1]
-        if phone.label in _STOPS and 0 < phone.start - before.end <= _CLOSURE_GAP:
-            result[index] = Phone(phone.label, before.end, phone.end)
-    return result
-
-
-def _tidied(phones: list[Phone], samples: np.ndarray) -> list[Phone]:
-    return _with_closures(_with_releases(phones, loud(samples)))
-
-
 # A decoder frame is stamped with the start of its 25.6 ms analysis window; the sound it
 # describes is centred half a window later.
 _WINDOW_CENTRE = 0.0128
@@ -227,6 +189,8 @@ def _shifted(phones: list[Phone], offset: float) -> list[Phone]:
 
 def recognise(track: AudioTrack, transcript: str | None = None) -> Recognition:
     """Phones of ``track``: aligned to ``transcript`` when given and it matches the audio, else recognised."""
+    from .boundaries import tidy
+
     words = words_of(transcript) if transcript is not None else []
     samples, offset = _speech(track)
     if len(samples) == 0:
@@ -234,11 +198,10 @@ def recognise(track: AudioTrack, transcript: str | None = None) -> Recognition:
     pcm = to_pcm(samples)
     with _decoders.lock:
         if words:
-            for pauses in (True, False):
-                phones = _decoders.align(samples, words, pauses)
-                if phones is not None:
-                    return Recognition(_shifted(_tidied(phones, samples), offset), "aligned")
-            return Recognition(_shifted(_tidied(_recognised(pcm), samples), offset), "recognised",
+            phones = _decoders.align(samples, words)
+            if phones is not None:
+                return Recognition(_shifted(tidy(phones, loud(samples)), offset), "aligned")
+            return Recognition(_shifted(tidy(_recognised(pcm), loud(samples)), offset), "recognised",
                                ["the transcript could not be aligned to the audio; phones were recognised without it"])
         notes = [] if transcript is None else ["the transcript has no words; phones were recognised without it"]
-        return Recognition(_shifted(_tidied(_recognised(pcm), samples), offset), "recognised", notes)
+        return Recognition(_shifted(tidy(_recognised(pcm), loud(samples)), offset), "recognised", notes)

@@ -13,7 +13,8 @@ import pytest
 from framebridge.protocol.errors import InvalidParams
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
 from framebridge.server.lipsync.espeak import pronounce, spell, synthesise, to_arpabet
-from framebridge.server.lipsync.phones import Phone, _with_closures, _with_releases, recognise, words_of
+from framebridge.server.lipsync.boundaries import with_closures, with_releases
+from framebridge.server.lipsync.phones import Phone, recognise, words_of
 from framebridge.server.lipsync.rules import animate, frame_shapes
 
 SENTENCES = [
@@ -126,12 +127,12 @@ def test_sound_after_a_phone_the_aligner_called_pause_goes_to_that_phone():
     loud = np.zeros(60, bool)
     loud[10:20] = loud[23:30] = loud[50:60] = True  # a stop: closure 20-23, burst 23-30, then a real pause
     phones = [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.20), Phone("M", 0.50, 0.60)]
-    assert _with_releases(phones, loud) == [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.30), Phone("M", 0.50, 0.60)]
+    assert with_releases(phones, loud) == [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.30), Phone("M", 0.50, 0.60)]
 
 
 def test_a_short_pause_right_before_a_stop_is_its_closure():
     phones = [Phone("N", 0.10, 0.19), Phone("B", 0.24, 0.27), Phone("AE", 0.27, 0.40), Phone("P", 0.80, 0.85)]
-    assert _with_closures(phones) == [Phone("N", 0.10, 0.19), Phone("B", 0.19, 0.27), Phone("AE", 0.27, 0.40),
+    assert with_closures(phones) == [Phone("N", 0.10, 0.19), Phone("B", 0.19, 0.27), Phone("AE", 0.27, 0.40),
                                       Phone("P", 0.80, 0.85)]  # 0.40 s before the P is a real pause
 
 
