@@ -31,6 +31,7 @@ _PAUSE = "pause_"
 _VARIANT = re.compile(r"_\d+$")
 _PIECE = 4.0
 _SAMPLES_PER_FRAME = RATE // 100
+_MAX_VARIANTS = 20_000
 
 
 class Aligner:
@@ -130,6 +131,8 @@ class Aligner:
         With ``pauses`` the grammar allows silence between words (more exact, but
         pocketsphinx's sub-word pass fails on it more often).
         """
+        if len(self._names) > _MAX_VARIANTS:
+            self._decoder = None  # a long-running server's dictionary does not grow without bound
         self._ready()
         items = self._items(words)
         if not items:

@@ -136,6 +136,20 @@ def test_a_short_pause_right_before_a_stop_is_its_closure():
                                       Phone("P", 0.80, 0.85)]  # 0.40 s before the P is a real pause
 
 
+def test_the_aligner_starts_a_fresh_dictionary_past_its_variant_limit(monkeypatch):
+    from framebridge.server.lipsync import alignment, phones
+
+    line = synthesise("The lazy dog.")
+    track = AudioTrack(line.samples, line.sample_rate)
+    first = recognise(track, "The lazy dog.")
+    aligner = phones._decoders._aligner(False)
+    decoder = aligner._decoder
+    monkeypatch.setattr(alignment, "_MAX_VARIANTS", 0)
+    again = recognise(track, "The lazy dog.")  # a fresh decoder, variants added again: the same phones
+    assert aligner._decoder is not decoder
+    assert first.method == again.method == "aligned" and first.phones == again.phones
+
+
 @pytest.mark.slow
 def test_a_long_take_is_aligned_in_pieces_not_recognised():
     text = " ".join(SENTENCES * 3)
