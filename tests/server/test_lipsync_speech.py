@@ -104,7 +104,7 @@ def test_p_b_m_closures_in_ground_truth_have_an_a_within_one_frame(lines):
 
 
 @pytest.mark.xfail(strict=True, reason="the issue's goal, not met here: 30 of 31 (the T-B cluster of 'moonlit "
-                                       "boatman' is aligned 4 cs early); 43 of 43 on the benchmark's held-out set")
+                                       "boatman' is aligned 4 cs early); every one on the benchmark's held-out set")
 def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
     missed, _ = missed_closures(lines)
     assert missed == []
