@@ -20,7 +20,7 @@ from framebridge.protocol.errors import ModelError
 
 from .phones import Phone
 
-__all__ = ["Synthesised", "synthesise", "spell", "to_arpabet", "VOICE"]
+__all__ = ["Synthesised", "synthesise", "spell", "pronounce", "to_arpabet", "VOICE"]
 
 # The Klatt voice variants sound close enough to speech for pocketsphinx's en-us model;
 # the default formant voice is recognised poorly.
@@ -173,16 +173,33 @@ def _with_closures(marks: list[tuple[int, str]], samples: np.ndarray, rate: int)
     return result
 
 
-def spell(word: str) -> tuple[str, ...]:
-    """ARPAbet phones for any word by espeak-ng's letter-to-sound rules (empty if it yields none)."""
+def _phonemes(text: str) -> list[str]:
+    """espeak-ng's en-us phonemes for ``text``, one string per clause: words apart by two spaces, phonemes by one."""
     with _lock:
         library, _ = _library()
         library.espeak_SetVoiceByName(b"en-us")
-        pointer = ctypes.c_char_p(word.encode("utf-8"))
+        pointer = ctypes.c_char_p(text.encode("utf-8"))
         pieces = []
-        for _ in range(64):  # one call per clause; a word has very few
+        for _ in range(len(text) + 1):  # one call per clause
             if not pointer.value:
                 break
             result = library.espeak_TextToPhonemes(ctypes.byref(pointer), 0, ord(" ") << 8)
             pieces.append((result or b"").decode("utf-8", "replace"))
-    return tuple(label for piece in " ".join(pieces).split() for label in to_arpabet(piece))
+    return pieces
+
+
+def spell(word: str) -> tuple[str, ...]:
+    """ARPAbet phones for any word by espeak-ng's letter-to-sound rules (empty if it yields none)."""
+    return tuple(label for piece in _phonemes(word) for mnemonic in piece.split() for label in to_arpabet(mnemonic))
+
+
+def pronounce(words: list[str]) -> list[tuple[str, ...]] | None:
+    """Each word's ARPAbet phones as espeak-ng says it in this sentence (reduced forms, its vowels).
+
+    None when espeak's words do not line up with ``words`` (it expands numbers
+    and abbreviations into several words).
+    """
+    spoken = [word for piece in _phonemes(" ".join(words)) for word in piece.split("  ") if word.strip()]
+    if len(spoken) != len(words):
+        return None
+    return [tuple(label for mnemonic in word.split() for label in to_arpabet(mnemonic)) for word in spoken]

@@ -1,11 +1,13 @@
 """Phones from speech with pocketsphinx's en-us model (shipped in its wheel): aligned to a transcript, or recognised.
 
-With a transcript the words are force-aligned (``set_align_text``, then a
-sub-word alignment pass) for 10 ms phone times; a word the CMU dictionary lacks
-is spelled by espeak-ng's letter-to-sound rules and added first, so no word is
-ever an error. Without a transcript, or when the transcript does not match the
-audio, the all-phone decoder recognises phones directly and the result says so.
-Decoders are built once per process (about 0.25 s each) and used under a lock.
+With a transcript the words are force-aligned by :mod:`.alignment` (each word's
+dictionary and espeak-ng pronunciations, the audio picking one; long takes in
+pieces) for 10 ms phone times, so no word is ever an error. Without a
+transcript, or when the transcript does not match the audio, the all-phone
+decoder recognises phones directly and the result says so. Phone times are the
+centres of the decoder's analysis windows; sound the aligner called pause right
+after a phone (a stop's burst) goes to that phone. Decoders are built once per
+process (about 0.25 s each) and used under a lock.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from framebridge.protocol.errors import InvalidParams, ModelError
 
 from .audio import AudioTrack, resample
 
-__all__ = ["Phone", "Recognition", "recognise", "words_of", "VOWELS", "RATE"]
+__all__ = ["Phone", "Recognition", "recognise", "words_of", "decode", "label", "loud", "to_pcm", "VOWELS", "CONSONANTS",
+           "RATE"]
 
 RATE = 16000
+_LONG_TAKE = 15.0
 VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
 CONSONANTS = frozenset("B CH D DH F G HH JH K L M N NG P R S SH T TH V W Y Z ZH".split())
 _WORD = re.compile(r"[a-z0-9']+")
@@ -63,7 +67,7 @@ class _Decoders:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._align: dict[bool, object] = {}
+        self._aligners: dict[bool, object] = {}
         self._allphone = None
 
     @staticmethod
@@ -74,18 +78,30 @@ class _Decoders:
             raise ModelError("pocketsphinx is not installed", fix="pip install 'framebridge[audio]'") from None
         return pocketsphinx.get_model_path()
 
-    def align(self, pauses: bool):
-        """The aligner; with ``pauses`` it may put silence between words (more exact, but it fails more often)."""
-        if pauses not in self._align:
-            from pocketsphinx import Decoder
+    def _aligner(self, wide: bool):
+        if wide not in self._aligners:
+            from .alignment import Aligner
 
-            self._model()
-            self._align[pauses] = Decoder(samprate=RATE, lm=None, loglevel="FATAL", fsgusefiller=pauses,
-                                          fsgusealtpron=False, topn=2)
-        return self._align[pauses]
+            self._aligners[wide] = Aligner(self._model, wide)
+        return self._aligners[wide]
 
-    def discard(self, pauses: bool) -> None:
-        self._align.pop(pauses, None)
+    def align(self, samples: np.ndarray, words: list[str]) -> list[Phone] | None:
+        """Aligned phones of ``words``, or None: a line at once, a take past ``_LONG_TAKE`` seconds (or a line
+        that fails at once) in pieces; each first with pauses between words allowed (more exact), then without
+        (pocketsphinx's sub-word pass fails less)."""
+        from .alignment import align_take
+
+        line, take = self._aligner(False), self._aligner(True)
+        if len(samples) <= _LONG_TAKE * RATE:
+            for pauses in (True, False):
+                phones = line.align(samples, words, pauses)
+                if phones is not None:
+                    return phones
+        for pauses in (True, False):
+            phones = align_take(line, take, samples, words, pauses)
+            if phones is not None:
+                return phones
+        return None
 
     def allphone(self):
         if self._allphone is None:
@@ -105,6 +121,16 @@ _SILENCE_DB = -35.0
 _MARGIN = 0.05
 
 
+def loud(samples: np.ndarray) -> np.ndarray:
+    """Per 10 ms of ``samples``, whether it rises within 35 dB of the loudest 10 ms."""
+    hop = RATE // 100
+    frames = len(samples) // hop
+    if frames == 0:
+        return np.zeros(0, bool)
+    energy = np.sqrt(np.mean(samples[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))
+    return energy > max(float(energy.max()) * 10 ** (_SILENCE_DB / 20), 1e-4)
+
+
 def _speech(track: AudioTrack) -> tuple[np.ndarray, float]:
     """16 kHz samples from the first to the last 10 ms that rise within 35 dB of the loudest, and their start time.
 
@@ -113,107 +139,69 @@ def _speech(track: AudioTrack) -> tuple[np.ndarray, float]:
     """
     samples = resample(track, RATE).samples
     hop = RATE // 100
-    frames = len(samples) // hop
-    if frames == 0:
+    audible = np.flatnonzero(loud(samples))
+    if len(audible) == 0:
         return samples[:0], 0.0
-    energy = np.sqrt(np.mean(samples[:frames * hop].reshape(frames, hop).astype(np.float64) ** 2, axis=1))
-    threshold = max(float(energy.max()) * 10 ** (_SILENCE_DB / 20), 1e-4)
-    loud = np.flatnonzero(energy > threshold)
-    if len(loud) == 0:
-        return samples[:0], 0.0
-    first = max(0, loud[0] * hop - int(_MARGIN * RATE))
-    last = min(len(samples), (loud[-1] + 1) * hop + int(_MARGIN * RATE))
+    first = max(0, audible[0] * hop - int(_MARGIN * RATE))
+    last = min(len(samples), (audible[-1] + 1) * hop + int(_MARGIN * RATE))
     return samples[first:last], first / RATE
 
 
-def _pcm(samples: np.ndarray) -> bytes:
+def to_pcm(samples: np.ndarray) -> bytes:
     """16-bit little-endian PCM, peak-normalised (quiet recordings recognise as badly as loud ones clip)."""
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     scale = 0.9 / peak if peak > 1e-4 else 1.0
     return (np.clip(samples * scale, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def _decode(decoder, pcm: bytes) -> None:
+def decode(decoder, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
 
 
-def _label(name: str) -> str | None:
+def label(name: str) -> str | None:
     """ARPAbet label of a decoder phone, or None for silence and fillers (+NSN+, +BREATH+, ...)."""
     label = name.rstrip("012").upper()
     return label if label in VOWELS or label in CONSONANTS else None
 
 
-def _ensure_words(decoder, words: list[str]) -> list[str]:
-    """Add every word missing from the dictionary, spelled by letter-to-sound rules; return the words left to align."""
-    from .espeak import spell
-
-    kept = []
-    for word in words:
-        if decoder.lookup_word(word) is None:
-            phones = [phone for phone in spell(word) if phone in VOWELS or phone in CONSONANTS]
-            if not phones:
-                continue
-            decoder.add_word(word, " ".join(phones), True)
-        kept.append(word)
-    return kept
-
-
-def _aligned(pcm: bytes, words: list[str], pauses: bool) -> list[Phone] | None:
-    decoder = _decoders.align(pauses)
-    words = _ensure_words(decoder, words)
-    if not words:
-        return []
-    decoder.set_align_text(" ".join(words))
-    _decode(decoder, pcm)
-    hypothesis = decoder.hyp()
-    if hypothesis is None or hypothesis.hypstr.split() != words:
-        return None
-    try:
-        decoder.set_alignment()
-        _decode(decoder, pcm)
-    except RuntimeError:
-        _decoders.discard(pauses)  # a failed sub-word pass leaves the decoder unusable
-        return None
-    phones = []
-    for word in decoder.get_alignment():
-        for phone in word:
-            label = _label(phone.name)
-            if label is not None:
-                phones.append(Phone(label, phone.start / 100.0, (phone.start + phone.duration) / 100.0))
-    return phones
-
-
 def _recognised(pcm: bytes) -> list[Phone]:
     decoder = _decoders.allphone()
-    _decode(decoder, pcm)
+    decode(decoder, pcm)
     phones = []
     for segment in decoder.seg() or []:
-        label = _label(segment.word)
-        if label is not None:
-            phones.append(Phone(label, segment.start_frame / 100.0, (segment.end_frame + 1) / 100.0))
+        name = label(segment.word)
+        if name is not None:
+            phones.append(Phone(name, segment.start_frame / 100.0, (segment.end_frame + 1) / 100.0))
     return phones
+
+
+# A decoder frame is stamped with the start of its 25.6 ms analysis window; the sound it
+# describes is centred half a window later.
+_WINDOW_CENTRE = 0.0128
 
 
 def _shifted(phones: list[Phone], offset: float) -> list[Phone]:
+    offset += _WINDOW_CENTRE
     return [Phone(phone.label, phone.start + offset, phone.end + offset) for phone in phones]
 
 
 def recognise(track: AudioTrack, transcript: str | None = None) -> Recognition:
     """Phones of ``track``: aligned to ``transcript`` when given and it matches the audio, else recognised."""
+    from .boundaries import tidy
+
     words = words_of(transcript) if transcript is not None else []
     samples, offset = _speech(track)
     if len(samples) == 0:
         return Recognition([], "silence", ["the track is silent: the mouth rests (X) throughout"])
-    pcm = _pcm(samples)
+    pcm = to_pcm(samples)
     with _decoders.lock:
         if words:
-            for pauses in (True, False):
-                phones = _aligned(pcm, words, pauses)
-                if phones is not None:
-                    return Recognition(_shifted(phones, offset), "aligned")
-            return Recognition(_shifted(_recognised(pcm), offset), "recognised",
+            phones = _decoders.align(samples, words)
+            if phones is not None:
+                return Recognition(_shifted(tidy(phones, loud(samples)), offset), "aligned")
+            return Recognition(_shifted(tidy(_recognised(pcm), loud(samples)), offset), "recognised",
                                ["the transcript could not be aligned to the audio; phones were recognised without it"])
         notes = [] if transcript is None else ["the transcript has no words; phones were recognised without it"]
-        return Recognition(_shifted(_recognised(pcm), offset), "recognised", notes)
+        return Recognition(_shifted(tidy(_recognised(pcm), loud(samples)), offset), "recognised", notes)

@@ -12,8 +12,9 @@ import pytest
 
 from framebridge.protocol.errors import InvalidParams
 from framebridge.server.lipsync.audio import AudioTrack, FrameClock
-from framebridge.server.lipsync.espeak import spell, synthesise, to_arpabet
-from framebridge.server.lipsync.phones import recognise, words_of
+from framebridge.server.lipsync.espeak import pronounce, spell, synthesise, to_arpabet
+from framebridge.server.lipsync.boundaries import with_closures, with_releases
+from framebridge.server.lipsync.phones import Phone, recognise, words_of
 from framebridge.server.lipsync.rules import animate, frame_shapes
 
 SENTENCES = [
@@ -69,11 +70,6 @@ def test_every_sentence_aligns_to_its_transcript(lines):
     assert [line["aligned"].method for line in lines] == ["aligned"] * len(lines)
 
 
-def test_with_transcript_the_cue_track_agrees_with_ground_truth(lines):
-    assert agreement(lines, "with_transcript") >= 0.80
-
-
-@pytest.mark.xfail(strict=True, reason="the issue's goal; 0.84 measured on these sentences (see benchmarks/lipsync.py)")
 def test_with_transcript_agreement_reaches_the_issue_goal(lines):
     assert agreement(lines, "with_transcript") >= 0.85
 
@@ -82,12 +78,13 @@ def test_without_transcript_the_cue_track_mostly_agrees(lines):
     assert agreement(lines, "without_transcript") >= 0.50
 
 
-@pytest.mark.xfail(strict=True, reason="the issue's goal; the all-phone pass measures 0.57 on these sentences")
+@pytest.mark.xfail(strict=True, reason="the issue's goal, not met: the all-phone pass measures 0.55 on these sentences")
 def test_without_transcript_agreement_reaches_the_issue_goal(lines):
     assert agreement(lines, "without_transcript") >= 0.60
 
 
-def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
+def missed_closures(lines) -> tuple[list[tuple[str, int]], int]:
+    """Ground-truth P/B/M closures (first frame of each A run) without an A in the cue track within one frame."""
     missed, total = [], 0
     for line in lines:
         truth, cues = line["truth"], line["with_transcript"]
@@ -97,8 +94,87 @@ def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
             total += 1
             if "A" not in cues[max(0, index - 1):index + 2]:
                 missed.append((line["line"].text, line["frames"][index]))
+    return missed, total
+
+
+def test_p_b_m_closures_in_ground_truth_have_an_a_within_one_frame(lines):
+    missed, total = missed_closures(lines)
     assert total >= 15
-    assert len(missed) <= total // 10, missed
+    assert len(missed) <= 1, missed
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's goal, not met here: 30 of 31 (the T-B cluster of 'moonlit "
+                                       "boatman' is aligned 4 cs early); every one on the benchmark's held-out set")
+def test_every_p_b_m_closure_in_ground_truth_has_an_a_within_one_frame(lines):
+    missed, _ = missed_closures(lines)
+    assert missed == []
+
+
+def test_the_aligner_picks_the_pronunciation_that_was_said():
+    line = synthesise("The lazy dog.")  # espeak says "dog" with AA; the CMU dictionary has AO
+    assert "AA" in [phone.label for phone in line.phones]
+    aligned = recognise(AudioTrack(line.samples, line.sample_rate), "The lazy dog.")
+    assert aligned.method == "aligned"
+    assert [phone.label for phone in aligned.phones][-3:] == ["D", "AA", "G"]
+
+
+def test_espeak_pronounces_words_in_context_or_says_it_cannot():
+    assert pronounce(["the", "dog"])[1] == ("D", "AA", "G")
+    assert pronounce(["42", "times"]) is None  # espeak says "forty two": its words no longer line up
+
+
+def test_sound_after_a_phone_the_aligner_called_pause_goes_to_that_phone():
+    loud = np.zeros(60, bool)
+    loud[10:20] = loud[23:30] = loud[50:60] = True  # a stop: closure 20-23, burst 23-30, then a real pause
+    phones = [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.20), Phone("M", 0.50, 0.60)]
+    assert with_releases(phones, loud) == [Phone("AE", 0.10, 0.18), Phone("P", 0.18, 0.30), Phone("M", 0.50, 0.60)]
+
+
+def test_a_short_pause_right_before_a_stop_is_its_closure():
+    phones = [Phone("N", 0.10, 0.19), Phone("B", 0.24, 0.27), Phone("AE", 0.27, 0.40), Phone("P", 0.80, 0.85)]
+    assert with_closures(phones) == [Phone("N", 0.10, 0.19), Phone("B", 0.19, 0.27), Phone("AE", 0.27, 0.40),
+                                      Phone("P", 0.80, 0.85)]  # 0.40 s before the P is a real pause
+
+
+def test_the_aligner_starts_a_fresh_dictionary_past_its_variant_limit(monkeypatch):
+    from framebridge.server.lipsync import alignment, phones
+
+    line = synthesise("The lazy dog.")
+    track = AudioTrack(line.samples, line.sample_rate)
+    first = recognise(track, "The lazy dog.")
+    aligner = phones._decoders._aligner(False)
+    decoder = aligner._decoder
+    monkeypatch.setattr(alignment, "_MAX_VARIANTS", 0)
+    again = recognise(track, "The lazy dog.")  # a fresh decoder, variants added again: the same phones
+    assert aligner._decoder is not decoder
+    assert first.method == again.method == "aligned" and first.phones == again.phones
+
+
+@pytest.mark.slow
+def test_a_long_take_is_aligned_in_pieces_not_recognised():
+    text = " ".join(SENTENCES * 3)
+    line = synthesise(text)
+    track = AudioTrack(line.samples, line.sample_rate)
+    assert track.duration > 40
+    aligned = recognise(track, text)
+    assert aligned.method == "aligned" and aligned.notes == []
+    frames = CLOCK.frames_for(track.duration)
+    truth = frame_shapes(animate(line.phones, track.duration), CLOCK, frames)
+    cues = frame_shapes(animate(aligned.phones, track.duration), CLOCK, frames)
+    heard = frame_shapes(animate(recognise(track).phones, track.duration), CLOCK, frames)
+    aligned_agreement = np.mean([a == b for a, b in zip(truth, cues)])
+    assert aligned_agreement >= 0.65
+    assert aligned_agreement > np.mean([a == b for a, b in zip(truth, heard)]) + 0.05
+    # every word's phones are there, in order, across the pieces
+    assert len(aligned.phones) >= len(words_of(text)) * 3
+    assert all(a.start <= b.start for a, b in zip(aligned.phones, aligned.phones[1:]))
+
+
+def test_a_transcript_of_other_words_is_not_forced_onto_the_audio():
+    line = synthesise("Maybe Bob paid for the map.")
+    recognition = recognise(AudioTrack(line.samples, line.sample_rate), "She sells sea shells by the sea shore.")
+    assert recognition.method == "recognised"
+    assert recognition.notes == ["the transcript could not be aligned to the audio; phones were recognised without it"]
 
 
 def test_silence_gives_rest():
