@@ -298,10 +298,11 @@ class _Propagation:
         share = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         for weight, (_, look, _) in zip(weights, sides):
             propagated += look * (weight * share)[..., None]
-        holes = coverage < 0.999
-        if holes.any():
-            synthesised = self._synthesise(frame, keys, holes)
-            propagated = propagated * coverage[..., None] + synthesised * (1.0 - coverage)[..., None]
+        holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
+        if not holes.empty:
+            flat = propagated.reshape(-1, 3)
+            known = coverage.reshape(-1)[holes.pixels][:, None]
+            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, keys, holes) * (1.0 - known)
         beauty = propagated if frame.alpha is None else np.dstack([propagated, frame.alpha])
         result = {passes.BEAUTY: beauty.astype(np.float32, copy=False),
                   CONFIDENCE: np.dstack([trust, distance, 1.0 - coverage])}
@@ -326,16 +327,15 @@ class _Propagation:
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
-    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: np.ndarray) -> np.ndarray:
-        """Guided fill from each keyframe that reaches the frame, blended by temporal distance like the propagated looks."""
+    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: Holes) -> np.ndarray:
+        """Guided fill of the hole pixels from each keyframe that reaches the frame, blended by temporal distance."""
         keys = keys or sorted(self.key_frames)
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
-        filled = np.zeros(frame.look.shape, np.float32)
-        pixels = Holes(frame.look, frame.objects, frame.depth, holes)
+        filled = np.zeros((len(holes.pixels), 3), np.float32)
         for key, weight in zip(keys, weights):
             if weight:
-                filled += self._model(key).fill(pixels) * (weight / total)
+                filled += self._model(key).fill(holes) * (weight / total)
         return filled
 
     def _model(self, key: int) -> StyleModel:
@@ -344,7 +344,7 @@ class _Propagation:
             shown = self.key_frames[key]
             if len(self.models) >= 2:
                 del self.models[min(self.models)]
-            self.models[key] = StyleModel([KeySample(self.looks[key], shown.look, shown.objects, shown.depth)])
+            self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
         return self.models[key]
 
 

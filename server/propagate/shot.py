@@ -45,6 +45,7 @@ class ShotFrame:
     """A frame's render at full size (``look``, ``objects``, ``depth``, alpha) and its guides at the working size."""
 
     number: int
+    render: np.ndarray  # the beauty as sent (linear RGB or RGBA)
     alpha: np.ndarray | None
     look: np.ndarray
     objects: np.ndarray | None
@@ -74,7 +75,7 @@ def read_shot_frame(number: int, buffers: Mapping[str, np.ndarray], size: tuple[
     work = Guides(*(None if full[name] is None else _shrink(full[name], small, scale if name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD) else None)
                     for name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, passes.OBJECT_INDEX)))
     work_look = look if small == size else cv2.resize(look, (small[1], small[0]), interpolation=cv2.INTER_AREA)
-    return ShotFrame(number, linear[..., 3].copy() if linear.shape[2] == 4 else None, look, full[passes.OBJECT_INDEX],
+    return ShotFrame(number, linear, linear[..., 3].copy() if linear.shape[2] == 4 else None, look, full[passes.OBJECT_INDEX],
                      full[passes.DEPTH], work, work_look,
                      {name: digest(np.ascontiguousarray(array)) for name, array in sorted(buffers.items())})
 
