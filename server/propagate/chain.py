@@ -183,23 +183,35 @@ def _reanchor(coords: np.ndarray, seen: np.ndarray, lost: np.ndarray, objects: n
         return
     traced = ~lost
     displacement = cv2.subtract(coords, grid)
+    flat_coords, flat_grid = coords.reshape(-1, 2), grid.reshape(-1, 2)
     for object_id in np.unique(objects[lost]):
         mine = objects == object_id
         weights = traced & mine
         if np.count_nonzero(weights) < MIN_TRACED:
             continue
-        filled = cv2.add(_smooth_fill(displacement, weights.astype(np.float32)), grid)
-        np.copyto(coords, filled, where=(lost & mine)[..., None])
+        pixels = np.flatnonzero(lost & mine)
+        flat_coords[pixels] = _smooth_fill(displacement, weights.astype(np.float32), pixels) + flat_grid[pixels]
 
 
-def _smooth_fill(values: np.ndarray, weights: np.ndarray, factor: int = 4) -> np.ndarray:
-    """:func:`_push_pull` at a quarter of the size: a displacement field is smooth within one object."""
+def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, factor: int = 4) -> np.ndarray:
+    """:func:`_push_pull` at a quarter of the size (a displacement field is smooth within one object), read at ``pixels``.
+
+    The quarter-size result is sampled bilinearly at the flat ``pixels`` as cv2.resize back to full size would.
+    """
     height, width = weights.shape
     small = (max(1, width // factor), max(1, height // factor))
     small_weights = cv2.resize(weights, small, interpolation=cv2.INTER_AREA)
     small_values = cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
     small_values /= np.maximum(small_weights, 1e-12)[..., None]
-    return cv2.resize(_push_pull(small_values, small_weights), (width, height), interpolation=cv2.INTER_LINEAR)
+    filled = _push_pull(small_values, small_weights)
+    rows, columns = np.divmod(pixels, width)
+    # (cv2.remap takes maps of at most 32767 rows and columns: the pixels are laid out in rows of 1024.)
+    padded = -(-len(pixels) // 1024) * 1024
+    map_x, map_y = np.zeros(padded, np.float32), np.zeros(padded, np.float32)
+    map_x[:len(pixels)] = (columns + 0.5) * (small[0] / width) - 0.5
+    map_y[:len(pixels)] = (rows + 0.5) * (small[1] / height) - 0.5
+    sampled = cv2.remap(filled, map_x.reshape(-1, 1024), map_y.reshape(-1, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(-1, 2)[:len(pixels)]
 
 
 def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
