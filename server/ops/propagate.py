@@ -53,7 +53,7 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
-from ..propagate.shot import ShotFrame, digests, link_motion, read_shot_frame, sample_full
+from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_params
@@ -180,6 +180,7 @@ class _Propagation:
         self.previous: ShotFrame | None = None
         self.chain: Chain | None = None                  # forward chain from the latest keyframe
         self.size: tuple[int, int] | None = None
+        self.scratch = Scratch()
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
         for frame in frames:
@@ -252,9 +253,9 @@ class _Propagation:
         return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
                           back_motion, depth_tolerance=self.plan.depth_tolerance)
 
-    def _sample(self, chain: Chain) -> tuple[np.ndarray, np.ndarray]:
-        """The keyframe's look at the chain's frame and how far to trust it there, at full size."""
-        return sample_full(self.looks[chain.key], chain, trust(chain))
+    def _sample(self, chain: Chain, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
+        return sample_full(self.looks[chain.key], chain, trust(chain), self.scratch, side)
 
     def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
         """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
@@ -281,12 +282,13 @@ class _Propagation:
             return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
         chains = [chain for chain in (frame.forward, backward) if chain is not None]
         height, width = self.size
-        trust = np.zeros((height, width), np.float32)
-        distance = np.full((height, width), -1.0, np.float32)
-        coverage = np.zeros((height, width), np.float32)
+        trust, distance, coverage = (self.scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
+        trust.fill(0.0)
+        distance.fill(-1.0)
+        coverage.fill(0.0)
         looks, weights = [], []
-        for chain in chains:
-            look, seen = self._sample(chain)
+        for side, chain in enumerate(chains):
+            look, seen = self._sample(chain, f"side {side}")
             span = abs(frame.number - chain.key)
             coverage += seen
             np.maximum(trust, seen * np.float32(0.5 ** (span / self.plan.halflife)), out=trust)
@@ -298,7 +300,7 @@ class _Propagation:
             weights.append(seen)
         np.minimum(coverage, 1.0, out=coverage)
         if len(looks) == 2:
-            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1])
+            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=self.scratch.get("blend", (height, width, 3)))
         else:
             propagated = looks[0] if looks else np.zeros((height, width, 3), np.float32)
         holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
@@ -314,9 +316,9 @@ class _Propagation:
                                                   "synthesised": float(1.0 - coverage.mean())})
 
     def _beauty(self, look: np.ndarray, frame: ShotFrame) -> np.ndarray:
-        """The frame's result: ``look`` with the render's alpha, if it has one."""
+        """The frame's result, in memory of its own: ``look`` with the render's alpha, if it has one."""
         if not frame.has_alpha:
-            return look
+            return look.copy()
         beauty = np.empty(look.shape[:2] + (4,), np.float32)
         cv2.mixChannels([look, frame.render], [beauty], [0, 0, 1, 1, 2, 2, 6, 3])
         return beauty

@@ -23,7 +23,7 @@ from framebridge.protocol.errors import MissingInput, NonFiniteValues, ShapeMism
 from ..restyle.temporal import estimate_flow
 from .chain import Chain, Guides
 
-__all__ = ["WORK_SIDE", "ShotFrame", "digests", "read_shot_frame", "link_motion", "perceptual", "sample_full", "work_size"]
+__all__ = ["WORK_SIDE", "ShotFrame", "digests", "read_shot_frame", "link_motion", "perceptual", "sample_full", "Scratch", "work_size"]
 
 WORK_SIDE = 960
 
@@ -119,8 +119,25 @@ def link_motion(frame: ShotFrame, previous: ShotFrame, optical_flow: bool) -> No
         previous.work = Guides(previous.work.motion_backward, previous_forward, previous.work.depth, previous.work.object_index)
 
 
-def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size."""
+class Scratch:
+    """Full-size working buffers reused frame after frame, by name: fresh memory that large is page faults every frame."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 buffer of ``shape`` (contents undefined), valid until the next request of the same name."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape, np.float32)
+        return buffer
+
+
+def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray, scratch: Scratch, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size.
+
+    Both are ``scratch`` buffers under ``name``.
+    """
     height, width = image.shape[:2]
     small_height, small_width = chain.seen.shape
     coords = chain.coords
@@ -128,7 +145,9 @@ def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray) -> tuple[np.n
         scale_x, scale_y = width / small_width, height / small_height
         # Working to full pixel positions is affine, and bilinear resizing commutes with it: applied at the small size.
         to_full = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]], np.float32)
-        coords = cv2.resize(cv2.transform(coords, to_full), (width, height), interpolation=cv2.INTER_LINEAR)
-        seen = cv2.resize(seen, (width, height), interpolation=cv2.INTER_LINEAR)
-    look = cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        coords = cv2.resize(cv2.transform(coords, to_full), (width, height), dst=scratch.get(f"{name} coords", (height, width, 2)),
+                            interpolation=cv2.INTER_LINEAR)
+        seen = cv2.resize(seen, (width, height), dst=scratch.get(f"{name} seen", (height, width)), interpolation=cv2.INTER_LINEAR)
+    look = cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, dst=scratch.get(f"{name} look", (height, width, 3)),
+                     borderMode=cv2.BORDER_REPLICATE)
     return look, seen
