@@ -232,6 +232,7 @@ def speed(shot, keyframes, frames: int) -> None:
           f"goal >= 8), bare remap reference {theirs:.1f} fps, ratio {ours / theirs:.3f}")
     profile = cProfile.Profile(time.process_time)
     _, profiled = propagate(big, big_keys, profile=profile)
+    print(f"  where the time goes (a second run under cProfile on CPU time, {profiled / len(span) * 1000:.0f} ms a frame there):")
     for stage, milliseconds in stage_times(profile, len(span), profiled):
         print(f"  {stage:<55} {milliseconds:7.1f} ms a frame")
     inner = span[1:-1]

@@ -24,7 +24,10 @@ distance in frames to the nearest keyframe that saw the pixel (-1: none did),
 and the synthesised share 0..1.
 
 Frames between two keyframes are held until the later keyframe arrives (memory:
-about 60 bytes per pixel per held frame); frames after the last keyframe stream.
+about 40 bytes per pixel per held frame: its render, depth and ids, and its guides
+and forward chain at the working size; keyframes are sampled at full size only
+when a frame is finished, never for a cache hit); frames after the last keyframe
+stream.
 Frames must come in ascending order; motion links only consecutive numbers, so a
 gap starts new chains.
 

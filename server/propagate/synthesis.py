@@ -12,8 +12,9 @@ the model of every keyframe pixel. Residuals are matched at a reduced scale
 (long side at most ``MATCH_SIDE``), the affine part at full resolution; the result
 stays within the colours the keyframe used on that object.
 
-Everything a frame needs is computed inside the bounding box of its holes
-(:class:`Holes`), and a keyframe's models once per keyframe (:class:`StyleModel`).
+A frame's fill is computed for its hole pixels alone, with the matching done in
+their bounding box at the matching size (:class:`Holes`); a keyframe's models are
+built once per keyframe (:class:`StyleModel`).
 """
 
 from __future__ import annotations
