@@ -283,21 +283,29 @@ class _Propagation:
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
             return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
-        chains = [chain for chain in (frame.forward, backward) if chain is not None]
+        # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
+        chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
+                        key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
         trust, distance, coverage = (self.scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
-        trust.fill(0.0)
         distance.fill(-1.0)
-        coverage.fill(0.0)
+        if not chains:
+            trust.fill(0.0)
+            coverage.fill(0.0)
         looks, weights = [], []
         for side, chain in enumerate(chains):
             look, seen = self._sample(chain, f"side {side}")
             span = abs(frame.number - chain.key)
-            coverage += seen
-            np.maximum(trust, seen * np.float32(0.5 ** (span / self.plan.halflife)), out=trust)
-            np.copyto(distance, np.float32(span), where=(seen > 0.5) & ((distance < 0) | (span < distance)))
+            decay = np.float32(0.5 ** (span / self.plan.halflife))
+            if side == 0:
+                np.copyto(coverage, seen)
+                np.multiply(seen, decay, out=trust)
+            else:
+                coverage += seen
+                np.maximum(trust, seen * decay, out=trust)
+            np.copyto(distance, np.float32(span), where=seen > 0.5)
             # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
-            other = [abs(frame.number - side.key) for side in chains if side.key != chain.key]
+            other = [abs(frame.number - other.key) for other in chains if other.key != chain.key]
             seen *= float(other[0] if other else 1.0)
             looks.append(look)
             weights.append(seen)

@@ -148,8 +148,8 @@ def _consistent(where: np.ndarray, motion: np.ndarray, back_motion: np.ndarray |
         backward = np.asarray(motion, dtype=np.float32)
         forward = _sample(back_motion, where)
         round_trip = cv2.add(backward, forward)
-        round_trip = cv2.transform(cv2.multiply(round_trip, round_trip), _SUM)
-        energy = cv2.transform(cv2.add(cv2.multiply(backward, backward), cv2.multiply(forward, forward)), _SUM)
+        round_trip = _summed(cv2.multiply(round_trip, round_trip))
+        energy = _summed(cv2.add(cv2.multiply(backward, backward), cv2.multiply(forward, forward)))
         valid &= round_trip <= 0.01 * energy + 0.5
     if depth is not None and previous_depth is not None:
         change = np.abs(_sample(previous_depth, where, cv2.INTER_NEAREST) - depth)
@@ -157,7 +157,9 @@ def _consistent(where: np.ndarray, motion: np.ndarray, back_motion: np.ndarray |
     return valid
 
 
-_SUM = np.ones((1, 2), np.float32)  # cv2.transform: the two channels of a motion field summed
+def _summed(pairs: np.ndarray) -> np.ndarray:
+    """The two channels of an (H, W, 2) field added."""
+    return np.add(pairs[..., 0], pairs[..., 1])
 
 
 def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
