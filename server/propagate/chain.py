@@ -202,8 +202,20 @@ def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, fa
     """
     height, width = weights.shape
     small = (max(1, width // factor), max(1, height // factor))
-    small_weights = cv2.resize(weights, small, interpolation=cv2.INTER_AREA)
-    small_values = cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
+    if height % factor or width % factor:
+        small_weights = cv2.resize(weights, small, interpolation=cv2.INTER_AREA)
+        small_values = cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
+    else:
+        # Whole blocks of factor x factor: only the blocks around the weighted pixels are averaged, the rest is 0.
+        rows, columns = np.flatnonzero(weights.any(axis=1)), np.flatnonzero(weights.any(axis=0))
+        top, bottom = rows[0] // factor, rows[-1] // factor + 1
+        left, right = columns[0] // factor, columns[-1] // factor + 1
+        block = (slice(top * factor, bottom * factor), slice(left * factor, right * factor))
+        small_weights = np.zeros((small[1], small[0]), np.float32)
+        small_values = np.zeros((small[1], small[0], 2), np.float32)
+        small_weights[top:bottom, left:right] = cv2.resize(weights[block], (right - left, bottom - top), interpolation=cv2.INTER_AREA)
+        small_values[top:bottom, left:right] = cv2.resize(values[block] * weights[block][..., None], (right - left, bottom - top),
+                                                          interpolation=cv2.INTER_AREA)
     small_values /= np.maximum(small_weights, 1e-12)[..., None]
     filled = _push_pull(small_values, small_weights)
     rows, columns = np.divmod(pixels, width)
