@@ -91,7 +91,7 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     if reanchoring:
         seen *= _same_object(coords, key.objects, guides.object_index)
         lost = seen <= 0.99
-        _reanchor(coords, seen, lost, guides.object_index, grid)
+        _reanchor(coords, lost, guides.object_index, grid)
     difference = _largest_difference(_sample(key.look, coords), render_look)
     if reanchoring:
         # A lost pixel is trusted again where the keyframe's render shows the same object there, looking the same.
@@ -179,7 +179,7 @@ MIN_TRACED = 16  # traced pixels an object needs before its displacement is carr
 LOOK_TOLERANCE = 0.08  # largest display-value difference between the render here and at the re-anchored place
 
 
-def _reanchor(coords: np.ndarray, seen: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
+def _reanchor(coords: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
     """Lost pixels of an object take the displacement of its traced ones (``coords`` changed in place)."""
     if not lost.any():
         return
