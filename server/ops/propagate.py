@@ -24,7 +24,10 @@ distance in frames to the nearest keyframe that saw the pixel (-1: none did),
 and the synthesised share 0..1.
 
 Frames between two keyframes are held until the later keyframe arrives (memory:
-about 60 bytes per pixel per held frame); frames after the last keyframe stream.
+about 40 bytes per pixel per held frame: its render, depth and ids, and its guides
+and forward chain at the working size; keyframes are sampled at full size only
+when a frame is finished, never for a cache hit); frames after the last keyframe
+stream.
 Frames must come in ascending order; motion links only consecutive numbers, so a
 gap starts new chains.
 
@@ -45,6 +48,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+import cv2
 import numpy as np
 
 from framebridge.protocol import passes
@@ -53,7 +57,7 @@ from framebridge.protocol.errors import FrameBridgeError, InvalidParams, Missing
 
 from ..chunks import ChunkRule
 from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
-from ..propagate.shot import ShotFrame, link_motion, read_shot_frame, sample_full
+from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_params
@@ -185,6 +189,7 @@ class _Propagation:
         self.previous: ShotFrame | None = None
         self.chain: Chain | None = None                  # forward chain from the latest keyframe
         self.size: tuple[int, int] | None = None
+        self.scratch = Scratch()
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
         for frame in frames:
@@ -204,7 +209,8 @@ class _Propagation:
             self.previous, self.chain = None, None
             yield FrameFailure(frame.number, error)
             return
-        self.frame_digests[current.number] = current.digests
+        if self.plan.cache:
+            self.frame_digests[current.number] = digests(frame.buffers)
         if self.previous is None or self.previous.number != current.number - 1:
             self.chain = None
         if current.number in self.keys:
@@ -217,7 +223,7 @@ class _Propagation:
             if self.chain is not None:
                 self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
                                         self.previous.work.motion_forward)
-                current.forward = (self.chain.key, *self._sample(self.chain, current))
+                current.forward = self.chain
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
@@ -256,72 +262,88 @@ class _Propagation:
         return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
                           back_motion, depth_tolerance=self.plan.depth_tolerance)
 
-    def _sample(self, chain: Chain, frame: ShotFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The keyframe's look at ``frame`` and how far to trust it there, at full size."""
-        return sample_full(self.looks[chain.key], chain, trust(chain, self._view(chain.key), frame.work_look))
+    def _sample(self, chain: Chain, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
+        return sample_full(self.looks[chain.key], chain, trust(chain), self.scratch, side)
 
     def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
         """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
         held, self.held = self.held, []
         if not held:
             return
-        backward: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        backward: dict[int, Chain] = {}
         if key is not None and self.previous is held[-1] and held[-1].number == key.number - 1:
             chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
             for frame in reversed(held):
                 if frame.number != after.number - 1:
                     break
                 chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
-                backward[frame.number] = (key.number, *self._sample(chain, frame))
+                backward[frame.number] = chain
                 after = frame
         for frame in held:
-            keys = sorted({side[0] for side in (frame.forward, backward.get(frame.number)) if side is not None})
+            keys = sorted({side.key for side in (frame.forward, backward.get(frame.number)) if side is not None})
             yield self._finish(frame, backward.get(frame.number), keys)
 
-    def _finish(self, frame: ShotFrame, backward: tuple[int, np.ndarray, np.ndarray] | None, keys: list[int]) -> OutputFrame:
-        key = self._cache_key(frame, keys)
-        cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if self.plan.cache and key else None
+    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int]) -> OutputFrame:
+        key = self._cache_key(frame, keys) if self.plan.cache else None
+        cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
             return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
-        sides = [side for side in (frame.forward, backward) if side is not None]
+        # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
+        chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
+                        key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
-        trust = np.zeros((height, width), np.float32)
-        distance = np.full((height, width), -1.0, np.float32)
-        coverage = np.zeros((height, width), np.float32)
-        weights, total = [], np.zeros((height, width), np.float32)
-        for key_number, _, seen in sides:
-            span = abs(frame.number - key_number)
+        trust, distance, coverage = (self.scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
+        distance.fill(-1.0)
+        if not chains:
+            trust.fill(0.0)
+            coverage.fill(0.0)
+        looks, weights = [], []
+        for side, chain in enumerate(chains):
+            look, seen = self._sample(chain, f"side {side}")
+            span = abs(frame.number - chain.key)
+            decay = np.float32(0.5 ** (span / self.plan.halflife))
+            if side == 0:
+                np.copyto(coverage, seen)
+                np.multiply(seen, decay, out=trust)
+            else:
+                coverage += seen
+                np.maximum(trust, seen * decay, out=trust)
+            np.copyto(distance, np.float32(span), where=seen > 0.5)
             # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
-            other = [abs(frame.number - side[0]) for side in sides if side[0] != key_number]
-            weight = seen * float(other[0] if other else 1.0)
-            weights.append(weight)
-            total += weight
-            coverage += seen
-            np.maximum(trust, seen * 0.5 ** (span / self.plan.halflife), out=trust)
-            distance[(seen > 0.5) & ((distance < 0) | (span < distance))] = span
+            other = [abs(frame.number - other.key) for other in chains if other.key != chain.key]
+            seen *= float(other[0] if other else 1.0)
+            looks.append(look)
+            weights.append(seen)
         np.minimum(coverage, 1.0, out=coverage)
-        propagated = np.zeros((height, width, 3), np.float32)
-        share = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
-        for weight, (_, look, _) in zip(weights, sides):
-            propagated += look * (weight * share)[..., None]
-        holes = coverage < 0.999
-        if holes.any():
-            synthesised = self._synthesise(frame, keys, holes)
-            propagated = propagated * coverage[..., None] + synthesised * (1.0 - coverage)[..., None]
-        beauty = propagated if frame.alpha is None else np.dstack([propagated, frame.alpha])
-        result = {passes.BEAUTY: beauty.astype(np.float32, copy=False),
-                  CONFIDENCE: np.dstack([trust, distance, 1.0 - coverage])}
-        if self.plan.cache and key:
+        if len(looks) == 2:
+            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=self.scratch.get("blend", (height, width, 3)))
+        else:
+            propagated = looks[0] if looks else np.zeros((height, width, 3), np.float32)
+        holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
+        if not holes.empty:
+            flat = propagated.reshape(-1, 3)
+            known = coverage.reshape(-1)[holes.pixels][:, None]
+            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, keys, holes) * (1.0 - known)
+        result = {passes.BEAUTY: self._beauty(propagated, frame),
+                  CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
+        if key:
             self.plan.cache.put(key, result)
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
                                                   "synthesised": float(1.0 - coverage.mean())})
 
+    def _beauty(self, look: np.ndarray, frame: ShotFrame) -> np.ndarray:
+        """The frame's result, in memory of its own: ``look`` with the render's alpha, if it has one."""
+        if not frame.has_alpha:
+            return look.copy()
+        beauty = np.empty(look.shape[:2] + (4,), np.float32)
+        cv2.mixChannels([look, frame.render], [beauty], [0, 0, 1, 1, 2, 2, 6, 3])
+        return beauty
+
     def _emit_keyframe(self, frame: ShotFrame) -> OutputFrame:
-        look = self.looks[frame.number]
-        beauty = look if frame.alpha is None else np.dstack([look, frame.alpha])
         confidence = np.zeros(self.size + (3,), np.float32)
         confidence[..., 0] = 1.0
-        return OutputFrame(frame.number, {passes.BEAUTY: beauty.astype(np.float32), CONFIDENCE: confidence},
+        return OutputFrame(frame.number, {passes.BEAUTY: self._beauty(self.looks[frame.number], frame), CONFIDENCE: confidence},
                            {"cache": "keyframe", "keyframes": [frame.number]})
 
     def _cache_key(self, frame: ShotFrame, keys: list[int]) -> str | None:
@@ -332,16 +354,15 @@ class _Propagation:
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
-    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: np.ndarray) -> np.ndarray:
-        """Guided fill from each keyframe that reaches the frame, blended by temporal distance like the propagated looks."""
+    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: Holes) -> np.ndarray:
+        """Guided fill of the hole pixels from each keyframe that reaches the frame, blended by temporal distance."""
         keys = keys or sorted(self.key_frames)
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
-        filled = np.zeros(frame.look.shape, np.float32)
-        pixels = Holes(frame.look, frame.objects, frame.depth, holes)
+        filled = np.zeros((len(holes.pixels), 3), np.float32)
         for key, weight in zip(keys, weights):
             if weight:
-                filled += self._model(key).fill(pixels) * (weight / total)
+                filled += self._model(key).fill(holes) * (weight / total)
         return filled
 
     def _model(self, key: int) -> StyleModel:
@@ -350,7 +371,7 @@ class _Propagation:
             shown = self.key_frames[key]
             if len(self.models) >= 2:
                 del self.models[min(self.models)]
-            self.models[key] = StyleModel([KeySample(self.looks[key], shown.look, shown.objects, shown.depth)])
+            self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
         return self.models[key]
 
 

@@ -24,11 +24,10 @@ keyframe's render shows the same object there, looking the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
-
-from ..restyle.temporal import Warp
 
 __all__ = ["Guides", "Chain", "KeyView", "start_chain", "step_chain", "trust"]
 
@@ -45,18 +44,24 @@ class Guides:
 
 @dataclass(frozen=True)
 class Chain:
-    """Per pixel of frame ``frame``: its position in keyframe ``key`` and how far that can be trusted (0..1)."""
+    """Per pixel of frame ``frame``: its position in keyframe ``key`` and how far that can be trusted.
+
+    ``seen`` (0..1) is the geometric trust; ``difference`` how far the render here looks from
+    the keyframe's render at the place the pixel came from (largest channel difference, guide
+    encoding), measured once per step for both re-anchoring and :func:`trust`.
+    """
 
     key: int
     frame: int
-    coords: np.ndarray  # (H, W, 2) float32 x, y in keyframe pixels
-    seen: np.ndarray    # (H, W) float32
+    coords: np.ndarray      # (H, W, 2) float32 x, y in keyframe pixels
+    seen: np.ndarray        # (H, W) float32
+    difference: np.ndarray  # (H, W) float32
 
 
 def start_chain(key: int, height: int, width: int) -> Chain:
     """The chain of a keyframe in its own frame: every pixel where it is, fully trusted."""
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return Chain(key, key, np.dstack([xs, ys]), np.ones((height, width), np.float32))
+    return Chain(key, key, _grid(height, width).copy(), np.ones((height, width), np.float32),
+                 np.zeros((height, width), np.float32))
 
 
 @dataclass(frozen=True)
@@ -76,20 +81,28 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     two-way check); ``key`` is what the render showed at the keyframe and
     ``render_look`` the render's display colours at ``frame``.
     """
-    step = Warp(motion)
-    coords = step.apply(chain.coords)
-    seen = step.apply(chain.seen) * step.consistency(back_motion, depth=guides.depth, previous_depth=from_guides.depth,
-                                                     depth_tolerance=depth_tolerance)
-    if key.objects is not None and guides.object_index is not None:
+    height, width = chain.seen.shape
+    grid = _grid(height, width)
+    where = cv2.add(grid, np.asarray(motion, dtype=np.float32))  # each pixel's place in the chain's frame
+    coords = _sample(chain.coords, where)
+    seen = _sample(chain.seen, where)
+    seen *= _consistent(where, motion, back_motion, guides.depth, from_guides.depth, depth_tolerance)
+    reanchoring = key.objects is not None and guides.object_index is not None
+    if reanchoring:
         seen *= _same_object(coords, key.objects, guides.object_index)
-        coords, seen = _reanchor(coords, seen, key, guides.object_index, render_look)
-    return Chain(chain.key, frame, coords, seen)
+        lost = seen <= 0.99
+        _reanchor(coords, lost, guides.object_index, grid)
+    difference = _largest_difference(_sample(key.look, coords), render_look)
+    if reanchoring:
+        # A lost pixel is trusted again where the keyframe's render shows the same object there, looking the same.
+        seen[lost & (difference <= LOOK_TOLERANCE) & _same_object(coords, key.objects, guides.object_index)] = 1.0
+    return Chain(chain.key, frame, coords, seen, difference)
 
 
 LIKENESS = (0.03, 0.10)  # guide-colour difference up to which the keyframe's look is fully trusted, and from which not at all
 
 
-def trust(chain: Chain, key: KeyView, render_look: np.ndarray) -> np.ndarray:
+def trust(chain: Chain) -> np.ndarray:
     """The chain's trust in the keyframe's look for this frame: geometric trust, faded where the render changed.
 
     Render motion knows nothing of moving shadows, highlights or lighting: where the
@@ -97,19 +110,67 @@ def trust(chain: Chain, key: KeyView, render_look: np.ndarray) -> np.ndarray:
     look does not apply as painted. Evaluated afresh each frame, never carried, so a
     pixel a shadow passed over is trusted again once it has passed.
     """
-    there = cv2.remap(key.look, chain.coords[..., 0], chain.coords[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    difference = np.abs(there - render_look).max(axis=2)
     low, high = LIKENESS
-    return chain.seen * np.clip((high - difference) / (high - low), 0.0, 1.0)
+    faded = np.subtract(high, chain.difference)
+    faded /= high - low
+    np.clip(faded, 0.0, 1.0, out=faded)
+    faded *= chain.seen
+    return faded
+
+
+@lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> np.ndarray:
+    """Every pixel's own (x, y), read-only."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False
+    return grid
+
+
+def _sample(image: np.ndarray, where: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    return cv2.remap(np.ascontiguousarray(image), where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _inside(where: np.ndarray) -> np.ndarray:
+    height, width = where.shape[:2]
+    return cv2.inRange(where, (0.0, 0.0), (width - 1.0, height - 1.0)) > 0
+
+
+def _consistent(where: np.ndarray, motion: np.ndarray, back_motion: np.ndarray | None, depth: np.ndarray | None,
+                previous_depth: np.ndarray | None, depth_tolerance: float) -> np.ndarray:
+    """True where the pixel came from inside the chain's frame, the motion agrees both ways and the depth matches.
+
+    The two-way test of Rerender-A-Video / FRESCO (as :mod:`..restyle.temporal`):
+    ``|b + f(p + b)|^2 <= 0.01 (|b|^2 + |f(p + b)|^2) + 0.5``; depth within ``depth_tolerance``, relative.
+    """
+    valid = _inside(where)
+    if back_motion is not None:
+        backward = np.asarray(motion, dtype=np.float32)
+        forward = _sample(back_motion, where)
+        round_trip = cv2.add(backward, forward)
+        round_trip = _summed(cv2.multiply(round_trip, round_trip))
+        energy = _summed(cv2.add(cv2.multiply(backward, backward), cv2.multiply(forward, forward)))
+        valid &= round_trip <= 0.01 * energy + 0.5
+    if depth is not None and previous_depth is not None:
+        change = np.abs(_sample(previous_depth, where, cv2.INTER_NEAREST) - depth)
+        valid &= change <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
+    return valid
+
+
+def _summed(pairs: np.ndarray) -> np.ndarray:
+    """The two channels of an (H, W, 2) field added."""
+    return np.add(pairs[..., 0], pairs[..., 1])
+
+
+def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
+    red, green, blue = cv2.split(cv2.absdiff(look, other))
+    return cv2.max(cv2.max(red, green), blue)
 
 
 def _same_object(coords: np.ndarray, key_objects: np.ndarray, objects: np.ndarray) -> np.ndarray:
-    """1 where the keyframe shows this pixel's object at the place the pixel takes its look from (ids are exact)."""
-    height, width = key_objects.shape
-    origin = cv2.remap(key_objects, coords[..., 0], coords[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                       borderValue=-1.0)
-    inside = (coords[..., 0] >= 0) & (coords[..., 0] <= width - 1) & (coords[..., 1] >= 0) & (coords[..., 1] <= height - 1)
-    return ((origin == objects) & inside).astype(np.float32)
+    """True where the keyframe shows this pixel's object at the place the pixel takes its look from (ids are exact)."""
+    origin = cv2.remap(key_objects, coords, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    return (origin == objects) & _inside(coords)
 
 
 MIN_TRACED = 16  # traced pixels an object needs before its displacement is carried into its lost ones
@@ -117,40 +178,54 @@ MIN_TRACED = 16  # traced pixels an object needs before its displacement is carr
 
 LOOK_TOLERANCE = 0.08  # largest display-value difference between the render here and at the re-anchored place
 
-def _reanchor(coords: np.ndarray, seen: np.ndarray, key: KeyView, objects: np.ndarray,
-              render_look: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lost pixels of an object take the displacement of its traced ones, where the keyframe's render agrees."""
-    traced = seen > 0.99
-    lost = ~traced
+
+def _reanchor(coords: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
+    """Lost pixels of an object take the displacement of its traced ones (``coords`` changed in place)."""
     if not lost.any():
-        return coords, seen
-    height, width = seen.shape
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    displacement = coords - np.dstack([xs, ys])
-    coords, seen = coords.copy(), seen.copy()
+        return
+    traced = ~lost
+    displacement = cv2.subtract(coords, grid)
+    flat_coords, flat_grid = coords.reshape(-1, 2), grid.reshape(-1, 2)
     for object_id in np.unique(objects[lost]):
         mine = objects == object_id
-        weights = (traced & mine).astype(np.float32)
-        if weights.sum() < MIN_TRACED:
+        weights = traced & mine
+        if np.count_nonzero(weights) < MIN_TRACED:
             continue
-        filled = _smooth_fill(displacement, weights)
-        where = lost & mine
-        coords[where] = filled[where] + np.dstack([xs, ys])[where]
-    there = cv2.remap(key.look, coords[..., 0], coords[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    looks_alike = np.abs(there - render_look).max(axis=2) <= LOOK_TOLERANCE
-    again = lost & looks_alike & (_same_object(coords, key.objects, objects) > 0)
-    seen[again] = 1.0
-    return coords, seen
+        pixels = np.flatnonzero(lost & mine)
+        flat_coords[pixels] = _smooth_fill(displacement, weights.astype(np.float32), pixels) + flat_grid[pixels]
 
 
-def _smooth_fill(values: np.ndarray, weights: np.ndarray, factor: int = 4) -> np.ndarray:
-    """:func:`_push_pull` at a quarter of the size: a displacement field is smooth within one object."""
+def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, factor: int = 4) -> np.ndarray:
+    """:func:`_push_pull` at a quarter of the size (a displacement field is smooth within one object), read at ``pixels``.
+
+    The quarter-size result is sampled bilinearly at the flat ``pixels`` as cv2.resize back to full size would.
+    """
     height, width = weights.shape
     small = (max(1, width // factor), max(1, height // factor))
-    filled = _push_pull(cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
-                        / np.maximum(cv2.resize(weights, small, interpolation=cv2.INTER_AREA), 1e-12)[..., None],
-                        cv2.resize(weights, small, interpolation=cv2.INTER_AREA))
-    return cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+    if height % factor or width % factor:
+        small_weights = cv2.resize(weights, small, interpolation=cv2.INTER_AREA)
+        small_values = cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
+    else:
+        # Whole blocks of factor x factor: only the blocks around the weighted pixels are averaged, the rest is 0.
+        rows, columns = np.flatnonzero(weights.any(axis=1)), np.flatnonzero(weights.any(axis=0))
+        top, bottom = rows[0] // factor, rows[-1] // factor + 1
+        left, right = columns[0] // factor, columns[-1] // factor + 1
+        block = (slice(top * factor, bottom * factor), slice(left * factor, right * factor))
+        small_weights = np.zeros((small[1], small[0]), np.float32)
+        small_values = np.zeros((small[1], small[0], 2), np.float32)
+        small_weights[top:bottom, left:right] = cv2.resize(weights[block], (right - left, bottom - top), interpolation=cv2.INTER_AREA)
+        small_values[top:bottom, left:right] = cv2.resize(values[block] * weights[block][..., None], (right - left, bottom - top),
+                                                          interpolation=cv2.INTER_AREA)
+    small_values /= np.maximum(small_weights, 1e-12)[..., None]
+    filled = _push_pull(small_values, small_weights)
+    rows, columns = np.divmod(pixels, width)
+    # (cv2.remap takes maps of at most 32767 rows and columns: the pixels are laid out in rows of 1024.)
+    padded = -(-len(pixels) // 1024) * 1024
+    map_x, map_y = np.zeros(padded, np.float32), np.zeros(padded, np.float32)
+    map_x[:len(pixels)] = (columns + 0.5) * (small[0] / width) - 0.5
+    map_y[:len(pixels)] = (rows + 0.5) * (small[1] / height) - 0.5
+    sampled = cv2.remap(filled, map_x.reshape(-1, 1024), map_y.reshape(-1, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(-1, 2)[:len(pixels)]
 
 
 def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

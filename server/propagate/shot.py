@@ -23,7 +23,7 @@ from framebridge.protocol.errors import MissingInput, NonFiniteValues, ShapeMism
 from ..restyle.temporal import estimate_flow
 from .chain import Chain, Guides
 
-__all__ = ["WORK_SIDE", "ShotFrame", "read_shot_frame", "link_motion", "perceptual", "sample_full", "work_size"]
+__all__ = ["WORK_SIDE", "ShotFrame", "digests", "read_shot_frame", "link_motion", "perceptual", "sample_full", "Scratch", "work_size"]
 
 WORK_SIDE = 960
 
@@ -42,17 +42,19 @@ def work_size(height: int, width: int) -> tuple[int, int]:
 
 @dataclass
 class ShotFrame:
-    """A frame's render at full size (``look``, ``objects``, ``depth``, alpha) and its guides at the working size."""
+    """A frame's render at full size (``render``, ``objects``, ``depth``, alpha) and its guides at the working size."""
 
     number: int
-    alpha: np.ndarray | None
-    look: np.ndarray
+    render: np.ndarray  # the beauty as sent: linear RGB or RGBA, float32
     objects: np.ndarray | None
     depth: np.ndarray | None
     work: Guides
     work_look: np.ndarray
-    digests: dict[str, str]
-    forward: tuple[int, np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # (keyframe, look, seen)
+    forward: Chain | None = field(default=None, repr=False)  # the chain from the previous keyframe
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.render.shape[2] == 4
 
 
 def read_shot_frame(number: int, buffers: Mapping[str, np.ndarray], size: tuple[int, int]) -> ShotFrame:
@@ -62,7 +64,7 @@ def read_shot_frame(number: int, buffers: Mapping[str, np.ndarray], size: tuple[
         raise MissingInput(f"frame {number} needs a beauty buffer (H, W, 3|4)", details={"buffer": passes.BEAUTY})
     if beauty.shape[:2] != size:
         raise ShapeMismatch(f"frame {number} is {beauty.shape[1]}x{beauty.shape[0]}, the shot is {size[1]}x{size[0]}")
-    linear = np.asarray(beauty, dtype=np.float32)
+    linear = np.ascontiguousarray(beauty, dtype=np.float32)
     if not np.isfinite(linear).all():
         raise NonFiniteValues(f"frame {number}'s beauty has NaN or infinite values", details={"buffer": passes.BEAUTY})
     full = {name: _pass(buffers, name, number, size, channels)
@@ -70,13 +72,16 @@ def read_shot_frame(number: int, buffers: Mapping[str, np.ndarray], size: tuple[
                                    (passes.OBJECT_INDEX, None))}
     small = work_size(*size)
     scale = np.array([small[1] / size[1], small[0] / size[0]], np.float32)
-    look = perceptual(linear[..., :3])
     work = Guides(*(None if full[name] is None else _shrink(full[name], small, scale if name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD) else None)
                     for name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, passes.OBJECT_INDEX)))
-    work_look = look if small == size else cv2.resize(look, (small[1], small[0]), interpolation=cv2.INTER_AREA)
-    return ShotFrame(number, linear[..., 3].copy() if linear.shape[2] == 4 else None, look, full[passes.OBJECT_INDEX],
-                     full[passes.DEPTH], work, work_look,
-                     {name: digest(np.ascontiguousarray(array)) for name, array in sorted(buffers.items())})
+    # The working-size look: the render averaged down, then encoded (a quarter of the work of the other order).
+    work_look = perceptual((linear if small == size else cv2.resize(linear, (small[1], small[0]), interpolation=cv2.INTER_AREA))[..., :3])
+    return ShotFrame(number, linear, full[passes.OBJECT_INDEX], full[passes.DEPTH], work, work_look)
+
+
+def digests(buffers: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Each buffer's digest, for cache keys."""
+    return {name: digest(np.ascontiguousarray(array)) for name, array in sorted(buffers.items())}
 
 
 def _pass(buffers: Mapping[str, np.ndarray], name: str, number: int, size: tuple[int, int], channels: int | None) -> np.ndarray | None:
@@ -114,17 +119,35 @@ def link_motion(frame: ShotFrame, previous: ShotFrame, optical_flow: bool) -> No
         previous.work = Guides(previous.work.motion_backward, previous_forward, previous.work.depth, previous.work.object_index)
 
 
-def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size."""
+class Scratch:
+    """Full-size working buffers reused frame after frame, by name: fresh memory that large is page faults every frame."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 buffer of ``shape`` (contents undefined), valid until the next request of the same name."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape, np.float32)
+        return buffer
+
+
+def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray, scratch: Scratch, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size.
+
+    Both are ``scratch`` buffers under ``name``.
+    """
     height, width = image.shape[:2]
     small_height, small_width = chain.seen.shape
     coords = chain.coords
     if (small_height, small_width) != (height, width):
         scale_x, scale_y = width / small_width, height / small_height
-        coords = cv2.resize(coords, (width, height), interpolation=cv2.INTER_LINEAR)
-        coords[..., 0] = (coords[..., 0] + 0.5) * scale_x - 0.5
-        coords[..., 1] = (coords[..., 1] + 0.5) * scale_y - 0.5
-        seen = cv2.resize(seen, (width, height), interpolation=cv2.INTER_LINEAR)
-    look = cv2.remap(np.ascontiguousarray(image), coords[..., 0], coords[..., 1], cv2.INTER_LINEAR,
+        # Working to full pixel positions is affine, and bilinear resizing commutes with it: applied at the small size.
+        to_full = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]], np.float32)
+        coords = cv2.resize(cv2.transform(coords, to_full), (width, height), dst=scratch.get(f"{name} coords", (height, width, 2)),
+                            interpolation=cv2.INTER_LINEAR)
+        seen = cv2.resize(seen, (width, height), dst=scratch.get(f"{name} seen", (height, width)), interpolation=cv2.INTER_LINEAR)
+    look = cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, dst=scratch.get(f"{name} look", (height, width, 3)),
                      borderMode=cv2.BORDER_REPLICATE)
     return look, seen

@@ -11,6 +11,10 @@ there, and never the floor's. An object no keyframe shows at all falls back to
 the model of every keyframe pixel. Residuals are matched at a reduced scale
 (long side at most ``MATCH_SIDE``), the affine part at full resolution; the result
 stays within the colours the keyframe used on that object.
+
+A frame's fill is computed for its hole pixels alone, with the matching done in
+their bounding box at the matching size (:class:`Holes`); a keyframe's models are
+built once per keyframe (:class:`StyleModel`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Holes", "KeySample", "StyleModel", "guide_features"]
+from .shot import perceptual
+
+__all__ = ["Holes", "KeySample", "StyleModel", "guide_features", "match_size"]
 
 MATCH_SIDE = 360
 MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular subsample)
@@ -28,11 +34,19 @@ RIDGE = 0.001  # per keyframe pixel, on the affine colour terms
 MATCH_DISTANCE = 0.25  # guide-feature distance at which a matched patch lends nothing of its residual
 _ALL = -1.0
 FEATURES = 13
+_ROW = 1024  # hole pixels per row of the sampling maps of Holes.upscale
+_QUERIES = 256  # hole pixels ranked against the candidates at a time: the score block stays in cache
+
+
+def match_size(height: int, width: int) -> tuple[int, int]:
+    """The (width, height) at which residuals are matched."""
+    scale = min(1.0, MATCH_SIDE / max(height, width))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 @dataclass(frozen=True)
 class KeySample:
-    """A keyframe and its frame's guides: the look (linear RGB), the render's colour (guide encoding), object ids, depth."""
+    """A keyframe and its frame's guides: the look (linear RGB), the render's colour (guide encoding, any size), object ids, depth."""
 
     style: np.ndarray
     guide: np.ndarray
@@ -43,16 +57,20 @@ class KeySample:
 def guide_features(guide: np.ndarray, depth: np.ndarray | None) -> np.ndarray:
     """Per pixel: its guide colour, the luminance of its 3x3 neighbourhood and inverse depth, as (H, W, 13)."""
     guide = np.ascontiguousarray(guide, dtype=np.float32)
-    luma = cv2.copyMakeBorder(guide @ np.array([0.2126, 0.7152, 0.0722], np.float32), 1, 1, 1, 1, cv2.BORDER_REFLECT)
     height, width = guide.shape[:2]
-    patch = [luma[dy:dy + height, dx:dx + width, None] for dy in range(3) for dx in range(3)]
+    luma = cv2.copyMakeBorder(cv2.transform(guide, np.array([[0.2126, 0.7152, 0.0722]], np.float32)), 1, 1, 1, 1,
+                              cv2.BORDER_REFLECT)
+    features = np.empty((height, width, FEATURES), np.float32)
+    features[..., :3] = guide
+    for index, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3)):
+        features[..., 3 + index] = luma[dy:dy + height, dx:dx + width]
     if depth is None:
-        relief = np.zeros((height, width, 1), np.float32)
+        features[..., 12] = 0.0
     else:
         # Inverse depth: near surfaces differ strongly, the far background not at all; in colour-like units.
         finite = np.where(np.isfinite(depth) & (depth > 0), depth, np.inf)
-        relief = (1.0 / np.maximum(finite, 1e-3)).astype(np.float32)[..., None]
-    return np.concatenate([guide] + patch + [relief], axis=2)
+        features[..., 12] = 1.0 / np.maximum(finite, 1e-3)
+    return features
 
 
 class _ObjectModel:
@@ -63,9 +81,11 @@ class _ObjectModel:
         self.affine = np.linalg.solve(design.T @ design + penalty, design.T @ looks).astype(np.float32)
         residuals = looks - design @ self.affine
         stride = max(1, len(features) // MAX_SAMPLES)
-        self.features = np.ascontiguousarray(features[::stride], dtype=np.float32)
-        self.norms = (self.features * self.features).sum(axis=1)
-        self.residuals = residuals[::stride]
+        candidates = np.asarray(features[::stride], dtype=np.float32)
+        # |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every candidate: one product of the query
+        # (-2 q, 1) with the candidates' (c, |c|^2) columns ranks them.
+        self.ranking = np.ascontiguousarray(np.vstack([candidates.T, (candidates * candidates).sum(axis=1)[None]]))
+        self.residuals = residuals[::stride].astype(np.float32)
         self.low, self.high = looks.min(axis=0), looks.max(axis=0)
 
     def colour(self, colours: np.ndarray) -> np.ndarray:
@@ -73,15 +93,18 @@ class _ObjectModel:
 
     def residual(self, features: np.ndarray) -> np.ndarray:
         """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search, in blocks)."""
+        features = np.asarray(features, dtype=np.float32)
+        query = np.empty((len(features), FEATURES + 1), np.float32)
+        np.multiply(features, -2.0, out=query[:, :FEATURES])
+        query[:, FEATURES] = 1.0
         nearest = np.empty(len(features), np.int64)
-        distance = np.empty(len(features), np.float32)
-        for start in range(0, len(features), 2048):
-            block = np.asarray(features[start:start + 2048], dtype=np.float32)
-            partial = self.norms[None, :] - 2.0 * block @ self.features.T  # |q|^2 is the same for every candidate
-            nearest[start:start + 2048] = best = np.argmin(partial, axis=1)
-            squared = partial[np.arange(len(block)), best] + (block * block).sum(axis=1)
-            distance[start:start + 2048] = np.sqrt(np.maximum(squared, 0.0))
-        fade = np.clip(1.0 - distance / MATCH_DISTANCE, 0.0, 1.0)[:, None]
+        squared = np.empty(len(features), np.float32)
+        for start in range(0, len(features), _QUERIES):
+            scores = query[start:start + _QUERIES] @ self.ranking
+            nearest[start:start + _QUERIES] = best = scores.argmin(axis=1)
+            squared[start:start + _QUERIES] = scores[np.arange(len(best)), best]
+        squared += np.einsum("ij,ij->i", features, features)
+        fade = np.clip(1.0 - np.sqrt(np.maximum(squared, 0.0)) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
         return self.residuals[nearest] * fade
 
 
@@ -90,11 +113,9 @@ class StyleModel:
 
     def __init__(self, samples: list[KeySample]):
         self.models: dict[float, _ObjectModel] = {}
-        height, width = samples[0].style.shape[:2]
-        self.scale = min(1.0, MATCH_SIDE / max(height, width))
         colours, looks, features, objects = [], [], [], []
         for sample in samples:
-            small_style, small_guide, small_objects, small_depth = self._shrink(sample)
+            small_style, small_guide, small_objects, small_depth = _shrink(sample)
             features.append(guide_features(small_guide, small_depth).reshape(-1, FEATURES))
             colours.append(small_guide.reshape(-1, 3))
             looks.append(small_style.reshape(-1, 3))
@@ -108,52 +129,91 @@ class StyleModel:
             if chosen.sum() >= 4:
                 self.models[float(object_id)] = _ObjectModel(colour[chosen], look[chosen], feature[chosen])
 
-    def _shrink(self, sample: KeySample):
-        if self.scale >= 1.0:
-            return sample.style[..., :3], sample.guide[..., :3], sample.objects, sample.depth
-        size = (max(1, round(sample.style.shape[1] * self.scale)), max(1, round(sample.style.shape[0] * self.scale)))
-        shrink = lambda image, mode: None if image is None else cv2.resize(np.ascontiguousarray(image), size, interpolation=mode)  # noqa: E731
-        return (shrink(sample.style[..., :3], cv2.INTER_AREA), shrink(sample.guide[..., :3], cv2.INTER_AREA),
-                shrink(sample.objects, cv2.INTER_NEAREST), shrink(sample.depth, cv2.INTER_NEAREST))
-
     def fill(self, holes: "Holes") -> np.ndarray:
-        """A look (linear RGB) for every pixel of ``holes``; zeros elsewhere."""
-        out = np.zeros(holes.guide.shape[:2] + (3,), np.float32)
+        """A look (linear RGB) for each of ``holes.pixels``, as (N, 3)."""
+        out = np.zeros((len(holes.pixels), 3), np.float32)
         if holes.empty:
             return out
-        residual = np.zeros(holes.small_ids.shape + (3,), np.float32)
-        for object_id, where, where_small in holes.objects:
-            model = self.models.get(object_id, self.models[_ALL])
+        residual = np.zeros(holes.small_shape + (3,), np.float32)
+        for object_id, _, where_small in holes.objects:
             if where_small.any():
-                residual[where_small] = model.residual(holes.features[where_small])
+                residual[where_small] = self._model(object_id).residual(holes.features[where_small])
         residual = holes.upscale(cv2.medianBlur(residual, 3))  # single mismatched patches would sparkle
-        for object_id, where, _ in holes.objects:
-            model = self.models.get(object_id, self.models[_ALL])
+        for object_id, chosen, _ in holes.objects:
+            model = self._model(object_id)
             # The fill never invents a colour the keyframe did not use on that object.
-            out[where] = np.clip(model.colour(holes.guide[where][:, :3]) + residual[where], model.low, model.high)
+            out[chosen] = np.clip(model.colour(holes.guide[chosen]) + residual[chosen], model.low, model.high)
         return out
+
+    def _model(self, object_id: float) -> _ObjectModel:
+        return self.models.get(object_id, self.models[_ALL])
+
+
+def _resized(image: np.ndarray | None, size: tuple[int, int], interpolation: int) -> np.ndarray | None:
+    if image is None or image.shape[1::-1] == size:
+        return image
+    return cv2.resize(np.ascontiguousarray(image), size, interpolation=interpolation)
+
+
+def _shrink(sample: KeySample):
+    """A keyframe sample at the matching size: looks and colours by area, ids and depth by nearest neighbour."""
+    size = match_size(*sample.style.shape[:2])
+    return (_resized(sample.style[..., :3], size, cv2.INTER_AREA), _resized(sample.guide[..., :3], size, cv2.INTER_AREA),
+            _resized(sample.objects, size, cv2.INTER_NEAREST), _resized(sample.depth, size, cv2.INTER_NEAREST))
 
 
 class Holes:
-    """One frame's pixels to fill, with what every keyframe's model needs of them, computed once."""
+    """One frame's pixels to fill, with what every keyframe's model needs of them, computed once and only for them.
 
-    def __init__(self, guide: np.ndarray, objects: np.ndarray | None, depth: np.ndarray | None, mask: np.ndarray):
-        self.guide = guide
-        height, width = guide.shape[:2]
-        self.empty = not mask.any()
-        scale = min(1.0, MATCH_SIDE / max(height, width))
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = (lambda image, mode: image if scale >= 1.0 or image is None  # noqa: E731
-                 else cv2.resize(np.ascontiguousarray(image), size, interpolation=mode))
-        small_guide, small_depth = small(guide[..., :3], cv2.INTER_AREA), small(depth, cv2.INTER_NEAREST)
-        small_mask = small(mask.astype(np.uint8), cv2.INTER_NEAREST) > 0
-        small_mask |= cv2.dilate(small_mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        full_ids = objects if objects is not None else np.full((height, width), _ALL, np.float32)
-        self.small_ids = small(objects, cv2.INTER_NEAREST) if objects is not None else np.full(small_mask.shape, _ALL, np.float32)
-        self.features = guide_features(small_guide, small_depth)
+    ``render`` is the frame's beauty (linear, full size), of which only the hole pixels
+    are read; ``small_guide`` is its guide colour at any size (resampled to the matching
+    size here). Matching works in the holes' bounding box at the matching size.
+    """
+
+    def __init__(self, mask: np.ndarray, render: np.ndarray, small_guide: np.ndarray, objects: np.ndarray | None,
+                 depth: np.ndarray | None):
+        height, width = mask.shape
         self.size = (width, height)
-        self.objects = [(float(object_id), mask & (full_ids == object_id), small_mask & (self.small_ids == object_id))
-                        for object_id in ([] if self.empty else np.unique(full_ids[mask]))]
+        self.pixels = np.flatnonzero(mask)  # flat indices into the frame
+        self.empty = not len(self.pixels)
+        if self.empty:
+            return
+        small_size = match_size(height, width)
+        rows, columns = np.divmod(self.pixels, width)
+        top, bottom, left, right = rows[0], rows[-1] + 1, columns.min(), columns.max() + 1
+        scale_x, scale_y = small_size[0] / width, small_size[1] / height
+        # The box at the matching size: the dilated holes, their bilinear neighbours and one ring of untouched
+        # pixels, so the median and the upscale see what they would see on the whole frame.
+        self.small_box = small_top, small_bottom, small_left, small_right = (
+            max(0, int(np.floor(top * scale_y)) - 2), min(small_size[1], int(np.ceil(bottom * scale_y)) + 2),
+            max(0, int(np.floor(left * scale_x)) - 2), min(small_size[0], int(np.ceil(right * scale_x)) + 2))
+        small_mask = _resized(mask.view(np.uint8), small_size, cv2.INTER_NEAREST)
+        small_mask = cv2.dilate(small_mask, np.ones((3, 3), np.uint8))[small_top:small_bottom, small_left:small_right] > 0
+        small_ids = _resized(objects, small_size, cv2.INTER_NEAREST)
+        small_ids = (np.full(small_mask.shape, _ALL, np.float32) if small_ids is None
+                     else small_ids[small_top:small_bottom, small_left:small_right])
+        # Features need one pixel more around the box for their 3x3 patches (reflected only at the frame's edges).
+        outer_top, outer_left = max(0, small_top - 1), max(0, small_left - 1)
+        cut = (slice(outer_top, min(small_size[1], small_bottom + 1)), slice(outer_left, min(small_size[0], small_right + 1)))
+        inner = (slice(small_top - outer_top, small_bottom - outer_top), slice(small_left - outer_left, small_right - outer_left))
+        small_depth = _resized(depth, small_size, cv2.INTER_NEAREST)
+        self.features = guide_features(_resized(small_guide[..., :3], small_size, cv2.INTER_AREA)[cut],
+                                       None if small_depth is None else small_depth[cut])[inner]
+        self.small_shape = small_mask.shape
+        channels = render.shape[2]
+        self.guide = perceptual(render.reshape(-1, channels)[self.pixels, :3])
+        ids = objects.reshape(-1)[self.pixels] if objects is not None else np.full(len(self.pixels), _ALL, np.float32)
+        self.objects = [(float(object_id), ids == object_id, small_mask & (small_ids == object_id)) for object_id in np.unique(ids)]
+        # Where each hole pixel falls at the matching size, as cv2.resize maps a destination pixel to its source.
+        # (cv2.remap takes maps of at most 32767 rows and columns: the list is laid out in rows of _ROW.)
+        padded = -(-len(self.pixels) // _ROW) * _ROW
+        self._map_x, self._map_y = (np.zeros(padded, np.float32) for _ in range(2))
+        self._map_x[:len(self.pixels)] = (columns + 0.5) * (small_size[0] / width) - 0.5 - small_left
+        self._map_y[:len(self.pixels)] = (rows + 0.5) * (small_size[1] / height) - 0.5 - small_top
 
-    def upscale(self, image: np.ndarray) -> np.ndarray:
-        return image if image.shape[1::-1] == self.size else cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR)
+    def upscale(self, small: np.ndarray) -> np.ndarray:
+        """An image of the small box sampled bilinearly at the hole pixels, as cv2.resize of the whole frame would: (N, C)."""
+        shape = (len(self._map_x) // _ROW, _ROW)
+        sampled = cv2.remap(small, self._map_x.reshape(shape), self._map_y.reshape(shape), cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+        return sampled.reshape(len(self._map_x), -1)[:len(self.pixels)]

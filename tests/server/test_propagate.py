@@ -303,3 +303,23 @@ def test_restyle_refuses_keyframes_outside_its_frames(tmp_path):
         RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": [1, 50]}, {}, [1, 2, 3], "cpu")
     with pytest.raises(InvalidParams, match="keyframe_interval"):
         RestyleOp(cache_dir=tmp_path).prepare({"keyframe_interval": 0}, {}, [1, 2, 3], "cpu")
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_each_frame_keeps_its_own_result_while_later_frames_are_made(with_alpha):
+    frames = list(range(1, 7))
+    shot = sliding_shot(frames)
+    if with_alpha:
+        for buffers in shot.values():
+            buffers[passes.BEAUTY] = np.dstack([buffers[passes.BEAUTY], np.full(buffers[passes.BEAUTY].shape[:2], 0.5, np.float32)])
+    op = PropagateOp()
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]), "keyframe_3": style(shot[3][passes.BEAUTY])})
+    as_made, outputs = {}, []
+    for output in op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)):
+        as_made[output.number] = {name: array.copy() for name, array in output.buffers.items()}
+        outputs.append(output)
+    assert [output.number for output in outputs] == frames
+    for output in outputs:
+        for name, array in output.buffers.items():
+            np.testing.assert_array_equal(array, as_made[output.number][name], err_msg=f"frame {output.number} {name}")
+    assert not np.array_equal(as_made[4][passes.BEAUTY], as_made[5][passes.BEAUTY])

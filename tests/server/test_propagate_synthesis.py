@@ -1,0 +1,40 @@
+"""The guided fill's parts: exact patch search, and hole-only sampling that matches whole-frame resampling."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from framebridge.server.propagate.synthesis import FEATURES, MATCH_DISTANCE, Holes, _ObjectModel, match_size
+
+
+def test_residual_search_finds_the_nearest_keyframe_patch_exactly():
+    rng = np.random.default_rng(3)
+    colours, looks = rng.random((2000, 3), dtype=np.float32), rng.random((2000, 3), dtype=np.float32)
+    features = rng.random((2000, FEATURES), dtype=np.float32) * 0.05
+    model = _ObjectModel(colours, looks, features)
+    queries = features[rng.integers(0, 2000, 700)] + rng.normal(0, 0.002, (700, FEATURES)).astype(np.float32)
+    got = model.residual(queries)
+    distances = ((queries[:, None, :] - features[None, :, :]) ** 2).sum(axis=2)
+    nearest = distances.argmin(axis=1)
+    residuals = looks - model.colour(colours)
+    fade = np.clip(1.0 - np.sqrt(distances[np.arange(700), nearest]) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
+    np.testing.assert_allclose(got, residuals[nearest] * fade, atol=1e-4)
+
+
+def test_holes_sample_the_matching_size_as_resizing_the_whole_frame_would():
+    height, width = 720, 1280
+    rng = np.random.default_rng(5)
+    mask = np.zeros((height, width), bool)
+    mask[100:180, 40:300] = True
+    mask[600:700, 1000:1270] = True
+    mask[::97, ::89] = True
+    render = rng.random((height, width, 4), dtype=np.float32)
+    holes = Holes(mask, render, cv2.resize(render[..., :3], (640, 360), interpolation=cv2.INTER_AREA), None, None)
+    small_size = match_size(height, width)
+    small = cv2.GaussianBlur(rng.random((small_size[1], small_size[0], 3), dtype=np.float32), (0, 0), 3)
+    top, bottom, left, right = holes.small_box
+    whole = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR).reshape(-1, 3)[holes.pixels]
+    np.testing.assert_allclose(holes.upscale(np.ascontiguousarray(small[top:bottom, left:right])), whole, atol=2e-3)
+    np.testing.assert_array_equal(holes.pixels, np.flatnonzero(mask))
+    np.testing.assert_allclose(holes.guide, np.sqrt(np.clip(render.reshape(-1, 4)[holes.pixels, :3], 0, 1)))
