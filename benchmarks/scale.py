@@ -11,8 +11,13 @@ once (importing and building its ops, loading models), the second is the steady
 rate. Printed per op: frames per second for each setting, the efficiency of two
 actors (fps2 / (2 * fps1)), the cost of the pool with one actor against the plain
 server (fps1 / fps0), and the actors' start time from the server's own log.
+Then the seam ratio of a temporal ``restyle`` (CPU default) through the two-actor
+pool: a ``--seam-frames`` Blender pan (benchmarks/seams.py's render) split in two
+chunks by the op's warm-up rule, the warp error into the second chunk's first frame
+over the error within chunks (framebridge.server.seams), beside the plain server's
+one chain at the same frame.
 
-    python benchmarks/scale.py [--frames 24 --width 640 --height 360 --cpus 2]
+    python benchmarks/scale.py [--frames 24 --width 640 --height 360 --cpus 2 --seam-frames 24]
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from framebridge.protocol import passes
+from framebridge.protocol.exr import read_frame
+from framebridge.server.chunks import plan_chunks
 from framebridge.server.launch import ServerProcess, spawn_server
+from framebridge.server.ops.restyle import TEMPORAL_CHUNKS
+from framebridge.server.seams import seam_ratio
+from seams import render  # benchmarks/seams.py: the panning Blender shot
 
 LOOPBACK_RAY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # a one-machine cluster announces 127.0.0.1
 JOBS = {
@@ -61,6 +72,16 @@ def run_job(server: ServerProcess, op: str, frames: list[int], source) -> float:
     return time.perf_counter() - started
 
 
+def temporal_results(server: ServerProcess, shot: dict[int, dict[str, np.ndarray]]) -> dict[int, np.ndarray]:
+    """A temporal CPU restyle of the rendered shot (passes included), cache off: each frame's beauty."""
+    with server.client(timeout=600) as client:
+        outcome = client.submit("restyle", sorted(shot), lambda number: shot[number],
+                                params={"temporal": True, "cache": False, "seed": 7}, backend="cpu").wait(timeout=1800)
+    if outcome.state != "completed":
+        raise SystemExit(f"temporal restyle ended {outcome.state}: {outcome.error or outcome.failed}")
+    return {number: buffers[passes.BEAUTY] for number, buffers in outcome.results.items()}
+
+
 def measure(server: ServerProcess, frames: list[int], source) -> dict[str, tuple[float, float]]:
     """Per op: (first run fps, steady fps)."""
     rates = {}
@@ -77,6 +98,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
+    parser.add_argument("--seam-frames", type=int, default=24, help="frames of the rendered pan for the seam ratio")
     args = parser.parse_args()
 
     import ray
@@ -90,8 +112,12 @@ def main() -> None:
     source = frame_source(args.width, args.height)
     results: dict[str, dict[str, tuple[float, float]]] = {}
     actor_start: dict[str, float] = {}
+    temporal: dict[str, dict[int, np.ndarray]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="framebridge-scale-") as folder:
+            render(Path(folder) / "pan", args.seam_frames, 128, 80, 8)
+            pan = {number: read_frame(Path(folder) / "pan" / f"frame_{number:04d}.exr")
+                   for number in range(1, args.seam_frames + 1)}
             settings = {"plain": (), "1 actor": ("--ray", address, "--ray-actors", "1"),
                         "2 actors": ("--ray", address, "--ray-actors", "2")}
             for name, extra in settings.items():
@@ -102,6 +128,8 @@ def main() -> None:
                     if ready:
                         actor_start[name] = float(ready.group(1))
                     results[name] = measure(server, frames, source)
+                    if name != "1 actor":
+                        temporal[name] = temporal_results(server, pan)
     finally:
         ray.shutdown()
 
@@ -116,6 +144,10 @@ def main() -> None:
         first1, first2 = results["1 actor"][op][0], results["2 actors"][op][0]
         print(f"{op:<8} {fps0:>10.2f} {fps1:>9.2f} {fps2:>9.2f} {fps2 / (2 * fps1):>11.2f} {fps1 / fps0:>14.2f} "
               f"{first1:>13.2f}, {first2:.2f}")
+    starts = {chunk.frames[0] for chunk in plan_chunks(sorted(pan), 2, TEMPORAL_CHUNKS)[1:]}
+    pooled, chain = (seam_ratio(temporal[name], pan, starts).ratio for name in ("2 actors", "plain"))
+    print(f"seam ratio, temporal restyle of a {args.seam_frames}-frame pan through 2 actors ({TEMPORAL_CHUNKS}; "
+          f"chunk starts {sorted(starts)}): {pooled:.3f} (goal <= 1.25; one chain at the same frames {chain:.3f})")
 
 
 if __name__ == "__main__":
