@@ -4,7 +4,7 @@ The decoder often calls part of a stop a pause: the silent closure before it, or
 the burst after it (and a final consonant's tail). The rules need the stop's
 real span (a P or B closes the lips from its closure to its release), so a short
 pause right before a stop becomes its closure, and sound resuming right after a
-phone is given back to that phone.
+phone is given back to that phone (between two stops, the first one's burst).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from .phones import Phone
 
-__all__ = ["tidy", "with_closures", "with_releases"]
+__all__ = ["tidy", "with_closures", "with_releases", "with_stop_releases"]
 
 _RELEASE_GAP = 6
 
@@ -60,6 +60,26 @@ def with_closures(phones: list[Phone]) -> list[Phone]:
     return result
 
 
+def with_stop_releases(phones: list[Phone], audible: np.ndarray) -> list[Phone]:
+    """Sound in a short pause between two stops is the first stop's release: the first stop ends after it.
+
+    Each stop is a silent closure then a burst. Between two stops the aligner
+    may call the first one's burst pause, and :func:`with_closures` would
+    give the whole pause, burst too, to the second stop as its closure; only
+    the silence after the burst is that closure.
+    """
+    result = list(phones)
+    for index in range(1, len(phones)):
+        phone, before = phones[index], result[index - 1]
+        if phone.label not in _STOPS or before.label not in _STOPS or phone.start - before.end > _CLOSURE_GAP:
+            continue
+        end = round(before.end * 100)
+        sound = np.flatnonzero(audible[end:round(phone.start * 100)])
+        if len(sound):
+            result[index - 1] = Phone(before.label, before.start, (end + sound[-1] + 1) / 100.0)
+    return result
+
+
 def tidy(phones: list[Phone], audible: np.ndarray) -> list[Phone]:
-    """Both corrections, over ``audible`` (per 10 ms of the decoded audio, whether it is sound)."""
-    return with_closures(with_releases(phones, audible))
+    """The corrections, over ``audible`` (per 10 ms of the decoded audio, whether it is sound)."""
+    return with_closures(with_stop_releases(with_releases(phones, audible), audible))

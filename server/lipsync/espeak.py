@@ -10,6 +10,7 @@ global state, so every call holds one lock.
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -53,8 +54,12 @@ _LONGEST = sorted(_ARPABET, key=len, reverse=True)
 _STRESS = re.compile(r"[',%=]")
 
 
+@functools.lru_cache(maxsize=4096)
 def to_arpabet(mnemonic: str) -> tuple[str, ...]:
-    """ARPAbet phones for one or more run-together espeak mnemonics (longest match first; unknown marks skipped)."""
+    """ARPAbet phones for one or more run-together espeak mnemonics (longest match first; unknown marks skipped).
+
+    Remembered: a line repeats a few dozen mnemonics, and scanning for the longest match cost more than
+    espeak-ng's own phonemisation."""
     text, phones = _STRESS.sub("", mnemonic), []
     while text:
         match = next((key for key in _LONGEST if key and text.startswith(key)), None)
