@@ -31,6 +31,13 @@ stream.
 Frames must come in ascending order; motion links only consecutive numbers, so a
 gap starts new chains.
 
+Threads: a span's frames are finished (keyframes sampled, blended, filled) on a
+pool of ``threads`` (the server's setting: ``serve --propagate-threads``, or
+``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
+with its own full-size scratch (about 70 bytes a pixel); at most ``threads``
+results wait ahead of the one being returned. The result is the same bytes for
+any thread count.
+
 Params: ``keyframes`` (frames sending a ``keyframe`` buffer), ``depth_tolerance``
 (0.05, relative), ``optical_flow`` (true), ``halflife`` (12 frames), ``cache`` (true).
 
@@ -44,9 +51,13 @@ side of k, and k itself.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import cv2
 import numpy as np
@@ -67,6 +78,7 @@ __all__ = ["PropagateOp"]
 OP_VERSION = "propagate-1"
 KEYFRAME = "keyframe"
 CONFIDENCE = "confidence"
+THREADS_ENV = "FRAMEBRIDGE_PROPAGATE_THREADS"
 _JOB_KEYFRAME = re.compile(r"^keyframe_(-?\d+)$")
 _PARAMS = {"keyframes": list, "depth_tolerance": (int, float), "optical_flow": bool, "halflife": (int, float),
            "cache": bool}
@@ -82,6 +94,7 @@ class PropagatePlan:
     halflife: float
     cache: ResultCache | None
     fingerprint: dict[str, Any]
+    threads: int = 1
     temporal: bool = True  # every frame depends on the frames between it and its keyframes
 
 
@@ -89,8 +102,9 @@ class PropagateOp(Op):
     name = "propagate"
     summary = "Carry painted or generated keyframes through the shot along the render's motion, occlusion-aware, filling what no keyframe saw."
 
-    def __init__(self, cache_dir=None):
+    def __init__(self, cache_dir=None, threads: int | None = None):
         self._cache_dir = cache_dir
+        self._threads = threads
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -161,6 +175,7 @@ class PropagateOp(Op):
             frames=list(frames), keyframes=keyframes,
             job_keyframes={str(number): array for number, array in job_keyframes.items()},
             depth_tolerance=depth_tolerance, optical_flow=optical_flow, halflife=halflife, cache=cache,
+            threads=self._threads or default_threads(),
             fingerprint={"op": OP_VERSION, "depth_tolerance": depth_tolerance, "optical_flow": optical_flow,
                          "halflife": halflife},
         )
@@ -189,12 +204,18 @@ class _Propagation:
         self.previous: ShotFrame | None = None
         self.chain: Chain | None = None                  # forward chain from the latest keyframe
         self.size: tuple[int, int] | None = None
-        self.scratch = Scratch()
+        self.local = threading.local()                   # each thread's full-size scratch buffers
+        self.model_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
-        for frame in frames:
-            yield from self._take(frame)
-        yield from self._close(None)
+        try:
+            for frame in frames:
+                yield from self._take(frame)
+            yield from self._close(None)
+        finally:
+            if self.pool:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _take(self, frame: InputFrame) -> Iterator[OutputFrame | FrameFailure]:
         if self.size is None:
@@ -227,7 +248,7 @@ class _Propagation:
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
-                yield self._finish(current, None, [self.chain.key] if self.chain else [])
+                yield self._submit(current, None)()
         self.previous = current
 
     def _start(self, frame: InputFrame) -> None:
@@ -262,9 +283,15 @@ class _Propagation:
         return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
                           back_motion, depth_tolerance=self.plan.depth_tolerance)
 
+    def _scratch(self) -> Scratch:
+        """The calling thread's full-size scratch buffers."""
+        if not hasattr(self.local, "scratch"):
+            self.local.scratch = Scratch()
+        return self.local.scratch
+
     def _sample(self, chain: Chain, side: str) -> tuple[np.ndarray, np.ndarray]:
         """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
-        return sample_full(self.looks[chain.key], chain, trust(chain), self.scratch, side)
+        return sample_full(self.looks[chain.key], chain, trust(chain), self._scratch(), side)
 
     def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
         """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
@@ -280,20 +307,41 @@ class _Propagation:
                 chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
                 backward[frame.number] = chain
                 after = frame
+        waiting: deque[Callable[[], OutputFrame]] = deque()
         for frame in held:
-            keys = sorted({side.key for side in (frame.forward, backward.get(frame.number)) if side is not None})
-            yield self._finish(frame, backward.get(frame.number), keys)
+            waiting.append(self._submit(frame, backward.get(frame.number)))
+            if len(waiting) > self.plan.threads:
+                yield waiting.popleft()()
+        while waiting:
+            yield waiting.popleft()()
 
-    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int]) -> OutputFrame:
+    def _submit(self, frame: ShotFrame, backward: Chain | None) -> Callable[[], OutputFrame]:
+        """Start finishing ``frame`` (on the pool, if any); the returned call gives its result, stored in the cache."""
+        keys = sorted({side.key for side in (frame.forward, backward) if side is not None})
         key = self._cache_key(frame, keys) if self.plan.cache else None
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
-            return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
+            return lambda: OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
+        if self.pool is None:
+            return lambda: self._store(key, self._finish(frame, backward, keys))
+        for number in keys or sorted(self.key_frames):
+            self._model(number)  # built here, once, rather than by several threads at the same time
+        future = self.pool.submit(self._finish, frame, backward, keys)
+        return lambda: self._store(key, future.result())
+
+    def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
+        if key:
+            self.plan.cache.put(key, output.buffers)
+        return output
+
+    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int]) -> OutputFrame:
+        """The frame made from its chains, in buffers of its own (any thread)."""
         # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
         chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
                         key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
-        trust, distance, coverage = (self.scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
+        scratch = self._scratch()
+        trust, distance, coverage = (scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
         distance.fill(-1.0)
         if not chains:
             trust.fill(0.0)
@@ -317,7 +365,7 @@ class _Propagation:
             weights.append(seen)
         np.minimum(coverage, 1.0, out=coverage)
         if len(looks) == 2:
-            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=self.scratch.get("blend", (height, width, 3)))
+            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=scratch.get("blend", (height, width, 3)))
         else:
             propagated = looks[0] if looks else np.zeros((height, width, 3), np.float32)
         holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
@@ -327,8 +375,6 @@ class _Propagation:
             flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, keys, holes) * (1.0 - known)
         result = {passes.BEAUTY: self._beauty(propagated, frame),
                   CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
-        if key:
-            self.plan.cache.put(key, result)
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
                                                   "synthesised": float(1.0 - coverage.mean())})
 
@@ -367,12 +413,24 @@ class _Propagation:
 
     def _model(self, key: int) -> StyleModel:
         """The guided-fill model of one keyframe (the latest two are kept: a span needs both of its ends)."""
-        if key not in self.models:
-            shown = self.key_frames[key]
-            if len(self.models) >= 2:
-                del self.models[min(self.models)]
-            self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
-        return self.models[key]
+        with self.model_lock:
+            if key not in self.models:
+                shown = self.key_frames[key]
+                if len(self.models) >= 2:
+                    del self.models[min(self.models)]
+                self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
+            return self.models[key]
+
+
+def default_threads() -> int:
+    """Threads a propagate job uses: ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core this process may run on."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise InvalidParams(f"{THREADS_ENV} must be a whole number of threads, at least 1, not {value!r}",
+                                fix="set it to the cores propagate may use, or unset it to use every core")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _check_keyframe(name: str, array: np.ndarray, shot: Mapping[str, Any]) -> np.ndarray:

@@ -323,3 +323,40 @@ def test_each_frame_keeps_its_own_result_while_later_frames_are_made(with_alpha)
         for name, array in output.buffers.items():
             np.testing.assert_array_equal(array, as_made[output.number][name], err_msg=f"frame {output.number} {name}")
     assert not np.array_equal(as_made[4][passes.BEAUTY], as_made[5][passes.BEAUTY])
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_one_thread_and_several_give_the_same_bytes(crossing_shot):
+    # Keyframes 1 and 10: a span finished on the pool, then frames after the last keyframe streamed.
+    frames = list(range(1, 15))
+    one = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=1))
+    several = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=3))
+    assert sorted(one) == sorted(several) == frames
+    for number in frames:
+        for name in (passes.BEAUTY, "confidence"):
+            assert one[number].buffers[name].tobytes() == several[number].buffers[name].tobytes(), f"frame {number} {name}"
+
+
+def test_the_thread_count_comes_from_the_server_setting_or_the_cores(monkeypatch):
+    from framebridge.server.ops.propagate import THREADS_ENV, default_threads
+
+    keyframe = {"keyframe_1": np.zeros((4, 4, 3), np.float32)}
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert PropagateOp().prepare({"cache": False}, {}, [1, 2], None, keyframe).threads == 3
+    assert PropagateOp(threads=2).prepare({"cache": False}, {}, [1, 2], None, keyframe).threads == 2
+    monkeypatch.delenv(THREADS_ENV)
+    assert default_threads() == len(os.sched_getaffinity(0))
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(InvalidParams, match=THREADS_ENV):
+            PropagateOp().prepare({"cache": False}, {}, [1, 2], None, keyframe)
+
+
+def test_serve_takes_a_propagate_thread_count_of_at_least_one(capsys):
+    from framebridge.server.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--propagate-threads", "4"]).propagate_threads == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--propagate-threads", "0"])
+    assert "at least 1" in capsys.readouterr().err
