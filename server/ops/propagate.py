@@ -31,12 +31,14 @@ stream.
 Frames must come in ascending order; motion links only consecutive numbers, so a
 gap starts new chains.
 
-Threads: a span's frames are finished (keyframes sampled, blended, filled) on a
-pool of ``threads`` (the server's setting: ``serve --propagate-threads``, or
+Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
+``threads`` (the server's setting: ``serve --propagate-threads``, or
 ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
-with its own full-size scratch (about 70 bytes a pixel); at most ``threads``
-results wait ahead of the one being returned. The result is the same bytes for
-any thread count.
+with its own full-size scratch (about 70 bytes a pixel), and a span's backward
+chain is traced there too, while the next frames are read and the forward chain
+moves on. Results come back in the order they would one at a time; at most
+``threads`` are being made at once, and reading waits while more than twice that
+are due. The result is the same bytes for any thread count.
 
 Params: ``keyframes`` (frames sending a ``keyframe`` buffer), ``depth_tolerance``
 (0.05, relative), ``optical_flow`` (true), ``halflife`` (12 frames), ``cache`` (true).
@@ -51,11 +53,12 @@ side of k, and k itself.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
@@ -207,17 +210,30 @@ class _Propagation:
         self.local = threading.local()                   # each thread's full-size scratch buffers
         self.model_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
+        self.due: deque[_Due] = deque()                  # results in the order they are returned
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
         try:
             for frame in frames:
-                yield from self._take(frame)
-            yield from self._close(None)
+                self._take(frame)
+                yield from self._returned(2 * self.plan.threads if self.pool else 0)
+            self._close(None)
+            yield from self._returned(0)
         finally:
             if self.pool:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _take(self, frame: InputFrame) -> Iterator[OutputFrame | FrameFailure]:
+    def _returned(self, keep: int) -> Iterator[OutputFrame | FrameFailure]:
+        """The due results in order: those made, and more (waiting for them) while over ``keep`` are due; the next ones
+        started on the pool."""
+        while self.due:
+            for due in itertools.islice(self.due, self.plan.threads):
+                due.start(self.pool)
+            if len(self.due) <= keep and not self.due[0].ready():
+                return
+            yield self.due.popleft().result()
+
+    def _take(self, frame: InputFrame) -> None:
         if self.size is None:
             self._start(frame)
         try:
@@ -228,7 +244,7 @@ class _Propagation:
             if frame.number in self.keys:
                 raise
             self.previous, self.chain = None, None
-            yield FrameFailure(frame.number, error)
+            self.due.append(_Due(done=FrameFailure(frame.number, error)))
             return
         if self.plan.cache:
             self.frame_digests[current.number] = digests(frame.buffers)
@@ -237,9 +253,9 @@ class _Propagation:
         if current.number in self.keys:
             self.looks[current.number] = self._keyframe(frame)
             self.key_frames[current.number] = current
-            yield from self._close(current)
+            self._close(current)
             self.chain = start_chain(current.number, *current.work_look.shape[:2])
-            yield self._emit_keyframe(current)
+            self.due.append(_Due(done=self._emit_keyframe(current)))
         else:
             if self.chain is not None:
                 self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
@@ -248,7 +264,7 @@ class _Propagation:
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
-                yield self._submit(current, None)()
+                self.due.append(self._due(current, None))
         self.previous = current
 
     def _start(self, frame: InputFrame) -> None:
@@ -293,48 +309,54 @@ class _Propagation:
         """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
         return sample_full(self.looks[chain.key], chain, trust(chain), self._scratch(), side)
 
-    def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
-        """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
+    def _close(self, key: ShotFrame | None) -> None:
+        """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
         held, self.held = self.held, []
-        if not held:
-            return
-        backward: dict[int, Chain] = {}
-        if key is not None and self.previous is held[-1] and held[-1].number == key.number - 1:
-            chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
+        reached: list[ShotFrame] = []  # the held frames the backward chain reaches, from the last
+        if key is not None and held and self.previous is held[-1]:
             for frame in reversed(held):
-                if frame.number != after.number - 1:
+                if frame.number != key.number - 1 - len(reached):
                     break
-                chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
-                backward[frame.number] = chain
-                after = frame
-        waiting: deque[Callable[[], OutputFrame]] = deque()
+                reached.append(frame)
+        if self.pool and reached:
+            # Submitted before the frames that wait for it, so it runs before them: never a deadlock.
+            chains = self.pool.submit(self._backward, key, reached)
+        else:
+            chains = Future()
+            chains.set_result(self._backward(key, reached) if reached else {})
+        numbers = {frame.number for frame in reached}
         for frame in held:
-            waiting.append(self._submit(frame, backward.get(frame.number)))
-            if len(waiting) > self.plan.threads:
-                yield waiting.popleft()()
-        while waiting:
-            yield waiting.popleft()()
+            self.due.append(self._due(frame, (key.number, chains) if frame.number in numbers else None))
 
-    def _submit(self, frame: ShotFrame, backward: Chain | None) -> Callable[[], OutputFrame]:
-        """Start finishing ``frame`` (on the pool, if any); the returned call gives its result, stored in the cache."""
-        keys = sorted({side.key for side in (frame.forward, backward) if side is not None})
+    def _backward(self, key: ShotFrame, reached: list[ShotFrame]) -> dict[int, Chain]:
+        """The backward chain from ``key`` at each of the ``reached`` frames (consecutive, from the last), by number."""
+        chain, after, chains = start_chain(key.number, *key.work_look.shape[:2]), key, {}
+        for frame in reached:
+            chain = chains[frame.number] = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
+            after = frame
+        return chains
+
+    def _due(self, frame: ShotFrame, backward: tuple[int, Future] | None) -> _Due:
+        """``frame``'s result to come: from the cache, or made from its forward chain and ``backward`` (the later
+        keyframe, and its chains by frame, perhaps still being traced)."""
+        keys = ([frame.forward.key] if frame.forward else []) + ([backward[0]] if backward else [])
         key = self._cache_key(frame, keys) if self.plan.cache else None
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
-            return lambda: OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
-        if self.pool is None:
-            return lambda: self._store(key, self._finish(frame, backward, keys))
-        for number in keys or sorted(self.key_frames):
-            self._model(number)  # built here, once, rather than by several threads at the same time
-        future = self.pool.submit(self._finish, frame, backward, keys)
-        return lambda: self._store(key, future.result())
+            return _Due(done=OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys}))
+        sources = keys or sorted(self.key_frames)  # the keyframes a fill learns from, as they are now
+        if self.pool:
+            for number in sources:
+                self._model(number)  # built here, once, rather than by several threads at the same time
+        return _Due(make=lambda: self._finish(frame, backward[1].result()[frame.number] if backward else None, keys, sources),
+                    keep=lambda output: self._store(key, output))
 
     def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
         if key:
             self.plan.cache.put(key, output.buffers)
         return output
 
-    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int]) -> OutputFrame:
+    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int], sources: list[int]) -> OutputFrame:
         """The frame made from its chains, in buffers of its own (any thread)."""
         # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
         chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
@@ -372,7 +394,7 @@ class _Propagation:
         if not holes.empty:
             flat = propagated.reshape(-1, 3)
             known = coverage.reshape(-1)[holes.pixels][:, None]
-            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, keys, holes) * (1.0 - known)
+            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, sources, holes) * (1.0 - known)
         result = {passes.BEAUTY: self._beauty(propagated, frame),
                   CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
@@ -401,8 +423,7 @@ class _Propagation:
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
     def _synthesise(self, frame: ShotFrame, keys: list[int], holes: Holes) -> np.ndarray:
-        """Guided fill of the hole pixels from each keyframe that reaches the frame, blended by temporal distance."""
-        keys = keys or sorted(self.key_frames)
+        """Guided fill of the hole pixels from the keyframes ``keys``, blended by temporal distance."""
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
         filled = np.zeros((len(holes.pixels), 3), np.float32)
@@ -420,6 +441,28 @@ class _Propagation:
                     del self.models[min(self.models)]
                 self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
             return self.models[key]
+
+
+class _Due:
+    """One result to return: ``done`` already, or to be made by ``make`` (on a pool, once started) and passed to ``keep``
+    when returned."""
+
+    def __init__(self, done: OutputFrame | FrameFailure | None = None, make: Callable[[], OutputFrame] | None = None,
+                 keep: Callable[[OutputFrame], OutputFrame] | None = None):
+        self.done, self.make, self.keep = done, make, keep
+        self.future: Future | None = None
+
+    def start(self, pool: ThreadPoolExecutor | None) -> None:
+        if pool and self.done is None and self.future is None:
+            self.future = pool.submit(self.make)
+
+    def ready(self) -> bool:
+        return self.done is not None or self.future is not None and self.future.done()
+
+    def result(self) -> OutputFrame | FrameFailure:
+        if self.done is not None:
+            return self.done
+        return self.keep(self.future.result() if self.future else self.make())
 
 
 def default_threads() -> int:

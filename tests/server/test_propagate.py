@@ -332,7 +332,7 @@ def test_one_thread_and_several_give_the_same_bytes(crossing_shot):
     frames = list(range(1, 15))
     one = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=1))
     several = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=3))
-    assert sorted(one) == sorted(several) == frames
+    assert list(one) == list(several) == frames
     for number in frames:
         for name in (passes.BEAUTY, "confidence"):
             assert one[number].buffers[name].tobytes() == several[number].buffers[name].tobytes(), f"frame {number} {name}"
@@ -360,3 +360,26 @@ def test_serve_takes_a_propagate_thread_count_of_at_least_one(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--propagate-threads", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_results_come_in_order_without_reading_far_ahead(threads):
+    frames = list(range(1, 21))
+    shot = sliding_shot(frames)
+    shot[16].pop(passes.BEAUTY)  # a failed frame between streamed ones keeps its place
+    op = PropagateOp(threads=threads)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
+                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
+    read = []
+
+    def frames_read():
+        for number in frames:
+            read.append(number)
+            yield InputFrame(number, shot[number])
+
+    returned = []
+    for output in op.run(plan, frames_read(), JobContext("t", frames, {}, lambda: False)):
+        returned.append(output.number)
+        needed = max(output.number, 8)  # frames before keyframe 8 wait for it
+        assert len(read) <= needed + 2 * threads + 1, f"{len(read)} frames read when frame {output.number} came back"
+    assert returned == frames
