@@ -34,11 +34,11 @@ gap starts new chains.
 Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
 ``threads`` (the server's setting: ``serve --propagate-threads``, or
 ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
-with its own full-size scratch (about 70 bytes a pixel), and a span's backward
-chain is traced there too, while the next frames are read and the forward chain
-moves on. Results come back in the order they would one at a time; at most
-``threads`` are being made at once, and reading waits while more than twice that
-are due. The result is the same bytes for any thread count.
+with its own full-size scratch (about 70 bytes a pixel); the chains are traced
+there too (each one step after the other) while the next frames are read.
+Results come back in the order they would one at a time; at most ``threads``
+are being made at once, and reading waits while more than twice that are due.
+The result is the same bytes for any thread count.
 
 Params: ``keyframes`` (frames sending a ``keyframe`` buffer), ``depth_tolerance``
 (0.05, relative), ``optical_flow`` (true), ``halflife`` (12 frames), ``cache`` (true).
@@ -70,7 +70,7 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..chunks import ChunkRule
-from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
+from ..propagate.chain import Chain, Guides, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -205,7 +205,7 @@ class _Propagation:
         self.models: dict[int, StyleModel] = {}
         self.held: list[ShotFrame] = []
         self.previous: ShotFrame | None = None
-        self.chain: Chain | None = None                  # forward chain from the latest keyframe
+        self.chain: tuple[int, Future] | None = None     # forward chain from the latest keyframe (its number, the chain)
         self.size: tuple[int, int] | None = None
         self.local = threading.local()                   # each thread's full-size scratch buffers
         self.model_lock = threading.Lock()
@@ -254,13 +254,14 @@ class _Propagation:
             self.looks[current.number] = self._keyframe(frame)
             self.key_frames[current.number] = current
             self._close(current)
-            self.chain = start_chain(current.number, *current.work_look.shape[:2])
+            self.chain = current.number, _done(start_chain(current.number, *current.work_look.shape[:2]))
             self.due.append(_Due(done=self._emit_keyframe(current)))
         else:
             if self.chain is not None:
-                self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
-                                        self.previous.work.motion_forward)
-                current.forward = self.chain
+                key, chain = self.chain
+                self.chain = current.forward = key, self._later(
+                    self._step_after, chain, current.number, current.work, self.previous.work, current.work_look,
+                    current.work.motion_backward, self.previous.work.motion_forward)
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
@@ -295,9 +296,17 @@ class _Propagation:
     def _view(self, key: int) -> KeyView:
         return KeyView(self.key_frames[key].work.object_index, self.key_frames[key].work_look)
 
-    def _step(self, chain: Chain, frame: ShotFrame, came_from: ShotFrame, motion, back_motion) -> Chain:
-        return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
-                          back_motion, depth_tolerance=self.plan.depth_tolerance)
+    def _later(self, function: Callable, *args) -> Future:
+        """``function(*args)`` on the pool, or now without one. Whatever a call waits for must have been asked for
+        before it: the pool starts calls in order, so the oldest unfinished call never waits."""
+        return self.pool.submit(function, *args) if self.pool else _done(function(*args))
+
+    def _step_after(self, chain: Future, number: int, guides: Guides, from_guides: Guides, look: np.ndarray, motion,
+                    back_motion) -> Chain:
+        """The chain after ``chain`` (once traced), moved to frame ``number``."""
+        before = chain.result()
+        return step_chain(before, number, guides, from_guides, self._view(before.key), look, motion, back_motion,
+                          depth_tolerance=self.plan.depth_tolerance)
 
     def _scratch(self) -> Scratch:
         """The calling thread's full-size scratch buffers."""
@@ -318,12 +327,7 @@ class _Propagation:
                 if frame.number != key.number - 1 - len(reached):
                     break
                 reached.append(frame)
-        if self.pool and reached:
-            # Submitted before the frames that wait for it, so it runs before them: never a deadlock.
-            chains = self.pool.submit(self._backward, key, reached)
-        else:
-            chains = Future()
-            chains.set_result(self._backward(key, reached) if reached else {})
+        chains = self._later(self._backward, key, reached) if reached else None
         numbers = {frame.number for frame in reached}
         for frame in held:
             self.due.append(self._due(frame, (key.number, chains) if frame.number in numbers else None))
@@ -332,14 +336,16 @@ class _Propagation:
         """The backward chain from ``key`` at each of the ``reached`` frames (consecutive, from the last), by number."""
         chain, after, chains = start_chain(key.number, *key.work_look.shape[:2]), key, {}
         for frame in reached:
-            chain = chains[frame.number] = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
+            chain = chains[frame.number] = step_chain(chain, frame.number, frame.work, after.work, self._view(key.number),
+                                                      frame.work_look, frame.work.motion_forward, after.work.motion_backward,
+                                                      depth_tolerance=self.plan.depth_tolerance)
             after = frame
         return chains
 
     def _due(self, frame: ShotFrame, backward: tuple[int, Future] | None) -> _Due:
         """``frame``'s result to come: from the cache, or made from its forward chain and ``backward`` (the later
         keyframe, and its chains by frame, perhaps still being traced)."""
-        keys = ([frame.forward.key] if frame.forward else []) + ([backward[0]] if backward else [])
+        keys = [side[0] for side in (frame.forward, backward) if side is not None]
         key = self._cache_key(frame, keys) if self.plan.cache else None
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
@@ -348,7 +354,8 @@ class _Propagation:
         if self.pool:
             for number in sources:
                 self._model(number)  # built here, once, rather than by several threads at the same time
-        return _Due(make=lambda: self._finish(frame, backward[1].result()[frame.number] if backward else None, keys, sources),
+        return _Due(make=lambda: self._finish(frame, frame.forward[1].result() if frame.forward else None,
+                                              backward[1].result()[frame.number] if backward else None, keys, sources),
                     keep=lambda output: self._store(key, output))
 
     def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
@@ -356,10 +363,11 @@ class _Propagation:
             self.plan.cache.put(key, output.buffers)
         return output
 
-    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int], sources: list[int]) -> OutputFrame:
+    def _finish(self, frame: ShotFrame, forward: Chain | None, backward: Chain | None, keys: list[int],
+                sources: list[int]) -> OutputFrame:
         """The frame made from its chains, in buffers of its own (any thread)."""
         # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
-        chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
+        chains = sorted((chain for chain in (forward, backward) if chain is not None),
                         key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
         scratch = self._scratch()
@@ -463,6 +471,12 @@ class _Due:
         if self.done is not None:
             return self.done
         return self.keep(self.future.result() if self.future else self.make())
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def default_threads() -> int:
