@@ -19,6 +19,7 @@ frame is the reference. Printed, each against a baseline measured in this run:
   one full-size bilinear remap (no occlusion test, no second keyframe, no fill).
   First in wall time on every core the process may use (propagate's default
   thread count, OpenCV's default threads; on a shared machine other jobs slow it),
+  with the CPU time of the calling thread (the part more threads do not shorten),
   then in CPU time on one core (the process pinned to one core, one thread,
   OpenCV on one thread). Then where the one-core time goes, per stage in ms a
   frame (cProfile on CPU time), and PSNR at 1080p against the every-frame style
@@ -226,13 +227,17 @@ def speed(shot, keyframes, frames: int) -> None:
     big_keys = {span[0]: cv2.resize(keyframes[span[0]], (1920, 1080)),
                 span[-1]: cv2.resize(style(shot[span[-1]][passes.BEAUTY]), (1920, 1080))}
     propagate({n: big[n] for n in span[:2]}, {span[0]: big_keys[span[0]]})  # first calls (allocations, caches) off the clock
+    main_thread = time.thread_time()
     _, wall = propagate(big, big_keys, clock=time.perf_counter)
+    main_thread = time.thread_time() - main_thread
     _, reference_wall = remap_reference(big, span[0], big_keys[span[0]], clock=time.perf_counter)
     ours, theirs = len(span) / wall, (len(span) - 1) / reference_wall
     print(f"1920x1080, {len(span)} frames (keyframes {span[0]} and {span[-1]}), wall time on all {default_threads()} cores "
           f"({default_threads()} propagate threads, OpenCV on {cv2.getNumThreads()}; other jobs on a shared machine slow it): "
           f"propagate {ours:.2f} fps ({1000 / ours:.0f} ms a frame; goal >= 8), bare remap reference {theirs:.1f} fps, "
           f"ratio {ours / theirs:.3f}")
+    print(f"  of which CPU time on the calling thread (reading and checking frames, queueing: what more threads do not "
+          f"shorten) {main_thread / len(span) * 1000:.0f} ms a frame")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
