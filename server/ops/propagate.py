@@ -202,13 +202,12 @@ class _Propagation:
         self.key_frames: dict[int, ShotFrame] = {}
         self.key_digests: dict[int, str] = {int(number): digest(array) for number, array in plan.job_keyframes.items()}
         self.frame_digests: dict[int, dict[str, str]] = {}
-        self.models: dict[int, StyleModel] = {}
+        self.models: dict[int, Future] = {}             # keyframe number -> its StyleModel, perhaps still being built
         self.held: list[ShotFrame] = []
         self.previous: ShotFrame | None = None
         self.chain: tuple[int, Future] | None = None     # forward chain from the latest keyframe (its number, the chain)
         self.size: tuple[int, int] | None = None
         self.local = threading.local()                   # each thread's full-size scratch buffers
-        self.model_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
         self.due: deque[_Due] = deque()                  # results in the order they are returned
 
@@ -255,7 +254,7 @@ class _Propagation:
             self.key_frames[current.number] = current
             self._close(current)
             self.chain = current.number, _done(start_chain(current.number, *current.work_look.shape[:2]))
-            self.due.append(_Due(done=self._emit_keyframe(current)))
+            self.due.append(_Due(make=lambda: self._emit_keyframe(current)))
         else:
             if self.chain is not None:
                 key, chain = self.chain
@@ -350,12 +349,10 @@ class _Propagation:
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
             return _Due(done=OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys}))
-        sources = keys or sorted(self.key_frames)  # the keyframes a fill learns from, as they are now
-        if self.pool:
-            for number in sources:
-                self._model(number)  # built here, once, rather than by several threads at the same time
+        # The keyframes a fill learns from, as they are now; their models asked for before the frame, which waits for them.
+        models = {number: self._model(number) for number in keys or sorted(self.key_frames)}
         return _Due(make=lambda: self._finish(frame, frame.forward[1].result() if frame.forward else None,
-                                              backward[1].result()[frame.number] if backward else None, keys, sources),
+                                              backward[1].result()[frame.number] if backward else None, keys, models),
                     keep=lambda output: self._store(key, output))
 
     def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
@@ -364,7 +361,7 @@ class _Propagation:
         return output
 
     def _finish(self, frame: ShotFrame, forward: Chain | None, backward: Chain | None, keys: list[int],
-                sources: list[int]) -> OutputFrame:
+                models: dict[int, Future]) -> OutputFrame:
         """The frame made from its chains, in buffers of its own (any thread)."""
         # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
         chains = sorted((chain for chain in (forward, backward) if chain is not None),
@@ -402,7 +399,7 @@ class _Propagation:
         if not holes.empty:
             flat = propagated.reshape(-1, 3)
             known = coverage.reshape(-1)[holes.pixels][:, None]
-            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, sources, holes) * (1.0 - known)
+            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, models, holes) * (1.0 - known)
         result = {passes.BEAUTY: self._beauty(propagated, frame),
                   CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
@@ -430,25 +427,26 @@ class _Propagation:
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
-    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: Holes) -> np.ndarray:
-        """Guided fill of the hole pixels from the keyframes ``keys``, blended by temporal distance."""
+    def _synthesise(self, frame: ShotFrame, models: dict[int, Future], holes: Holes) -> np.ndarray:
+        """Guided fill of the hole pixels from the keyframes' ``models`` by number, blended by temporal distance."""
+        keys = sorted(models)
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
         filled = np.zeros((len(holes.pixels), 3), np.float32)
         for key, weight in zip(keys, weights):
             if weight:
-                filled += self._model(key).fill(holes) * (weight / total)
+                filled += models[key].result().fill(holes) * (weight / total)
         return filled
 
-    def _model(self, key: int) -> StyleModel:
-        """The guided-fill model of one keyframe (the latest two are kept: a span needs both of its ends)."""
-        with self.model_lock:
-            if key not in self.models:
-                shown = self.key_frames[key]
-                if len(self.models) >= 2:
-                    del self.models[min(self.models)]
-                self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
-            return self.models[key]
+    def _model(self, key: int) -> Future:
+        """The guided-fill model of one keyframe, built on the pool (the latest two are kept: a span needs both of its
+        ends)."""
+        if key not in self.models:
+            shown = self.key_frames[key]
+            if len(self.models) >= 2:
+                del self.models[min(self.models)]
+            self.models[key] = self._later(StyleModel, [KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
+        return self.models[key]
 
 
 class _Due:
@@ -470,7 +468,8 @@ class _Due:
     def result(self) -> OutputFrame | FrameFailure:
         if self.done is not None:
             return self.done
-        return self.keep(self.future.result() if self.future else self.make())
+        output = self.future.result() if self.future else self.make()
+        return self.keep(output) if self.keep else output
 
 
 def _done(value: Any) -> Future:
