@@ -383,3 +383,17 @@ def test_results_come_in_order_without_reading_far_ahead(threads):
         needed = max(output.number, 8)  # frames before keyframe 8 wait for it
         assert len(read) <= needed + 2 * threads + 1, f"{len(read)} frames read when frame {output.number} came back"
     assert returned == frames
+
+
+def test_a_job_stopped_early_leaves_no_threads_behind():
+    import threading
+
+    frames = list(range(1, 13))
+    shot = sliding_shot(frames)
+    op = PropagateOp(threads=3)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY])})
+    outputs = op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False))
+    assert next(outputs).number == 1
+    assert any(thread.name.startswith("propagate") for thread in threading.enumerate())
+    outputs.close()
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("propagate")]
