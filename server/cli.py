@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-mb", type=float, default=None,
                        help="size budget of the restyle cache in MiB; least recently used entries go first "
                             "(default $FRAMEBRIDGE_CACHE_MB or 10240)")
+    serve.add_argument("--propagate-threads", type=_positive, default=None, metavar="N",
+                       help="threads one propagate job uses (default $FRAMEBRIDGE_PROPAGATE_THREADS or every core)")
     serve.add_argument("--ray", metavar="ADDRESS", default=None,
                        help="run op work on Ray actors: 'auto' (the cluster on this machine, else a new local one) or a "
                             "cluster's HOST:PORT; needs pip install 'framebridge[ray]'")
@@ -188,6 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FRAMEBRIDGE_CACHE_DIR"] = str(args.cache_dir.resolve())
     if args.cache_mb is not None:
         os.environ["FRAMEBRIDGE_CACHE_MB"] = str(args.cache_mb)
+    if args.propagate_threads is not None:
+        os.environ["FRAMEBRIDGE_PROPAGATE_THREADS"] = str(args.propagate_threads)
     connection_file = args.connection_file or default_connection_path()
     if args.address:
         check_endpoint(args.address)
@@ -430,3 +434,10 @@ def _cache(args: argparse.Namespace) -> int:
     for op, sizes in sorted(by_op.items()):
         print(f"  {op}: {len(sizes)} entries, {sum(sizes) / (1 << 20):.1f} MiB")
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)

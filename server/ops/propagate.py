@@ -31,6 +31,15 @@ stream.
 Frames must come in ascending order; motion links only consecutive numbers, so a
 gap starts new chains.
 
+Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
+``threads`` (the server's setting: ``serve --propagate-threads``, or
+``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
+with its own full-size scratch (about 70 bytes a pixel); the chains are traced
+there too (each one step after the other) while the next frames are read.
+Results come back in the order they would one at a time; at most ``threads``
+are being made at once, and reading waits while more than twice that are due.
+The result is the same bytes for any thread count.
+
 Params: ``keyframes`` (frames sending a ``keyframe`` buffer), ``depth_tolerance``
 (0.05, relative), ``optical_flow`` (true), ``halflife`` (12 frames), ``cache`` (true).
 
@@ -44,9 +53,14 @@ side of k, and k itself.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import cv2
 import numpy as np
@@ -56,7 +70,7 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..chunks import ChunkRule
-from ..propagate.chain import Chain, KeyView, start_chain, step_chain, trust
+from ..propagate.chain import Chain, Guides, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
@@ -67,6 +81,7 @@ __all__ = ["PropagateOp"]
 OP_VERSION = "propagate-1"
 KEYFRAME = "keyframe"
 CONFIDENCE = "confidence"
+THREADS_ENV = "FRAMEBRIDGE_PROPAGATE_THREADS"
 _JOB_KEYFRAME = re.compile(r"^keyframe_(-?\d+)$")
 _PARAMS = {"keyframes": list, "depth_tolerance": (int, float), "optical_flow": bool, "halflife": (int, float),
            "cache": bool}
@@ -82,6 +97,7 @@ class PropagatePlan:
     halflife: float
     cache: ResultCache | None
     fingerprint: dict[str, Any]
+    threads: int = 1
     temporal: bool = True  # every frame depends on the frames between it and its keyframes
 
 
@@ -89,8 +105,9 @@ class PropagateOp(Op):
     name = "propagate"
     summary = "Carry painted or generated keyframes through the shot along the render's motion, occlusion-aware, filling what no keyframe saw."
 
-    def __init__(self, cache_dir=None):
+    def __init__(self, cache_dir=None, threads: int | None = None):
         self._cache_dir = cache_dir
+        self._threads = threads
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -161,6 +178,7 @@ class PropagateOp(Op):
             frames=list(frames), keyframes=keyframes,
             job_keyframes={str(number): array for number, array in job_keyframes.items()},
             depth_tolerance=depth_tolerance, optical_flow=optical_flow, halflife=halflife, cache=cache,
+            threads=self._threads or default_threads(),
             fingerprint={"op": OP_VERSION, "depth_tolerance": depth_tolerance, "optical_flow": optical_flow,
                          "halflife": halflife},
         )
@@ -184,19 +202,37 @@ class _Propagation:
         self.key_frames: dict[int, ShotFrame] = {}
         self.key_digests: dict[int, str] = {int(number): digest(array) for number, array in plan.job_keyframes.items()}
         self.frame_digests: dict[int, dict[str, str]] = {}
-        self.models: dict[int, StyleModel] = {}
+        self.models: dict[int, Future] = {}             # keyframe number -> its StyleModel, perhaps still being built
         self.held: list[ShotFrame] = []
         self.previous: ShotFrame | None = None
-        self.chain: Chain | None = None                  # forward chain from the latest keyframe
+        self.chain: tuple[int, Future] | None = None     # forward chain from the latest keyframe (its number, the chain)
         self.size: tuple[int, int] | None = None
-        self.scratch = Scratch()
+        self.local = threading.local()                   # each thread's full-size scratch buffers
+        self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
+        self.due: deque[_Due] = deque()                  # results in the order they are returned
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
-        for frame in frames:
-            yield from self._take(frame)
-        yield from self._close(None)
+        try:
+            for frame in frames:
+                self._take(frame)
+                yield from self._returned(2 * self.plan.threads if self.pool else 0)
+            self._close(None)
+            yield from self._returned(0)
+        finally:
+            if self.pool:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _take(self, frame: InputFrame) -> Iterator[OutputFrame | FrameFailure]:
+    def _returned(self, keep: int) -> Iterator[OutputFrame | FrameFailure]:
+        """The due results in order: those made, and more (waiting for them) while over ``keep`` are due; the next ones
+        started on the pool."""
+        while self.due:
+            for due in itertools.islice(self.due, self.plan.threads):
+                due.start(self.pool)
+            if len(self.due) <= keep and not self.due[0].ready():
+                return
+            yield self.due.popleft().result()
+
+    def _take(self, frame: InputFrame) -> None:
         if self.size is None:
             self._start(frame)
         try:
@@ -207,7 +243,7 @@ class _Propagation:
             if frame.number in self.keys:
                 raise
             self.previous, self.chain = None, None
-            yield FrameFailure(frame.number, error)
+            self.due.append(_Due(done=FrameFailure(frame.number, error)))
             return
         if self.plan.cache:
             self.frame_digests[current.number] = digests(frame.buffers)
@@ -216,18 +252,19 @@ class _Propagation:
         if current.number in self.keys:
             self.looks[current.number] = self._keyframe(frame)
             self.key_frames[current.number] = current
-            yield from self._close(current)
-            self.chain = start_chain(current.number, *current.work_look.shape[:2])
-            yield self._emit_keyframe(current)
+            self._close(current)
+            self.chain = current.number, _done(start_chain(current.number, *current.work_look.shape[:2]))
+            self.due.append(_Due(make=lambda: self._emit_keyframe(current)))
         else:
             if self.chain is not None:
-                self.chain = self._step(self.chain, current, self.previous, current.work.motion_backward,
-                                        self.previous.work.motion_forward)
-                current.forward = self.chain
+                key, chain = self.chain
+                self.chain = current.forward = key, self._later(
+                    self._step_after, chain, current.number, current.work, self.previous.work, current.work_look,
+                    current.work.motion_backward, self.previous.work.motion_forward)
             if any(key > current.number for key in self.keys):
                 self.held.append(current)
             else:
-                yield self._finish(current, None, [self.chain.key] if self.chain else [])
+                self.due.append(self._due(current, None))
         self.previous = current
 
     def _start(self, frame: InputFrame) -> None:
@@ -258,42 +295,80 @@ class _Propagation:
     def _view(self, key: int) -> KeyView:
         return KeyView(self.key_frames[key].work.object_index, self.key_frames[key].work_look)
 
-    def _step(self, chain: Chain, frame: ShotFrame, came_from: ShotFrame, motion, back_motion) -> Chain:
-        return step_chain(chain, frame.number, frame.work, came_from.work, self._view(chain.key), frame.work_look, motion,
-                          back_motion, depth_tolerance=self.plan.depth_tolerance)
+    def _later(self, function: Callable, *args) -> Future:
+        """``function(*args)`` on the pool, or now without one. Whatever a call waits for must have been asked for
+        before it: the pool starts calls in order, so the oldest unfinished call never waits."""
+        return self.pool.submit(function, *args) if self.pool else _done(function(*args))
+
+    def _step_after(self, chain: Future, number: int, guides: Guides, from_guides: Guides, look: np.ndarray, motion,
+                    back_motion) -> Chain:
+        """The chain after ``chain`` (once traced), moved to frame ``number``."""
+        before = chain.result()
+        return step_chain(before, number, guides, from_guides, self._view(before.key), look, motion, back_motion,
+                          depth_tolerance=self.plan.depth_tolerance)
+
+    def _scratch(self) -> Scratch:
+        """The calling thread's full-size scratch buffers."""
+        if not hasattr(self.local, "scratch"):
+            self.local.scratch = Scratch()
+        return self.local.scratch
 
     def _sample(self, chain: Chain, side: str) -> tuple[np.ndarray, np.ndarray]:
         """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
-        return sample_full(self.looks[chain.key], chain, trust(chain), self.scratch, side)
+        return sample_full(self.looks[chain.key], chain, trust(chain), self._scratch(), side)
 
-    def _close(self, key: ShotFrame | None) -> Iterator[OutputFrame | FrameFailure]:
-        """Emit the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
+    def _close(self, key: ShotFrame | None) -> None:
+        """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
         held, self.held = self.held, []
-        if not held:
-            return
-        backward: dict[int, Chain] = {}
-        if key is not None and self.previous is held[-1] and held[-1].number == key.number - 1:
-            chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
+        reached: list[ShotFrame] = []  # the held frames the backward chain reaches, from the last
+        if key is not None and held and self.previous is held[-1]:
             for frame in reversed(held):
-                if frame.number != after.number - 1:
+                if frame.number != key.number - 1 - len(reached):
                     break
-                chain = self._step(chain, frame, after, frame.work.motion_forward, after.work.motion_backward)
-                backward[frame.number] = chain
-                after = frame
+                reached.append(frame)
+        chains = self._later(self._backward, key, reached) if reached else None
+        numbers = {frame.number for frame in reached}
         for frame in held:
-            keys = sorted({side.key for side in (frame.forward, backward.get(frame.number)) if side is not None})
-            yield self._finish(frame, backward.get(frame.number), keys)
+            self.due.append(self._due(frame, (key.number, chains) if frame.number in numbers else None))
 
-    def _finish(self, frame: ShotFrame, backward: Chain | None, keys: list[int]) -> OutputFrame:
+    def _backward(self, key: ShotFrame, reached: list[ShotFrame]) -> dict[int, Chain]:
+        """The backward chain from ``key`` at each of the ``reached`` frames (consecutive, from the last), by number."""
+        chain, after, chains = start_chain(key.number, *key.work_look.shape[:2]), key, {}
+        for frame in reached:
+            chain = chains[frame.number] = step_chain(chain, frame.number, frame.work, after.work, self._view(key.number),
+                                                      frame.work_look, frame.work.motion_forward, after.work.motion_backward,
+                                                      depth_tolerance=self.plan.depth_tolerance)
+            after = frame
+        return chains
+
+    def _due(self, frame: ShotFrame, backward: tuple[int, Future] | None) -> _Due:
+        """``frame``'s result to come: from the cache, or made from its forward chain and ``backward`` (the later
+        keyframe, and its chains by frame, perhaps still being traced)."""
+        keys = [side[0] for side in (frame.forward, backward) if side is not None]
         key = self._cache_key(frame, keys) if self.plan.cache else None
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
         if cached is not None and cached[passes.BEAUTY].shape[:2] == self.size:
-            return OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys})
+            return _Due(done=OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys}))
+        # The keyframes a fill learns from, as they are now; their models asked for before the frame, which waits for them.
+        models = {number: self._model(number) for number in keys or sorted(self.key_frames)}
+        return _Due(make=lambda: self._finish(frame, frame.forward[1].result() if frame.forward else None,
+                                              backward[1].result()[frame.number] if backward else None, keys, models),
+                    keep=lambda output: self._store(key, output))
+
+    def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
+        if key:
+            self.plan.cache.put(key, output.buffers)
+        return output
+
+    def _finish(self, frame: ShotFrame, forward: Chain | None, backward: Chain | None, keys: list[int],
+                models: dict[int, Future]) -> OutputFrame:
+        """The frame made from its chains, in buffers of its own (any thread)."""
         # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
-        chains = sorted((chain for chain in (frame.forward, backward) if chain is not None),
+        chains = sorted((chain for chain in (forward, backward) if chain is not None),
                         key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
-        trust, distance, coverage = (self.scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
+        scratch = self._scratch()
+        trust, distance, coverage = (scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
         distance.fill(-1.0)
         if not chains:
             trust.fill(0.0)
@@ -317,18 +392,16 @@ class _Propagation:
             weights.append(seen)
         np.minimum(coverage, 1.0, out=coverage)
         if len(looks) == 2:
-            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=self.scratch.get("blend", (height, width, 3)))
+            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=scratch.get("blend", (height, width, 3)))
         else:
             propagated = looks[0] if looks else np.zeros((height, width, 3), np.float32)
         holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
         if not holes.empty:
             flat = propagated.reshape(-1, 3)
             known = coverage.reshape(-1)[holes.pixels][:, None]
-            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, keys, holes) * (1.0 - known)
+            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, models, holes) * (1.0 - known)
         result = {passes.BEAUTY: self._beauty(propagated, frame),
                   CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
-        if key:
-            self.plan.cache.put(key, result)
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
                                                   "synthesised": float(1.0 - coverage.mean())})
 
@@ -354,25 +427,66 @@ class _Propagation:
                           "keyframes": {str(number): self.key_digests[number] for number in keys},
                           "inputs": [(n, self.frame_digests[n]) for n in sorted(self.frame_digests) if low <= n <= high]})
 
-    def _synthesise(self, frame: ShotFrame, keys: list[int], holes: Holes) -> np.ndarray:
-        """Guided fill of the hole pixels from each keyframe that reaches the frame, blended by temporal distance."""
-        keys = keys or sorted(self.key_frames)
+    def _synthesise(self, frame: ShotFrame, models: dict[int, Future], holes: Holes) -> np.ndarray:
+        """Guided fill of the hole pixels from the keyframes' ``models`` by number, blended by temporal distance."""
+        keys = sorted(models)
         weights = [float(abs(frame.number - other)) for other in reversed(keys)] if len(keys) == 2 else [1.0] * len(keys)
         total = sum(weights) or 1.0
         filled = np.zeros((len(holes.pixels), 3), np.float32)
         for key, weight in zip(keys, weights):
             if weight:
-                filled += self._model(key).fill(holes) * (weight / total)
+                filled += models[key].result().fill(holes) * (weight / total)
         return filled
 
-    def _model(self, key: int) -> StyleModel:
-        """The guided-fill model of one keyframe (the latest two are kept: a span needs both of its ends)."""
+    def _model(self, key: int) -> Future:
+        """The guided-fill model of one keyframe, built on the pool (the latest two are kept: a span needs both of its
+        ends)."""
         if key not in self.models:
             shown = self.key_frames[key]
             if len(self.models) >= 2:
                 del self.models[min(self.models)]
-            self.models[key] = StyleModel([KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
+            self.models[key] = self._later(StyleModel, [KeySample(self.looks[key], shown.work_look, shown.objects, shown.depth)])
         return self.models[key]
+
+
+class _Due:
+    """One result to return: ``done`` already, or to be made by ``make`` (on a pool, once started) and passed to ``keep``
+    when returned."""
+
+    def __init__(self, done: OutputFrame | FrameFailure | None = None, make: Callable[[], OutputFrame] | None = None,
+                 keep: Callable[[OutputFrame], OutputFrame] | None = None):
+        self.done, self.make, self.keep = done, make, keep
+        self.future: Future | None = None
+
+    def start(self, pool: ThreadPoolExecutor | None) -> None:
+        if pool and self.done is None and self.future is None:
+            self.future = pool.submit(self.make)
+
+    def ready(self) -> bool:
+        return self.done is not None or self.future is not None and self.future.done()
+
+    def result(self) -> OutputFrame | FrameFailure:
+        if self.done is not None:
+            return self.done
+        output = self.future.result() if self.future else self.make()
+        return self.keep(output) if self.keep else output
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def default_threads() -> int:
+    """Threads a propagate job uses: ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core this process may run on."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise InvalidParams(f"{THREADS_ENV} must be a whole number of threads, at least 1, not {value!r}",
+                                fix="set it to the cores propagate may use, or unset it to use every core")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _check_keyframe(name: str, array: np.ndarray, shot: Mapping[str, Any]) -> np.ndarray:

@@ -10,6 +10,7 @@ colours in a perceptual encoding (the square root of scene-linear, clipped to
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -50,7 +51,8 @@ class ShotFrame:
     depth: np.ndarray | None
     work: Guides
     work_look: np.ndarray
-    forward: Chain | None = field(default=None, repr=False)  # the chain from the previous keyframe
+    # The chain from the previous keyframe: that keyframe's number and the chain, perhaps still being traced.
+    forward: tuple[int, Future] | None = field(default=None, repr=False)
 
     @property
     def has_alpha(self) -> bool:

@@ -323,3 +323,77 @@ def test_each_frame_keeps_its_own_result_while_later_frames_are_made(with_alpha)
         for name, array in output.buffers.items():
             np.testing.assert_array_equal(array, as_made[output.number][name], err_msg=f"frame {output.number} {name}")
     assert not np.array_equal(as_made[4][passes.BEAUTY], as_made[5][passes.BEAUTY])
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_one_thread_and_several_give_the_same_bytes(crossing_shot):
+    # Keyframes 1 and 10: a span finished on the pool, then frames after the last keyframe streamed.
+    frames = list(range(1, 15))
+    one = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=1))
+    several = propagate(crossing_shot, frames, [1, 10], op=PropagateOp(threads=3))
+    assert list(one) == list(several) == frames
+    for number in frames:
+        for name in (passes.BEAUTY, "confidence"):
+            assert one[number].buffers[name].tobytes() == several[number].buffers[name].tobytes(), f"frame {number} {name}"
+
+
+def test_the_thread_count_comes_from_the_server_setting_or_the_cores(monkeypatch):
+    from framebridge.server.ops.propagate import THREADS_ENV, default_threads
+
+    keyframe = {"keyframe_1": np.zeros((4, 4, 3), np.float32)}
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert PropagateOp().prepare({"cache": False}, {}, [1, 2], None, keyframe).threads == 3
+    assert PropagateOp(threads=2).prepare({"cache": False}, {}, [1, 2], None, keyframe).threads == 2
+    monkeypatch.delenv(THREADS_ENV)
+    assert default_threads() == len(os.sched_getaffinity(0))
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(InvalidParams, match=THREADS_ENV):
+            PropagateOp().prepare({"cache": False}, {}, [1, 2], None, keyframe)
+
+
+def test_serve_takes_a_propagate_thread_count_of_at_least_one(capsys):
+    from framebridge.server.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--propagate-threads", "4"]).propagate_threads == 4
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--propagate-threads", "0"])
+    assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_results_come_in_order_without_reading_far_ahead(threads):
+    frames = list(range(1, 21))
+    shot = sliding_shot(frames)
+    shot[16].pop(passes.BEAUTY)  # a failed frame between streamed ones keeps its place
+    op = PropagateOp(threads=threads)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
+                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
+    read = []
+
+    def frames_read():
+        for number in frames:
+            read.append(number)
+            yield InputFrame(number, shot[number])
+
+    returned = []
+    for output in op.run(plan, frames_read(), JobContext("t", frames, {}, lambda: False)):
+        returned.append(output.number)
+        needed = max(output.number, 8)  # frames before keyframe 8 wait for it
+        assert len(read) <= needed + 2 * threads + 1, f"{len(read)} frames read when frame {output.number} came back"
+    assert returned == frames
+
+
+def test_a_job_stopped_early_leaves_no_threads_behind():
+    import threading
+
+    frames = list(range(1, 13))
+    shot = sliding_shot(frames)
+    op = PropagateOp(threads=3)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY])})
+    outputs = op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False))
+    assert next(outputs).number == 1
+    assert any(thread.name.startswith("propagate") for thread in threading.enumerate())
+    outputs.close()
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("propagate")]
