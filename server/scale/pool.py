@@ -29,7 +29,7 @@ __all__ = ["RayPool", "start_pool", "NAMESPACE"]
 log = logging.getLogger(__name__)
 
 NAMESPACE = "framebridge"
-FORWARDED_ENV = ("FRAMEBRIDGE_MODELS", "FRAMEBRIDGE_CACHE_DIR", "FRAMEBRIDGE_CACHE_MB")
+FORWARDED_ENV = ("FRAMEBRIDGE_MODELS", "FRAMEBRIDGE_CACHE_DIR", "FRAMEBRIDGE_CACHE_MB", "FRAMEBRIDGE_PROPAGATE_THREADS")
 ACTOR_CONCURRENCY = 4  # a chunk streaming, plus cancel and record calls beside it
 
 
