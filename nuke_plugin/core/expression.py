@@ -18,7 +18,7 @@ import numpy as np
 
 from framebridge.protocol.errors import InvalidParams
 
-from .knobs import KnobSpec, TEST_COMMAND
+from .knobs import SERVER_KNOBS, KnobSpec, TEST_COMMAND
 from .requests import RANGE_MODES
 
 __all__ = ["EXPRESSION_MARKER", "EXPRESSION_KNOBS", "EXPRESSION_VALUE_KNOBS", "REGIONS", "CORNER_LANDMARKS",
@@ -61,10 +61,7 @@ EXPRESSION_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("file", "output_folder", "output folder", "", tooltip="empty: framebridge/<node>_expression next to the script"),
     KnobSpec("button", "send", "Send", SEND_EXPRESSION),
     KnobSpec("button", "test_connection", "Test Connection", TEST_COMMAND, new_line=False),
-    KnobSpec("tab", "server_tab", "Server"),
-    KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
-    KnobSpec("string", "address", "address override", ""),
-    KnobSpec("double", "timeout", "reply timeout (s)", 5.0),
+    *SERVER_KNOBS,
 )
 
 EXPRESSION_VALUE_KNOBS: tuple[str, ...] = tuple(spec.name for spec in EXPRESSION_KNOBS

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .marker import MARKER
 from .requests import CONDITIONS, LOOKS, NORMAL_SPACES, OPS, PALETTES, RANGE_MODES
 
-__all__ = ["KnobSpec", "MARKER", "BRIDGE_KNOBS", "VALUE_KNOBS", "ANIMATED_KNOBS", "RAW_TEXT_KNOBS", "SEND_COMMAND",
+__all__ = ["KnobSpec", "MARKER", "BRIDGE_KNOBS", "SERVER_KNOBS", "VALUE_KNOBS", "ANIMATED_KNOBS", "RAW_TEXT_KNOBS", "SEND_COMMAND",
            "TEST_COMMAND", "SHOW_CHOICES", "HELP", "ICON"]
 
 SHOW_CHOICES = ("input", "result")
@@ -53,6 +53,14 @@ def _conditions() -> list[KnobSpec]:
     return specs
 
 
+# The Server tab every FrameBridge node kind ends with.
+SERVER_KNOBS: tuple[KnobSpec, ...] = (
+    KnobSpec("tab", "server_tab", "Server"),
+    KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
+    KnobSpec("string", "address", "address override", "", tooltip="e.g. tcp://127.0.0.1:5555 (the key still comes from the file)"),
+    KnobSpec("double", "timeout", "reply timeout (s)", 5.0, tooltip="how long to wait for the server to answer a request"),
+)
+
 BRIDGE_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("tab", "framebridge_tab", "FrameBridge"),
     KnobSpec("text", MARKER, "", "FrameBridge"),
@@ -87,10 +95,7 @@ BRIDGE_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("button", "send", "Send", SEND_COMMAND, tooltip="render the input, send it to the server and show the result"),
     KnobSpec("button", "test_connection", "Test Connection", TEST_COMMAND, new_line=False,
              tooltip="ask the server for its version and ops, without freezing Nuke"),
-    KnobSpec("tab", "server_tab", "Server"),
-    KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
-    KnobSpec("string", "address", "address override", "", tooltip="e.g. tcp://127.0.0.1:5555 (the key still comes from the file)"),
-    KnobSpec("double", "timeout", "reply timeout (s)", 5.0, tooltip="how long to wait for the server to answer a request"),
+    *SERVER_KNOBS,
 )
 
 VALUE_KNOBS: tuple[str, ...] = tuple(spec.name for spec in BRIDGE_KNOBS if spec.kind not in ("tab", "text", "button"))

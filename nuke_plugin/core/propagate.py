@@ -22,7 +22,7 @@ from framebridge.protocol.errors import InvalidParams, MissingInput, ShapeMismat
 from framebridge.protocol.session import ConnectionSettings
 
 from .job import connection_settings, default_output_folder
-from .knobs import SHOW_CHOICES, TEST_COMMAND, KnobSpec
+from .knobs import SERVER_KNOBS, SHOW_CHOICES, TEST_COMMAND, KnobSpec
 from .layers import LayerPlan, plan_layers
 from .marker import MARKER
 from .requests import RANGE_MODES, choose_frames
@@ -67,10 +67,7 @@ PROPAGATE_KNOBS: tuple[KnobSpec, ...] = (
     KnobSpec("button", "send", "Send", SEND_PROPAGATE, tooltip="read the keyframes, send the shot and show the result"),
     KnobSpec("button", "test_connection", "Test Connection", TEST_COMMAND, new_line=False,
              tooltip="ask the server for its version and ops, without freezing Nuke"),
-    KnobSpec("tab", "server_tab", "Server"),
-    KnobSpec("file", "connection_file", "connection file", "", tooltip="empty: the default connection file"),
-    KnobSpec("string", "address", "address override", "", tooltip="e.g. tcp://127.0.0.1:5555 (the key still comes from the file)"),
-    KnobSpec("double", "timeout", "reply timeout (s)", 5.0, tooltip="how long to wait for the server to answer a request"),
+    *SERVER_KNOBS,
 )
 
 _SEPARATORS = re.compile(r"[\s,]+")

@@ -142,15 +142,11 @@ def send_node(node: Any) -> None:
     try:
         send.check(request)
         folder = send.capture(request, source)
-        result = send.stream(request, folder, _print_progress, lambda: False)
+        result = send.stream(request, folder, send.print_progress, lambda: False)
     except (FrameBridgeError, RuntimeError) as error:
         send.fail(node, error)
         return
     send.place(node, request, result)
-
-
-def _print_progress(done: int, total: int, stage: str) -> None:
-    print(f"FrameBridge: {stage} {done}/{total}", flush=True)
 
 
 def run_node(node_name: str, op: str | None = None, first: int | None = None, last: int | None = None,
@@ -180,7 +176,7 @@ def run_node(node_name: str, op: str | None = None, first: int | None = None, la
     request, source = send.prepare(node, overrides)
     send.check(request)
     folder = send.capture(request, source)
-    result = send.stream(request, folder, _print_progress, lambda: False)
+    result = send.stream(request, folder, send.print_progress, lambda: False)
     result.raise_for_failure()
     return send.place(node, request, result)
 

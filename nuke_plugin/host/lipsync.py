@@ -227,19 +227,7 @@ def send_plate(node: Any) -> None:
     except FrameBridgeError as error:
         send.fail(node, error)
         return
-    steps = _plate_steps(node, request, plate)
-    if nuke.GUI:
-        send.show_state(node, "sending", f"sending {len(request.frames)} frames (lipsync plate)")
-        background.run_in_background(steps)
-        return
-    try:
-        background.run_here(steps, _print_progress)
-    except (FrameBridgeError, RuntimeError) as error:
-        send.fail(node, error)
-
-
-def _print_progress(done: int, total: int, stage: str) -> None:
-    print(f"FrameBridge: {stage} {done}/{total}", flush=True)
+    send.start(node, _plate_steps(node, request, plate), f"sending {len(request.frames)} frames (lipsync plate)")
 
 
 def run_plate(node_name: str) -> Any:
@@ -249,6 +237,6 @@ def run_plate(node_name: str) -> Any:
         raise InvalidParams(f"{node_name!r} is not a FrameBridge LipSync node")
     request, plate = prepare_plate(node)
     send.check(request)
-    result, metas = _stream_plate(request, _capture_plate(request, plate), _print_progress, lambda: False)
+    result, metas = _stream_plate(request, _capture_plate(request, plate), send.print_progress, lambda: False)
     result.raise_for_failure()
     return _place_plate(node, request, (result, metas))

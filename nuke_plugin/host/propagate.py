@@ -143,20 +143,8 @@ def send_propagate(node: Any) -> None:
     except FrameBridgeError as error:
         send.fail(node, error)
         return
-    steps = _steps(node, request, shot, keyframes)
-    if nuke.GUI:
-        send.show_state(node, "sending", f"sending {len(request.frames)} frames with keyframes "
-                                         f"{', '.join(map(str, request.keyframes))} (propagate)")
-        background.run_in_background(steps)
-        return
-    try:
-        background.run_here(steps, _print_progress)
-    except (FrameBridgeError, RuntimeError) as error:
-        send.fail(node, error)
-
-
-def _print_progress(done: int, total: int, stage: str) -> None:
-    print(f"FrameBridge: {stage} {done}/{total}", flush=True)
+    send.start(node, _steps(node, request, shot, keyframes), f"sending {len(request.frames)} frames with keyframes "
+                                                            f"{', '.join(map(str, request.keyframes))} (propagate)")
 
 
 def run_node(node_name: str, first: int | None = None, last: int | None = None, output_folder: str | None = None,
@@ -181,6 +169,6 @@ def run_node(node_name: str, first: int | None = None, last: int | None = None, 
         overrides.update(range_mode="custom", frames=f"{start}-{end}")
     request, shot, keyframes = prepare(node, overrides)
     send.check(request)
-    result = stream(request, capture(request, shot, keyframes), _print_progress, lambda: False)
+    result = stream(request, capture(request, shot, keyframes), send.print_progress, lambda: False)
     result.raise_for_failure()
     return send.place(node, request, result)

@@ -177,6 +177,23 @@ def fail(node: Any, error: BaseException) -> None:
         print(f"FrameBridge: {text}", file=sys.stderr, flush=True)
 
 
+def start(node: Any, steps: background.Steps, message: str) -> None:
+    """Run a node's job steps: in the GUI off the main thread, ``message`` on the node; headless here, progress printed."""
+    if nuke.GUI:
+        show_state(node, "sending", message)
+        background.run_in_background(steps)
+        return
+    try:
+        background.run_here(steps, print_progress)
+    except (FrameBridgeError, RuntimeError) as error:  # nuke.execute raises RuntimeError when a render fails
+        fail(node, error)
+
+
+def print_progress(done: int, total: int, stage: str) -> None:
+    """Progress of a headless (``nuke -t``) job, a line a step."""
+    print(f"FrameBridge: {stage} {done}/{total}", flush=True)
+
+
 def send_in_background(node: Any, request: JobRequest, source: Any) -> threading.Thread:
     """GUI: steps 2-5 of a send (see :mod:`.background`); returns the thread doing step 2."""
     show_state(node, "sending", f"sending {len(request.frames)} frames ({request.op})")
