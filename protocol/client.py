@@ -232,9 +232,31 @@ class Client:
 
     def send(self, body: Any, *, job: str | None = None, buffers: Sequence[tuple[str, np.ndarray, int | None]] = ()) -> str:
         message_id = new_id()
-        frames = self.codec.encode(body, job=job, buffers=buffers, message_id=message_id)
-        self.socket.send_multipart(frames, copy=False)
+        self.put(self.codec.encode(body, job=job, buffers=buffers, message_id=message_id))
         return message_id
+
+    def put(self, frames: list[Any]) -> None:
+        """Queue one encoded message without ever blocking for good.
+
+        zmq drops the connection's queue when the server refuses the handshake and
+        blocks a send until it reconnects; while it cannot take the message, a refused
+        key is raised from the handshake's events, and no connection within the
+        timeout is :class:`ServerUnreachable`.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.socket.send_multipart(frames, copy=False, flags=zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                if self._handshake is not None:
+                    self._handshake.monitor.poll(50)
+                    self._handshake.check()
+                else:
+                    time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise ServerUnreachable(f"could not reach {self.connection.address} within {self.timeout:g} s to send",
+                                        fix="start the server with `framebridge serve`, or check the address and connection file")
 
     def _receive(self, timeout: float) -> bool:
         """Receive and route at most one message; False if none came within ``timeout``."""
@@ -351,7 +373,7 @@ class Job:
                 if not isinstance(error, FrameBridgeError):
                     error = FrameFailed(f"the frame source failed on frame {number}: {type(error).__name__}: {error}")
                 frames = self.client.codec.encode(FrameIn(frame=number, error=error.to_wire()), job=self.id)
-            self.client.socket.send_multipart(frames, copy=False)
+            self.client.put(frames)
             self._sent += 1
 
     def _may_send_ahead(self) -> bool:

@@ -88,6 +88,17 @@ def test_a_made_up_key_pair_is_refused_with_a_clear_error_not_a_hang(studio_serv
     assert time.monotonic() - started < 30
 
 
+def test_a_refused_key_is_named_whenever_the_first_message_goes_never_a_blocked_send(studio_server):
+    # zmq drops a refused connection's queue and blocks sends until it reconnects: one of these used to hang for good.
+    info = ConnectionInfo.read(issue_client_file(studio_server, "late-sender"))
+    for attempt in range(40):
+        public, secret = zmq.curve_keypair()
+        forged = dataclasses.replace(info, client_public=public, client_secret=secret)
+        with Client(connection=forged, timeout=10) as client, pytest.raises(ClientRejected, match="not issued"):
+            time.sleep(attempt * 0.01)
+            client.ping()
+
+
 def test_a_wrong_server_key_is_a_clear_error_not_a_hang(studio_server):
     info = ConnectionInfo.read(issue_client_file(studio_server, "wrong-server"))
     impostor_public, _ = zmq.curve_keypair()
