@@ -4,7 +4,7 @@ Each chunk of :func:`~.chunks.plan_chunks` is its own :meth:`Op.run` call over i
 ``run`` frames, with the plan prepared once for the whole job (so keyframes, seeds
 and depth ranges are the job's, not the chunk's); its ``returned`` results are
 kept, and a fade frame's two results are blended buffer by buffer
-(:func:`join_fade`). Tests compare this with one run of the whole job; the seam
+(:func:`~.chunks.join_fade`). Tests compare this with one run of the whole job; the seam
 benchmark measures it.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .chunks import Chunk, ChunkRule, cross_fade, fade_weight, plan_chunks
+from .chunks import Chunk, ChunkRule, fade_weight, join_fade, plan_chunks
 from .ops.base import FrameFailure, InputFrame, JobContext, Op, OutputFrame
 
-__all__ = ["run_chunk", "run_chunked", "join_fade"]
+__all__ = ["run_chunk", "run_chunked"]
 
 
 def run_chunk(op: Op, plan: Any, chunk: Chunk, inputs: Mapping[int, InputFrame], shot: Mapping[str, Any] | None = None,
@@ -29,14 +29,6 @@ def run_chunk(op: Op, plan: Any, chunk: Chunk, inputs: Mapping[int, InputFrame],
     returned = set(chunk.returned)
     return {item.number: item for item in op.run(plan, (inputs[number] for number in chunk.run), context)
             if item.number in returned}
-
-
-def join_fade(previous: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray], weight: float) -> dict[str, np.ndarray]:
-    """One frame's two results blended per buffer (``weight`` is the later chunk's); buffers only one has are kept."""
-    joined = dict(previous)
-    for name, array in current.items():
-        joined[name] = cross_fade(previous[name], array, weight) if name in previous else array
-    return joined
 
 
 def run_chunked(op: Op, plan: Any, frames: Sequence[InputFrame], count: int, rule: ChunkRule | None = None,

@@ -20,11 +20,11 @@ cost ``(N - 1) * (warmup + tail)`` extra frames over one chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ChunkRule", "Chunk", "plan_chunks", "fade_weight", "cross_fade"]
+__all__ = ["ChunkRule", "Chunk", "plan_chunks", "fade_weight", "cross_fade", "join_fade"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,11 @@ def cross_fade(previous: np.ndarray, current: np.ndarray, weight: float) -> np.n
     if previous.shape != current.shape or previous.dtype.kind != "f":
         return previous
     return (previous * (1.0 - weight) + current * weight).astype(previous.dtype)
+
+
+def join_fade(previous: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray], weight: float) -> dict[str, np.ndarray]:
+    """One frame's two results blended per buffer (``weight`` is the later chunk's); buffers only one has are kept."""
+    joined = dict(previous)
+    for name, array in current.items():
+        joined[name] = cross_fade(previous[name], array, weight) if name in previous else array
+    return joined

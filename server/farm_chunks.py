@@ -28,8 +28,7 @@ from framebridge.protocol import exr, passes
 from framebridge.protocol.errors import InvalidParams, MediaError
 from framebridge.protocol.files import atomic_path
 
-from .chunked import join_fade
-from .chunks import Chunk, ChunkRule, fade_weight, plan_chunks
+from .chunks import Chunk, ChunkRule, fade_weight, join_fade, plan_chunks
 from .sequences import FramePattern, write_result
 
 __all__ = ["parse_chunk", "FarmChunk", "farm_chunk", "join_fades", "JoinReport"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from ..chunks import Chunk, cross_fade, fade_weight
+from ..chunks import Chunk, fade_weight, join_fade
 from ..ops.base import FrameFailure, OutputFrame
 
 __all__ = ["InOrder"]
@@ -76,6 +76,4 @@ class InOrder:
         if not isinstance(owned, OutputFrame) or not isinstance(faded, OutputFrame):
             return owned
         weight = fade_weight(later, number)
-        buffers = {name: cross_fade(array, faded.buffers[name], weight) if name in faded.buffers else array
-                   for name, array in owned.buffers.items()}
-        return OutputFrame(number, buffers, {**owned.meta, "chunk_fade": round(weight, 4)})
+        return OutputFrame(number, join_fade(owned.buffers, faded.buffers, weight), {**owned.meta, "chunk_fade": round(weight, 4)})
