@@ -34,6 +34,7 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,29 @@ def closures(truth: list[str], shapes: list[str]) -> tuple[int, int]:
     """(ground-truth closures, those with an A in the cue track within one frame)."""
     starts = [index for index, shape in enumerate(truth) if shape == "A" and (index == 0 or truth[index - 1] != "A")]
     return len(starts), sum("A" in shapes[max(0, index - 1):index + 2] for index in starts)
+
+
+def ground_truth(line) -> list[str]:
+    """The shapes per frame that espeak's own phoneme timing gives under the same rules."""
+    duration = AudioTrack(line.samples, line.sample_rate).duration
+    return frame_shapes(animate(line.phones, duration), CLOCK, CLOCK.frames_for(duration))
+
+
+@dataclass
+class Agreement:
+    """Frames whose cue shape matches the ground truth's, and ground-truth closures kept, over several lines."""
+
+    agree: int = 0
+    frames: int = 0
+    closures: int = 0
+    kept: int = 0
+
+    def add(self, truth: list[str], shapes: list[str]) -> None:
+        self.agree += sum(a == b for a, b in zip(truth, shapes))
+        self.frames += len(truth)
+        total, kept = closures(truth, shapes)
+        self.closures += total
+        self.kept += kept
 
 
 def plate_1080p() -> np.ndarray:
@@ -169,40 +193,27 @@ def main() -> None:
     print(f"lipsync cues: {len(lines)} sentences, {audio_seconds:.1f} s of speech, 24 fps, one core")
     for mode in ("transcript", "no transcript"):
         op_seconds = baseline_seconds = 0.0
-        agree = frames = closure_total = closure_kept = 0
+        score = Agreement()
         for sentence, line in zip(SENTENCES, lines):
             transcript = sentence if mode == "transcript" else None
-            track = AudioTrack(line.samples, line.sample_rate)
-            truth = frame_shapes(animate(line.phones, track.duration), CLOCK, CLOCK.frames_for(track.duration))
             times = []
             for _ in range(args.repeat):
                 shapes, seconds = run_op(line, transcript)
                 times.append(seconds)
             op_seconds += min(times)
             baseline_seconds += min(bare_decode(line, transcript) for _ in range(args.repeat))
-            agree += sum(a == b for a, b in zip(truth, shapes))
-            frames += len(truth)
-            total, kept = closures(truth, shapes)
-            closure_total += total
-            closure_kept += kept
+            score.add(ground_truth(line), shapes)
         print(f"  {mode:>13}: {audio_seconds / op_seconds:6.1f}x real time (goal >= 20x; bare decode "
               f"{audio_seconds / baseline_seconds:.1f}x, op/decode time {op_seconds / baseline_seconds:.2f}); "
-              f"frame agreement {agree / frames:.1%} (goal {'85' if mode == 'transcript' else '60'}%); "
-              f"P/B/M closures with an A within one frame {closure_kept}/{closure_total}")
+              f"frame agreement {score.agree / score.frames:.1%} (goal {'85' if mode == 'transcript' else '60'}%); "
+              f"P/B/M closures with an A within one frame {score.kept}/{score.closures}")
     held_out = [synthesise(sentence) for sentence in HELD_OUT]
     for mode in ("transcript", "no transcript"):
-        agree = frames = closure_total = closure_kept = 0
+        score = Agreement()
         for sentence, line in zip(HELD_OUT, held_out):
-            track = AudioTrack(line.samples, line.sample_rate)
-            truth = frame_shapes(animate(line.phones, track.duration), CLOCK, CLOCK.frames_for(track.duration))
-            shapes, _ = run_op(line, sentence if mode == "transcript" else None)
-            agree += sum(a == b for a, b in zip(truth, shapes))
-            frames += len(truth)
-            total, kept = closures(truth, shapes)
-            closure_total += total
-            closure_kept += kept
-        print(f"  held out, {mode:>13}: frame agreement {agree / frames:.1%} on {len(HELD_OUT)} sentences not used "
-              f"for tuning; P/B/M closures with an A within one frame {closure_kept}/{closure_total}")
+            score.add(ground_truth(line), run_op(line, sentence if mode == "transcript" else None)[0])
+        print(f"  held out, {mode:>13}: frame agreement {score.agree / score.frames:.1%} on {len(HELD_OUT)} sentences "
+              f"not used for tuning; P/B/M closures with an A within one frame {score.kept}/{score.closures}")
     line = lines[4]
     track = AudioTrack(line.samples, line.sample_rate)
     recognised = phone_module.recognise(track, SENTENCES[4])
