@@ -34,7 +34,8 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -110,19 +111,26 @@ def ground_truth(line) -> list[str]:
 
 @dataclass
 class Agreement:
-    """Frames whose cue shape matches the ground truth's, and ground-truth closures kept, over several lines."""
+    """Frames whose cue shape matches the ground truth's, the (truth, cue) shapes of those that do not, and
+    ground-truth closures kept, over several lines."""
 
     agree: int = 0
     frames: int = 0
     closures: int = 0
     kept: int = 0
+    confusions: Counter = field(default_factory=Counter)
 
     def add(self, truth: list[str], shapes: list[str]) -> None:
         self.agree += sum(a == b for a, b in zip(truth, shapes))
         self.frames += len(truth)
+        self.confusions.update((a, b) for a, b in zip(truth, shapes) if a != b)
         total, kept = closures(truth, shapes)
         self.closures += total
         self.kept += kept
+
+    def worst(self, count: int = 4) -> str:
+        """The most frequent disagreements, as truth->cue and frames."""
+        return ", ".join(f"{truth}->{cue} {frames}" for (truth, cue), frames in self.confusions.most_common(count))
 
 
 def plate_1080p() -> np.ndarray:
@@ -206,14 +214,16 @@ def main() -> None:
         print(f"  {mode:>13}: {audio_seconds / op_seconds:6.1f}x real time (goal >= 20x; bare decode "
               f"{audio_seconds / baseline_seconds:.1f}x, op/decode time {op_seconds / baseline_seconds:.2f}); "
               f"frame agreement {score.agree / score.frames:.1%} (goal {'85' if mode == 'transcript' else '60'}%); "
-              f"P/B/M closures with an A within one frame {score.kept}/{score.closures}")
+              f"P/B/M closures with an A within one frame {score.kept}/{score.closures}; "
+              f"most frequent disagreements (truth->cue, frames): {score.worst()}")
     held_out = [synthesise(sentence) for sentence in HELD_OUT]
     for mode in ("transcript", "no transcript"):
         score = Agreement()
         for sentence, line in zip(HELD_OUT, held_out):
             score.add(ground_truth(line), run_op(line, sentence if mode == "transcript" else None)[0])
         print(f"  held out, {mode:>13}: frame agreement {score.agree / score.frames:.1%} on {len(HELD_OUT)} sentences "
-              f"not used for tuning; P/B/M closures with an A within one frame {score.kept}/{score.closures}")
+              f"not used for tuning; P/B/M closures with an A within one frame {score.kept}/{score.closures}; "
+              f"most frequent disagreements: {score.worst()}")
     line = lines[4]
     track = AudioTrack(line.samples, line.sample_rate)
     recognised = phone_module.recognise(track, SENTENCES[4])
