@@ -181,40 +181,45 @@ LOOK_TOLERANCE = 0.08  # largest display-value difference between the render her
 
 def _reanchor(coords: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
     """Lost pixels of an object take the displacement of its traced ones (``coords`` changed in place)."""
-    if not lost.any():
+    lost_pixels = np.flatnonzero(lost)
+    if not len(lost_pixels):
         return
-    traced = ~lost
+    lost_ids = objects.reshape(-1)[lost_pixels]
+    traced = np.logical_not(lost).view(np.uint8)  # 0 or 1
     displacement = cv2.subtract(coords, grid)
     flat_coords, flat_grid = coords.reshape(-1, 2), grid.reshape(-1, 2)
-    for object_id in np.unique(objects[lost]):
-        mine = objects == object_id
-        weights = traced & mine
-        if np.count_nonzero(weights) < MIN_TRACED:
+    for object_id in np.unique(lost_ids):
+        weights = cv2.bitwise_and(traced, cv2.compare(objects, float(object_id), cv2.CMP_EQ))  # 1 where traced and its own
+        if cv2.countNonZero(weights) < MIN_TRACED:
             continue
-        pixels = np.flatnonzero(lost & mine)
-        flat_coords[pixels] = _smooth_fill(displacement, weights.astype(np.float32), pixels) + flat_grid[pixels]
+        pixels = lost_pixels[lost_ids == object_id]
+        flat_coords[pixels] = _smooth_fill(displacement, weights, pixels) + flat_grid[pixels]
 
 
 def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, factor: int = 4) -> np.ndarray:
-    """:func:`_push_pull` at a quarter of the size (a displacement field is smooth within one object), read at ``pixels``.
+    """:func:`_push_pull` of ``values`` where ``weights`` (0 or 1, uint8) is set, at a quarter of the size (a
+    displacement field is smooth within one object), read at the flat ``pixels``.
 
-    The quarter-size result is sampled bilinearly at the flat ``pixels`` as cv2.resize back to full size would.
+    The quarter-size result is sampled bilinearly at ``pixels`` as cv2.resize back to full size would.
     """
     height, width = weights.shape
     small = (max(1, width // factor), max(1, height // factor))
     if height % factor or width % factor:
-        small_weights = cv2.resize(weights, small, interpolation=cv2.INTER_AREA)
-        small_values = cv2.resize(values * weights[..., None], small, interpolation=cv2.INTER_AREA)
+        full_weights = weights.astype(np.float32)
+        small_weights = cv2.resize(full_weights, small, interpolation=cv2.INTER_AREA)
+        small_values = cv2.resize(cv2.copyTo(values, weights), small, interpolation=cv2.INTER_AREA)
     else:
         # Whole blocks of factor x factor: only the blocks around the weighted pixels are averaged, the rest is 0.
-        rows, columns = np.flatnonzero(weights.any(axis=1)), np.flatnonzero(weights.any(axis=0))
-        top, bottom = rows[0] // factor, rows[-1] // factor + 1
-        left, right = columns[0] // factor, columns[-1] // factor + 1
+        x, y, box_width, box_height = cv2.boundingRect(weights)
+        top, bottom = y // factor, -(-(y + box_height) // factor)
+        left, right = x // factor, -(-(x + box_width) // factor)
         block = (slice(top * factor, bottom * factor), slice(left * factor, right * factor))
         small_weights = np.zeros((small[1], small[0]), np.float32)
         small_values = np.zeros((small[1], small[0], 2), np.float32)
-        small_weights[top:bottom, left:right] = cv2.resize(weights[block], (right - left, bottom - top), interpolation=cv2.INTER_AREA)
-        small_values[top:bottom, left:right] = cv2.resize(values[block] * weights[block][..., None], (right - left, bottom - top),
+        small_weights[top:bottom, left:right] = cv2.resize(weights[block].astype(np.float32), (right - left, bottom - top),
+                                                           interpolation=cv2.INTER_AREA)
+        # Weights are 0 or 1: values times weights is the values where set, 0 elsewhere.
+        small_values[top:bottom, left:right] = cv2.resize(cv2.copyTo(values[block], weights[block]), (right - left, bottom - top),
                                                           interpolation=cv2.INTER_AREA)
     small_values /= np.maximum(small_weights, 1e-12)[..., None]
     filled = _push_pull(small_values, small_weights)
