@@ -90,12 +90,15 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     reanchoring = key.objects is not None and guides.object_index is not None
     if reanchoring:
         seen *= _same_object(coords, key.objects, guides.object_index)
-        lost = seen <= 0.99
+        lost = np.flatnonzero(seen <= 0.99)
         _reanchor(coords, lost, guides.object_index, grid)
     difference = _largest_difference(_sample(key.look, coords), render_look)
     if reanchoring:
         # A lost pixel is trusted again where the keyframe's render shows the same object there, looking the same.
-        seen[lost & (difference <= LOOK_TOLERANCE) & _same_object(coords, key.objects, guides.object_index)] = 1.0
+        alike = lost[difference.reshape(-1)[lost] <= LOOK_TOLERANCE]
+        points = coords.reshape(-1, 1, 2)[alike]
+        same = _sample_points(key.objects, points, cv2.INTER_NEAREST, -1.0) == guides.object_index.reshape(-1)[alike]
+        seen.reshape(-1)[alike[same & _inside(points, (height, width)).reshape(-1)]] = 1.0
     return Chain(chain.key, frame, coords, seen, difference)
 
 
@@ -131,8 +134,9 @@ def _sample(image: np.ndarray, where: np.ndarray, interpolation: int = cv2.INTER
     return cv2.remap(np.ascontiguousarray(image), where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _inside(where: np.ndarray) -> np.ndarray:
-    height, width = where.shape[:2]
+def _inside(where: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """True where the x, y ``where`` fall in an image of ``size`` (its own height and width if None)."""
+    height, width = size or where.shape[:2]
     return cv2.inRange(where, (0.0, 0.0), (width - 1.0, height - 1.0)) > 0
 
 
@@ -148,18 +152,22 @@ def _consistent(where: np.ndarray, motion: np.ndarray, back_motion: np.ndarray |
         backward = np.asarray(motion, dtype=np.float32)
         forward = _sample(back_motion, where)
         round_trip = cv2.add(backward, forward)
-        round_trip = _summed(cv2.multiply(round_trip, round_trip))
-        energy = _summed(cv2.add(cv2.multiply(backward, backward), cv2.multiply(forward, forward)))
+        round_trip = _summed(cv2.multiply(round_trip, round_trip, dst=round_trip))
+        energy = cv2.multiply(backward, backward)
+        energy = _summed(cv2.add(energy, cv2.multiply(forward, forward, dst=forward), dst=energy))
         valid &= round_trip <= 0.01 * energy + 0.5
     if depth is not None and previous_depth is not None:
-        change = np.abs(_sample(previous_depth, where, cv2.INTER_NEAREST) - depth)
+        change = cv2.absdiff(_sample(previous_depth, where, cv2.INTER_NEAREST), depth)
         valid &= change <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
     return valid
 
 
+_SUM = np.ones((1, 2), np.float32)
+
+
 def _summed(pairs: np.ndarray) -> np.ndarray:
     """The two channels of an (H, W, 2) field added."""
-    return np.add(pairs[..., 0], pairs[..., 1])
+    return cv2.transform(pairs, _SUM)
 
 
 def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -180,25 +188,27 @@ LOOK_TOLERANCE = 0.08  # largest display-value difference between the render her
 
 
 def _reanchor(coords: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
-    """Lost pixels of an object take the displacement of its traced ones (``coords`` changed in place)."""
-    lost_pixels = np.flatnonzero(lost)
-    if not len(lost_pixels):
+    """The ``lost`` pixels (flat indices) of an object take the displacement of its traced ones (``coords`` changed in
+    place)."""
+    if not len(lost):
         return
-    lost_ids = objects.reshape(-1)[lost_pixels]
-    traced = np.logical_not(lost).view(np.uint8)  # 0 or 1
+    lost_ids = objects.reshape(-1)[lost]
+    traced = np.ones(objects.shape, np.uint8)
+    traced.reshape(-1)[lost] = 0
     displacement = cv2.subtract(coords, grid)
-    flat_coords, flat_grid = coords.reshape(-1, 2), grid.reshape(-1, 2)
-    for object_id in np.unique(lost_ids):
+    flat_coords = coords.reshape(-1, 2)
+    while len(lost):  # one object at a time (a few per frame)
+        object_id = lost_ids[0]
+        mine = lost_ids == object_id
+        pixels, lost, lost_ids = lost[mine], lost[~mine], lost_ids[~mine]
         weights = cv2.bitwise_and(traced, cv2.compare(objects, float(object_id), cv2.CMP_EQ))  # 1 where traced and its own
-        if cv2.countNonZero(weights) < MIN_TRACED:
-            continue
-        pixels = lost_pixels[lost_ids == object_id]
-        flat_coords[pixels] = _smooth_fill(displacement, weights, pixels) + flat_grid[pixels]
+        if cv2.countNonZero(weights) >= MIN_TRACED:
+            flat_coords[pixels] = _smooth_fill(displacement, weights, pixels)
 
 
 def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, factor: int = 4) -> np.ndarray:
-    """:func:`_push_pull` of ``values`` where ``weights`` (0 or 1, uint8) is set, at a quarter of the size (a
-    displacement field is smooth within one object), read at the flat ``pixels``.
+    """:func:`_push_pull` of the displacements ``values`` where ``weights`` (0 or 1, uint8) is set, at a quarter of
+    the size (a displacement field is smooth within one object), read at the flat ``pixels``: their new positions.
 
     The quarter-size result is sampled bilinearly at ``pixels`` as cv2.resize back to full size would.
     """
@@ -224,13 +234,26 @@ def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, fa
     small_values /= np.maximum(small_weights, 1e-12)[..., None]
     filled = _push_pull(small_values, small_weights)
     rows, columns = np.divmod(pixels, width)
-    # (cv2.remap takes maps of at most 32767 rows and columns: the pixels are laid out in rows of 1024.)
-    padded = -(-len(pixels) // 1024) * 1024
-    map_x, map_y = np.zeros(padded, np.float32), np.zeros(padded, np.float32)
-    map_x[:len(pixels)] = (columns + 0.5) * (small[0] / width) - 0.5
-    map_y[:len(pixels)] = (rows + 0.5) * (small[1] / height) - 0.5
-    sampled = cv2.remap(filled, map_x.reshape(-1, 1024), map_y.reshape(-1, 1024), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return sampled.reshape(-1, 2)[:len(pixels)]
+    where = np.empty((len(pixels), 2), np.float32)
+    where[:, 0] = (columns + 0.5) * (small[0] / width) - 0.5
+    where[:, 1] = (rows + 0.5) * (small[1] / height) - 0.5
+    moved = _sample_points(filled, where, cv2.INTER_LINEAR)
+    moved[:, 0] += columns
+    moved[:, 1] += rows
+    return moved
+
+
+_ROW = 1024  # cv2.remap takes maps of at most 32767 rows and columns: point lists are laid out in rows of _ROW
+
+
+def _sample_points(image: np.ndarray, points: np.ndarray, interpolation: int, outside: float | None = None) -> np.ndarray:
+    """``image`` at the (N, 2) x, y ``points``, as cv2.remap would sample it there: (N,) or (N, C). Outside the image:
+    ``outside``, or the nearest edge pixel if None."""
+    padded = np.zeros((-(-len(points) // _ROW) * _ROW, 2), np.float32)
+    padded[:len(points)] = points.reshape(-1, 2)
+    border = dict(borderMode=cv2.BORDER_REPLICATE) if outside is None else dict(borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+    sampled = cv2.remap(image, padded.reshape(-1, _ROW, 2), None, interpolation, **border)
+    return sampled.reshape((len(padded),) + image.shape[2:])[:len(points)]
 
 
 def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
