@@ -84,9 +84,14 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     height, width = chain.seen.shape
     grid = _grid(height, width)
     where = cv2.add(grid, np.asarray(motion, dtype=np.float32))  # each pixel's place in the chain's frame
-    coords = _sample(chain.coords, where)
-    seen = _sample(chain.seen, where)
-    seen *= _consistent(where, motion, back_motion, guides.depth, from_guides.depth, depth_tolerance)
+    # One remap of everything sampled bilinearly there (the same as one remap each, in a fraction of the time).
+    carried = [chain.coords, chain.seen] + ([] if back_motion is None else [np.asarray(back_motion, dtype=np.float32)])
+    sampled = _sample(cv2.merge(carried), where)
+    coords, seen = np.empty((height, width, 2), np.float32), np.empty((height, width), np.float32)
+    forward = None if back_motion is None else np.empty((height, width, 2), np.float32)
+    channels = [index for channel in range(sampled.shape[2]) for index in (channel, channel)]
+    cv2.mixChannels([sampled], [coords, seen] + ([] if forward is None else [forward]), channels)
+    seen *= _consistent(where, motion, forward, guides.depth, from_guides.depth, depth_tolerance)
     reanchoring = key.objects is not None and guides.object_index is not None
     if reanchoring:
         seen *= _same_object(coords, key.objects, guides.object_index)
@@ -140,17 +145,17 @@ def _inside(where: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarra
     return cv2.inRange(where, (0.0, 0.0), (width - 1.0, height - 1.0)) > 0
 
 
-def _consistent(where: np.ndarray, motion: np.ndarray, back_motion: np.ndarray | None, depth: np.ndarray | None,
+def _consistent(where: np.ndarray, motion: np.ndarray, forward: np.ndarray | None, depth: np.ndarray | None,
                 previous_depth: np.ndarray | None, depth_tolerance: float) -> np.ndarray:
     """True where the pixel came from inside the chain's frame, the motion agrees both ways and the depth matches.
 
-    The two-way test of Rerender-A-Video / FRESCO (as :mod:`..restyle.temporal`):
-    ``|b + f(p + b)|^2 <= 0.01 (|b|^2 + |f(p + b)|^2) + 0.5``; depth within ``depth_tolerance``, relative.
+    ``forward`` is the chain frame's motion towards this frame, sampled at ``where`` (or None). The two-way test of
+    Rerender-A-Video / FRESCO (as :mod:`..restyle.temporal`): ``|b + f(p + b)|^2 <= 0.01 (|b|^2 + |f(p + b)|^2) +
+    0.5``; depth within ``depth_tolerance``, relative.
     """
     valid = _inside(where)
-    if back_motion is not None:
+    if forward is not None:
         backward = np.asarray(motion, dtype=np.float32)
-        forward = _sample(back_motion, where)
         round_trip = cv2.add(backward, forward)
         round_trip = _summed(cv2.multiply(round_trip, round_trip, dst=round_trip))
         energy = cv2.multiply(backward, backward)
