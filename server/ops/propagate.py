@@ -418,8 +418,8 @@ class _Propagation:
         return beauty
 
     def _emit_keyframe(self, frame: ShotFrame) -> OutputFrame:
-        confidence = np.zeros(self.size + (3,), np.float32)
-        confidence[..., 0] = 1.0
+        confidence = np.empty(self.size + (3,), np.float32)
+        confidence[:] = np.tile(np.array([1.0, 0.0, 0.0], np.float32), (self.size[1], 1))  # trust 1, distance 0, nothing filled
         return OutputFrame(frame.number, {passes.BEAUTY: self._beauty(self.looks[frame.number], frame), CONFIDENCE: confidence},
                            {"cache": "keyframe", "keyframes": [frame.number]})
 

@@ -163,7 +163,10 @@ def _consistent(where: np.ndarray, motion: np.ndarray, forward: np.ndarray | Non
         valid &= round_trip <= 0.01 * energy + 0.5
     if depth is not None and previous_depth is not None:
         change = cv2.absdiff(_sample(previous_depth, where, cv2.INTER_NEAREST), depth)
-        valid &= change <= depth_tolerance * np.maximum(np.abs(depth), 1e-6)
+        limit = np.abs(depth)
+        np.maximum(limit, 1e-6, out=limit)
+        limit *= depth_tolerance
+        valid &= change <= limit
     return valid
 
 
@@ -272,7 +275,9 @@ def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     estimate = summed / np.maximum(weight, 1e-12)[..., None]
     for summed, weight in reversed(levels[:-1]):
         coarse = cv2.resize(estimate, (weight.shape[1], weight.shape[0]), interpolation=cv2.INTER_LINEAR)
-        own = summed / np.maximum(weight, 1e-12)[..., None]
+        estimate = summed / np.maximum(weight, 1e-12)[..., None]
         trust = np.clip(weight, 0.0, 1.0)[..., None]
-        estimate = own * trust + coarse * (1.0 - trust)
+        estimate *= trust  # own * trust + coarse * (1 - trust), in place
+        coarse *= 1.0 - trust
+        estimate += coarse
     return estimate
