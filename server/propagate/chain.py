@@ -179,8 +179,9 @@ def _summed(pairs: np.ndarray) -> np.ndarray:
 
 
 def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
-    red, green, blue = cv2.split(cv2.absdiff(look, other))
-    return cv2.max(cv2.max(red, green), blue)
+    difference = cv2.absdiff(look, other)
+    largest = np.maximum(difference[..., 0], difference[..., 1])
+    return np.maximum(largest, difference[..., 2], out=largest)
 
 
 def _same_object(coords: np.ndarray, key_objects: np.ndarray, objects: np.ndarray) -> np.ndarray:
