@@ -106,7 +106,9 @@ def _all_finite(array: np.ndarray) -> bool:
     """No NaN or infinity in ``array``: each row's sum is finite unless one of its values is not (or the sum
     overflows, when every value is checked)."""
     rows = array.reshape(array.shape[0], -1)
-    return bool(np.isfinite(rows @ np.ones(rows.shape[1], rows.dtype)).all() or np.isfinite(rows).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = rows @ np.ones(rows.shape[1], rows.dtype)
+    return bool(np.isfinite(sums).all() or np.isfinite(rows).all())
 
 
 def _shrink(array: np.ndarray, size: tuple[int, int], scale: tuple[float, float] | None) -> np.ndarray:
