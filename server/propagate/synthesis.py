@@ -86,7 +86,8 @@ class _ObjectModel:
         # (-2 q, 1) with the candidates' (c, |c|^2) columns ranks them.
         self.ranking = np.ascontiguousarray(np.vstack([candidates.T, (candidates * candidates).sum(axis=1)[None]]))
         self.residuals = residuals[::stride].astype(np.float32)
-        self.low, self.high = looks.min(axis=0), looks.max(axis=0)
+        channels = np.ascontiguousarray(looks.T)  # numpy reduces (N, 3) along N slowly, (3, N) along rows fast
+        self.low, self.high = channels.min(axis=1), channels.max(axis=1)
 
     def colour(self, colours: np.ndarray) -> np.ndarray:
         return colours @ self.affine[:3] + self.affine[3]
