@@ -170,12 +170,9 @@ def _consistent(where: np.ndarray, motion: np.ndarray, forward: np.ndarray | Non
     return valid
 
 
-_SUM = np.ones((1, 2), np.float32)
-
-
 def _summed(pairs: np.ndarray) -> np.ndarray:
     """The two channels of an (H, W, 2) field added."""
-    return cv2.transform(pairs, _SUM)
+    return np.add(pairs[..., 0], pairs[..., 1])
 
 
 def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
