@@ -98,9 +98,9 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
         lost = np.flatnonzero(seen <= 0.99)
         _reanchor(coords, lost, guides.object_index, grid)
     difference = _largest_difference(_sample(key.look, coords), render_look)
-    if reanchoring:
+    alike = lost[difference.reshape(-1)[lost] <= LOOK_TOLERANCE] if reanchoring else []
+    if len(alike):
         # A lost pixel is trusted again where the keyframe's render shows the same object there, looking the same.
-        alike = lost[difference.reshape(-1)[lost] <= LOOK_TOLERANCE]
         points = coords.reshape(-1, 1, 2)[alike]
         same = _sample_points(key.objects, points, cv2.INTER_NEAREST, -1.0) == guides.object_index.reshape(-1)[alike]
         seen.reshape(-1)[alike[same & _inside(points, (height, width)).reshape(-1)]] = 1.0
@@ -221,8 +221,7 @@ def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, fa
     height, width = weights.shape
     small = (max(1, width // factor), max(1, height // factor))
     if height % factor or width % factor:
-        full_weights = weights.astype(np.float32)
-        small_weights = cv2.resize(full_weights, small, interpolation=cv2.INTER_AREA)
+        small_weights = cv2.resize(weights.astype(np.float32), small, interpolation=cv2.INTER_AREA)
         small_values = cv2.resize(cv2.copyTo(values, weights), small, interpolation=cv2.INTER_AREA)
     else:
         # Whole blocks of factor x factor: only the blocks around the weighted pixels are averaged, the rest is 0.
