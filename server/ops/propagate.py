@@ -368,7 +368,7 @@ class _Propagation:
                         key=lambda chain: -abs(frame.number - chain.key))
         height, width = self.size
         scratch = self._scratch()
-        trust, distance, coverage = (scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage"))
+        trust, distance, coverage, spare = (scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage", "spare"))
         distance.fill(-1.0)
         if not chains:
             trust.fill(0.0)
@@ -383,7 +383,7 @@ class _Propagation:
                 np.multiply(seen, decay, out=trust)
             else:
                 coverage += seen
-                np.maximum(trust, seen * decay, out=trust)
+                np.maximum(trust, np.multiply(seen, decay, out=spare), out=trust)
             np.copyto(distance, np.float32(span), where=seen > 0.5)
             # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
             other = [abs(frame.number - other.key) for other in chains if other.key != chain.key]
@@ -399,9 +399,13 @@ class _Propagation:
         if not holes.empty:
             flat = propagated.reshape(-1, 3)
             known = coverage.reshape(-1)[holes.pixels][:, None]
-            flat[holes.pixels] = flat[holes.pixels] * known + self._synthesise(frame, models, holes) * (1.0 - known)
+            mixed, filled = flat[holes.pixels], self._synthesise(frame, models, holes)
+            mixed *= known
+            filled *= 1.0 - known
+            mixed += filled
+            flat[holes.pixels] = mixed
         result = {passes.BEAUTY: self._beauty(propagated, frame),
-                  CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage)])}
+                  CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage, out=spare)])}
         return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
                                                   "synthesised": float(1.0 - coverage.mean())})
 
@@ -414,8 +418,8 @@ class _Propagation:
         return beauty
 
     def _emit_keyframe(self, frame: ShotFrame) -> OutputFrame:
-        confidence = np.zeros(self.size + (3,), np.float32)
-        confidence[..., 0] = 1.0
+        confidence = np.empty(self.size + (3,), np.float32)
+        confidence[:] = np.tile(np.array([1.0, 0.0, 0.0], np.float32), (self.size[1], 1))  # trust 1, distance 0, nothing filled
         return OutputFrame(frame.number, {passes.BEAUTY: self._beauty(self.looks[frame.number], frame), CONFIDENCE: confidence},
                            {"cache": "keyframe", "keyframes": [frame.number]})
 

@@ -67,17 +67,20 @@ def read_shot_frame(number: int, buffers: Mapping[str, np.ndarray], size: tuple[
     if beauty.shape[:2] != size:
         raise ShapeMismatch(f"frame {number} is {beauty.shape[1]}x{beauty.shape[0]}, the shot is {size[1]}x{size[0]}")
     linear = np.ascontiguousarray(beauty, dtype=np.float32)
-    if not np.isfinite(linear).all():
+    if not _all_finite(linear):
         raise NonFiniteValues(f"frame {number}'s beauty has NaN or infinite values", details={"buffer": passes.BEAUTY})
     full = {name: _pass(buffers, name, number, size, channels)
             for name, channels in ((passes.MOTION_BACKWARD, 2), (passes.MOTION_FORWARD, 2), (passes.DEPTH, None),
                                    (passes.OBJECT_INDEX, None))}
     small = work_size(*size)
-    scale = np.array([small[1] / size[1], small[0] / size[0]], np.float32)
+    scale = (small[1] / size[1], small[0] / size[0])
     work = Guides(*(None if full[name] is None else _shrink(full[name], small, scale if name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD) else None)
                     for name in (passes.MOTION_BACKWARD, passes.MOTION_FORWARD, passes.DEPTH, passes.OBJECT_INDEX)))
     # The working-size look: the render averaged down, then encoded (a quarter of the work of the other order).
-    work_look = perceptual((linear if small == size else cv2.resize(linear, (small[1], small[0]), interpolation=cv2.INTER_AREA))[..., :3])
+    work_linear = linear if small == size else cv2.resize(linear, (small[1], small[0]), interpolation=cv2.INTER_AREA)
+    work_look = cv2.cvtColor(work_linear, cv2.COLOR_RGBA2RGB) if work_linear.shape[2] == 4 else work_linear.copy()
+    np.clip(work_look, 0.0, 1.0, out=work_look)
+    np.sqrt(work_look, out=work_look)  # as perceptual(), in place
     return ShotFrame(number, linear, full[passes.OBJECT_INDEX], full[passes.DEPTH], work, work_look)
 
 
@@ -94,17 +97,26 @@ def _pass(buffers: Mapping[str, np.ndarray], name: str, number: int, size: tuple
     if array.shape != expected:
         raise ShapeMismatch(f"frame {number}'s {name} has shape {array.shape}, expected {expected}", details={"buffer": name})
     values = np.ascontiguousarray(array, dtype=np.float32)
-    if name != passes.DEPTH and not np.isfinite(values).all():
+    if name != passes.DEPTH and not _all_finite(values):
         raise NonFiniteValues(f"frame {number}'s {name} has NaN or infinite values", details={"buffer": name})
     return values
 
 
-def _shrink(array: np.ndarray, size: tuple[int, int], scale: np.ndarray | None) -> np.ndarray:
+def _all_finite(array: np.ndarray) -> bool:
+    """No NaN or infinity in ``array``: each row's sum is finite unless one of its values is not (or the sum
+    overflows, when every value is checked)."""
+    rows = array.reshape(array.shape[0], -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = rows @ np.ones(rows.shape[1], rows.dtype)
+    return bool(np.isfinite(sums).all() or np.isfinite(rows).all())
+
+
+def _shrink(array: np.ndarray, size: tuple[int, int], scale: tuple[float, float] | None) -> np.ndarray:
     """Nearest-neighbour resampling, so ids, depths and motion never mix across object edges."""
     if array.shape[:2] == size:
         return array
     small = cv2.resize(array, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-    return small * scale if scale is not None else small
+    return cv2.multiply(small, scale + (0.0, 0.0), dst=small) if scale is not None else small
 
 
 def link_motion(frame: ShotFrame, previous: ShotFrame, optical_flow: bool) -> None:

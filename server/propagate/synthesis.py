@@ -86,7 +86,8 @@ class _ObjectModel:
         # (-2 q, 1) with the candidates' (c, |c|^2) columns ranks them.
         self.ranking = np.ascontiguousarray(np.vstack([candidates.T, (candidates * candidates).sum(axis=1)[None]]))
         self.residuals = residuals[::stride].astype(np.float32)
-        self.low, self.high = looks.min(axis=0), looks.max(axis=0)
+        channels = np.ascontiguousarray(looks.T)  # numpy reduces (N, 3) along N slowly, (3, N) along rows fast
+        self.low, self.high = channels.min(axis=1), channels.max(axis=1)
 
     def colour(self, colours: np.ndarray) -> np.ndarray:
         return colours @ self.affine[:3] + self.affine[3]
@@ -139,10 +140,15 @@ class StyleModel:
             if where_small.any():
                 residual[where_small] = self._model(object_id).residual(holes.features[where_small])
         residual = holes.upscale(cv2.medianBlur(residual, 3))  # single mismatched patches would sparkle
-        for object_id, chosen, _ in holes.objects:
+        for object_id, run, _ in holes.objects:
             model = self._model(object_id)
+            look = out[run]
+            np.matmul(holes.guide[run], model.affine[:3], out=look)
+            look += model.affine[3]
+            look += residual[run]
             # The fill never invents a colour the keyframe did not use on that object.
-            out[chosen] = np.clip(model.colour(holes.guide[chosen]) + residual[chosen], model.low, model.high)
+            np.maximum(look, model.low, out=look)
+            np.minimum(look, model.high, out=look)
         return out
 
     def _model(self, object_id: float) -> _ObjectModel:
@@ -167,7 +173,8 @@ class Holes:
 
     ``render`` is the frame's beauty (linear, full size), of which only the hole pixels
     are read; ``small_guide`` is its guide colour at any size (resampled to the matching
-    size here). Matching works in the holes' bounding box at the matching size.
+    size here). Matching works in the holes' bounding box at the matching size. ``pixels``
+    (flat indices) come in runs of one object each, so an object's pixels are a slice.
     """
 
     def __init__(self, mask: np.ndarray, render: np.ndarray, small_guide: np.ndarray, objects: np.ndarray | None,
@@ -189,9 +196,6 @@ class Holes:
             max(0, int(np.floor(left * scale_x)) - 2), min(small_size[0], int(np.ceil(right * scale_x)) + 2))
         small_mask = _resized(mask.view(np.uint8), small_size, cv2.INTER_NEAREST)
         small_mask = cv2.dilate(small_mask, np.ones((3, 3), np.uint8))[small_top:small_bottom, small_left:small_right] > 0
-        small_ids = _resized(objects, small_size, cv2.INTER_NEAREST)
-        small_ids = (np.full(small_mask.shape, _ALL, np.float32) if small_ids is None
-                     else small_ids[small_top:small_bottom, small_left:small_right])
         # Features need one pixel more around the box for their 3x3 patches (reflected only at the frame's edges).
         outer_top, outer_left = max(0, small_top - 1), max(0, small_left - 1)
         cut = (slice(outer_top, min(small_size[1], small_bottom + 1)), slice(outer_left, min(small_size[0], small_right + 1)))
@@ -200,10 +204,20 @@ class Holes:
         self.features = guide_features(_resized(small_guide[..., :3], small_size, cv2.INTER_AREA)[cut],
                                        None if small_depth is None else small_depth[cut])[inner]
         self.small_shape = small_mask.shape
+        if objects is None:
+            self.objects = [(_ALL, slice(0, len(self.pixels)), small_mask)]
+        else:
+            ids = objects.reshape(-1)[self.pixels]
+            order = np.argsort(ids, kind="stable")
+            self.pixels, ids = self.pixels[order], ids[order]
+            rows, columns = rows[order], columns[order]
+            kinds, starts = np.unique(ids, return_index=True)
+            small_ids = _resized(objects, small_size, cv2.INTER_NEAREST)[small_top:small_bottom, small_left:small_right]
+            ends = list(starts[1:]) + [len(ids)]
+            self.objects = [(float(object_id), slice(start, end), small_mask & (small_ids == object_id))
+                            for object_id, start, end in zip(kinds, starts, ends)]
         channels = render.shape[2]
         self.guide = perceptual(render.reshape(-1, channels)[self.pixels, :3])
-        ids = objects.reshape(-1)[self.pixels] if objects is not None else np.full(len(self.pixels), _ALL, np.float32)
-        self.objects = [(float(object_id), ids == object_id, small_mask & (small_ids == object_id)) for object_id in np.unique(ids)]
         # Where each hole pixel falls at the matching size, as cv2.resize maps a destination pixel to its source.
         # (cv2.remap takes maps of at most 32767 rows and columns: the list is laid out in rows of _ROW.)
         padded = -(-len(self.pixels) // _ROW) * _ROW

@@ -38,3 +38,20 @@ def test_holes_sample_the_matching_size_as_resizing_the_whole_frame_would():
     np.testing.assert_allclose(holes.upscale(np.ascontiguousarray(small[top:bottom, left:right])), whole, atol=2e-3)
     np.testing.assert_array_equal(holes.pixels, np.flatnonzero(mask))
     np.testing.assert_allclose(holes.guide, np.sqrt(np.clip(render.reshape(-1, 4)[holes.pixels, :3], 0, 1)))
+
+
+def test_holes_come_in_one_run_per_object_ascending_within_it():
+    height, width = 96, 160
+    rng = np.random.default_rng(6)
+    objects = np.zeros((height, width), np.float32)
+    objects[:, 60:] = 2.0
+    objects[30:70, 20:120] = 1.0
+    mask = rng.random((height, width)) < 0.3
+    render = rng.random((height, width, 4), dtype=np.float32)
+    holes = Holes(mask, render, render[..., :3], objects, None)
+    np.testing.assert_array_equal(np.sort(holes.pixels), np.flatnonzero(mask))
+    assert [object_id for object_id, _, _ in holes.objects] == [0.0, 1.0, 2.0]
+    for object_id, run, _ in holes.objects:
+        pixels = holes.pixels[run]
+        np.testing.assert_array_equal(pixels, np.flatnonzero(mask & (objects == object_id)))
+    np.testing.assert_allclose(holes.guide, np.sqrt(np.clip(render.reshape(-1, 4)[holes.pixels, :3], 0, 1)))
