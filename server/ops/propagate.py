@@ -35,7 +35,9 @@ Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
 ``threads`` (the server's setting: ``serve --propagate-threads``, or
 ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
 with its own full-size scratch (about 70 bytes a pixel); the chains are traced
-there too (each one step after the other) while the next frames are read.
+there too (each one step after the other) while the next frames are read,
+and while a backward chain is traced the frames it has reached are finished,
+from the last (at most twice ``threads`` of them then wait to be returned).
 Results come back in the order they would one at a time; at most ``threads``
 are being made at once, and reading waits while more than twice that are due.
 The result is the same bytes for any thread count.
@@ -318,7 +320,12 @@ class _Propagation:
         return sample_full(self.looks[chain.key], chain, trust(chain), self._scratch(), side)
 
     def _close(self, key: ShotFrame | None) -> None:
-        """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones."""
+        """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones.
+
+        The frame returned first is the one the backward chain reaches last, so while
+        the chain is traced the pool finishes the frames it has reached, from the
+        last: at most twice ``threads`` of them, which wait to be returned.
+        """
         held, self.held = self.held, []
         reached: list[ShotFrame] = []  # the held frames the backward chain reaches, from the last
         if key is not None and held and self.previous is held[-1]:
@@ -326,24 +333,36 @@ class _Propagation:
                 if frame.number != key.number - 1 - len(reached):
                     break
                 reached.append(frame)
-        chains = self._later(self._backward, key, reached) if reached else None
-        numbers = {frame.number for frame in reached}
-        for frame in held:
-            self.due.append(self._due(frame, (key.number, chains) if frame.number in numbers else None))
-
-    def _backward(self, key: ShotFrame, reached: list[ShotFrame]) -> dict[int, Chain]:
-        """The backward chain from ``key`` at each of the ``reached`` frames (consecutive, from the last), by number."""
-        chain, after, chains = start_chain(key.number, *key.work_look.shape[:2]), key, {}
+        steps: dict[int, Future] = {frame.number: Future() for frame in reached}
+        if reached:
+            self._later(self._backward, key, reached, steps)
+        dues = {frame.number: self._due(frame, None) for frame in held if frame.number not in steps}
         for frame in reached:
-            chain = chains[frame.number] = step_chain(chain, frame.number, frame.work, after.work, self._view(key.number),
-                                                      frame.work_look, frame.work.motion_forward, after.work.motion_backward,
-                                                      depth_tolerance=self.plan.depth_tolerance)
-            after = frame
-        return chains
+            dues[frame.number] = self._due(frame, (key.number, steps[frame.number]))
+        for frame in reached[:2 * self.plan.threads if self.pool else 0]:
+            dues[frame.number].start(self.pool)
+        self.due.extend(dues[frame.number] for frame in held)
+
+    def _backward(self, key: ShotFrame, reached: list[ShotFrame], steps: dict[int, Future]) -> None:
+        """The backward chain from ``key`` traced through the ``reached`` frames (consecutive, from the last), each
+        step's chain given to its frame's future as soon as it is made (a failure to every future left)."""
+        chain, after = start_chain(key.number, *key.work_look.shape[:2]), key
+        try:
+            for frame in reached:
+                chain = step_chain(chain, frame.number, frame.work, after.work, self._view(key.number), frame.work_look,
+                                   frame.work.motion_forward, after.work.motion_backward,
+                                   depth_tolerance=self.plan.depth_tolerance)
+                steps[frame.number].set_result(chain)
+                after = frame
+        except BaseException as error:
+            for step in steps.values():
+                if not step.done():
+                    step.set_exception(error)
+            raise
 
     def _due(self, frame: ShotFrame, backward: tuple[int, Future] | None) -> _Due:
         """``frame``'s result to come: from the cache, or made from its forward chain and ``backward`` (the later
-        keyframe, and its chains by frame, perhaps still being traced)."""
+        keyframe, and the future of its chain at this frame, perhaps still being traced)."""
         keys = [side[0] for side in (frame.forward, backward) if side is not None]
         key = self._cache_key(frame, keys) if self.plan.cache else None
         cached = self.plan.cache.get(key, (passes.BEAUTY, CONFIDENCE)) if key else None
@@ -352,7 +371,7 @@ class _Propagation:
         # The keyframes a fill learns from, as they are now; their models asked for before the frame, which waits for them.
         models = {number: self._model(number) for number in keys or sorted(self.key_frames)}
         return _Due(make=lambda: self._finish(frame, frame.forward[1].result() if frame.forward else None,
-                                              backward[1].result()[frame.number] if backward else None, keys, models),
+                                              backward[1].result() if backward else None, keys, models),
                     keep=lambda output: self._store(key, output))
 
     def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:

@@ -397,3 +397,68 @@ def test_a_job_stopped_early_leaves_no_threads_behind():
     assert any(thread.name.startswith("propagate") for thread in threading.enumerate())
     outputs.close()
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("propagate")]
+
+
+def test_the_pool_finishes_frames_the_backward_chain_has_reached_while_it_traces_the_rest(monkeypatch):
+    import threading
+
+    from framebridge.server.ops import propagate as module
+
+    frames = list(range(1, 9))
+    shot = sliding_shot(frames)
+    late_frame_finished, waited = threading.Event(), []
+    finish, step = module._Propagation._finish, module.step_chain
+
+    def finishing(self, frame, *args):
+        output = finish(self, frame, *args)
+        if frame.number == 7:
+            late_frame_finished.set()
+        return output
+
+    def stepping(chain, number, *args, **kwargs):
+        if chain.key == 8 and number == 2:  # the backward chain's last step waits for frame 7 to be finished
+            waited.append(late_frame_finished.wait(timeout=20))
+        return step(chain, number, *args, **kwargs)
+
+    monkeypatch.setattr(module._Propagation, "_finish", finishing)
+    monkeypatch.setattr(module, "step_chain", stepping)
+    op = PropagateOp(threads=2)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
+                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
+    outputs = list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+    assert [output.number for output in outputs] == frames
+    assert waited == [True]
+
+
+def test_a_failing_backward_step_fails_the_job_without_leaving_frames_waiting(monkeypatch):
+    import threading
+
+    from framebridge.server.ops import propagate as module
+
+    frames = list(range(1, 9))
+    shot = sliding_shot(frames)
+    step = module.step_chain
+
+    def stepping(chain, number, *args, **kwargs):
+        if chain.key == 8 and number == 4:
+            raise RuntimeError("step failed")
+        return step(chain, number, *args, **kwargs)
+
+    monkeypatch.setattr(module, "step_chain", stepping)
+    op = PropagateOp(threads=2)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
+                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
+    raised = []
+
+    def run():
+        try:
+            list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+        except RuntimeError as error:
+            raised.append(str(error))
+
+    job = threading.Thread(target=run)
+    job.start()
+    job.join(timeout=30)
+    assert not job.is_alive(), "frames waited for chain steps that never came"
+    assert raised == ["step failed"]
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("propagate")]
