@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from framebridge.protocol.errors import InvalidParams
 
-__all__ = ["CaptureFolder", "nuke_path", "version_folder", "read_knobs", "beside"]
+__all__ = ["CaptureFolder", "removed_on_failure", "nuke_path", "version_folder", "read_knobs", "beside"]
 
 _VERSION = re.compile(r"^v(\d{3,})$")
 
@@ -60,6 +61,17 @@ class CaptureFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextmanager
+def removed_on_failure(*folders: CaptureFolder) -> Iterator[None]:
+    """The capture ``folders`` removed if the block raises (anything, a cancel too), kept otherwise."""
+    try:
+        yield
+    except BaseException:
+        for folder in folders:
+            folder.remove()
+        raise
 
 
 def read_knobs(folder: str | os.PathLike[str], frames: Iterable[int], op: str) -> dict[str, object]:

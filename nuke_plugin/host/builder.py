@@ -14,7 +14,7 @@ which gives a knob's default when an older saved node lacks it.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import nuke
 
@@ -28,6 +28,7 @@ __all__ = [
     "is_bridge_node",
     "make_knob",
     "build_node",
+    "on_selection",
     "knob_values",
     "apply_knob_states",
     "set_state",
@@ -104,6 +105,16 @@ def build_node(specs: Iterable[KnobSpec], name: str, input_node: Any = None, hel
         group.setInput(0, input_node)
         group.setXYpos(input_node.xpos(), input_node.ypos() + 60)
     return group
+
+
+def on_selection(create: Callable[[Any, Any], Any]) -> Any:
+    """Menu: ``create(first selected node, second selected node)`` (None where fewer are selected), its panel
+    opened in the GUI."""
+    selected = nuke.selectedNodes()
+    node = create(selected[0] if selected else None, selected[1] if len(selected) > 1 else None)
+    if nuke.GUI:
+        node.showControlPanel()
+    return node
 
 
 def knob_values(node: Any, specs: Iterable[KnobSpec], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

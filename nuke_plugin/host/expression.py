@@ -31,10 +31,10 @@ from ..core.expression import (
 )
 from ..core.job import choose_view, connection_settings, default_output_folder
 from ..core.layers import LayerPlan
-from ..core.paths import CaptureFolder, beside
+from ..core.paths import CaptureFolder, beside, removed_on_failure
 from ..core.requests import choose_frames
 from ..core.session import SessionResult, capture_source, check_server, run_session
-from . import background
+from . import background, builder
 from .nodes import fill_read, make_knob, render_capture
 
 __all__ = ["is_expression_node", "create_expression_node", "new_expression_node", "send_expression", "place_results"]
@@ -71,11 +71,7 @@ def create_expression_node(plate: Any = None, driver: Any = None) -> Any:
 
 def new_expression_node() -> Any:
     """Menu: an Expression node on the selected nodes (the first selected is the plate, the second the driver)."""
-    selected = nuke.selectedNodes()
-    node = create_expression_node(selected[0] if selected else None, selected[1] if len(selected) > 1 else None)
-    if nuke.GUI:
-        node.showControlPanel()
-    return node
+    return builder.on_selection(create_expression_node)
 
 
 def _report(error: FrameBridgeError) -> None:
@@ -158,13 +154,9 @@ def _check(job: _Job) -> None:
 def _capture(job: _Job) -> tuple[CaptureFolder, CaptureFolder]:
     """Main thread: render the plate's frames and the driver's paired frames and reference."""
     plate_capture, driver_capture = CaptureFolder(), CaptureFolder()
-    try:
+    with removed_on_failure(plate_capture, driver_capture):
         render_capture(job.plate, _RGBA, job.frames, plate_capture, job.view)
         render_capture(job.driver, _RGBA, job.request.driver_frames, driver_capture, job.view)
-    except BaseException:
-        plate_capture.remove()
-        driver_capture.remove()
-        raise
     return plate_capture, driver_capture
 
 

@@ -40,7 +40,7 @@ from ..core.lipsync import (
     plate_request,
     read_wav,
 )
-from ..core.paths import CaptureFolder, version_folder
+from ..core.paths import CaptureFolder, removed_on_failure, version_folder
 from ..core.session import SessionResult, capture_source, run_session
 from . import background, builder, send
 from .nodes import render_capture
@@ -163,11 +163,8 @@ def prepare_plate(node: Any) -> tuple[PlateRequest, Any]:
 
 def _capture_plate(request: PlateRequest, plate: Any) -> CaptureFolder:
     folder = CaptureFolder()
-    try:
+    with removed_on_failure(folder):
         render_capture(plate, _RGBA, request.frames, folder, request.view)
-    except BaseException:
-        folder.remove()
-        raise
     return folder
 
 

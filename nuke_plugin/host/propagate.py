@@ -21,7 +21,7 @@ from framebridge.protocol.session import connect
 
 from ..core.colour import shot_colour
 from ..core.job import check_full_resolution, choose_view
-from ..core.paths import CaptureFolder, version_folder
+from ..core.paths import CaptureFolder, removed_on_failure, version_folder
 from ..core.propagate import (
     KEYFRAME_LAYERS,
     PROPAGATE_HELP,
@@ -55,11 +55,7 @@ def create_propagate_node(shot: Any = None, keyframes: Any = None) -> Any:
 
 def new_propagate_node() -> Any:
     """Menu: a Propagate node on the selected nodes (the first selected is the shot, the second the keyframes)."""
-    selected = nuke.selectedNodes()
-    node = create_propagate_node(selected[0] if selected else None, selected[1] if len(selected) > 1 else None)
-    if nuke.GUI:
-        node.showControlPanel()
-    return node
+    return builder.on_selection(create_propagate_node)
 
 
 def prepare(node: Any, overrides: dict[str, Any] | None = None) -> tuple[PropagateRequest, Any, Any]:
@@ -89,7 +85,7 @@ def prepare(node: Any, overrides: dict[str, Any] | None = None) -> tuple[Propaga
 def capture(request: PropagateRequest, shot: Any, keyframes: Any) -> tuple[CaptureFolder, CaptureFolder]:
     """Main thread: render the shot's layers and, one by one, input 1 at each keyframe."""
     shot_folder, keyframe_folder = CaptureFolder(), CaptureFolder()
-    try:
+    with removed_on_failure(shot_folder, keyframe_folder):
         render_capture(shot, request.layers, request.frames, shot_folder, request.view)
         for number in request.keyframes:
             try:
@@ -97,10 +93,6 @@ def capture(request: PropagateRequest, shot: Any, keyframes: Any) -> tuple[Captu
             except RuntimeError as error:  # what nuke.execute raises for a frame its input cannot render
                 raise MissingInput(f"input 1 (keyframes) has no image at frame {number}: {error}",
                                    fix=_NO_KEYFRAME_FIX) from error
-    except BaseException:
-        shot_folder.remove()
-        keyframe_folder.remove()
-        raise
     return shot_folder, keyframe_folder
 
 

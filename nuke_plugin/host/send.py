@@ -31,7 +31,7 @@ from framebridge.protocol.session import connect
 
 from ..core.colour import shot_colour
 from ..core.job import JobRequest, check_full_resolution, choose_view, plan_job
-from ..core.paths import CaptureFolder, version_folder
+from ..core.paths import CaptureFolder, removed_on_failure, version_folder
 from ..core.requests import choose_frames
 from ..core.session import SessionResult, capture_source, check_server, run_session, shot_with_depth_range
 from . import background, builder
@@ -86,11 +86,8 @@ def check(request: JobRequest) -> None:
 def capture(request: JobRequest, source: Any) -> CaptureFolder:
     """Main thread: render the input to a temporary capture folder."""
     folder = CaptureFolder()
-    try:
+    with removed_on_failure(folder):
         render_capture(source, request.layers, request.frames, folder, request.view)
-    except BaseException:
-        folder.remove()
-        raise
     return folder
 
 

@@ -147,3 +147,17 @@ def test_a_gui_send_cancelled_from_the_progress_task_places_nothing(nuke, server
     settle()
     assert "cancelled" in nuke.messages[-1] and nuke.allNodes("CornerPin2D") == []
     assert not any(child.Class() == "Read" for child in node.children)
+
+
+def test_the_menu_makes_an_expression_node_on_the_selection(nuke, astronaut):
+    import runpy
+    from pathlib import Path
+
+    nuke.GUI = True
+    plate = _image_node(nuke, "Plate1", {1: astronaut, 2: astronaut})
+    driver = _image_node(nuke, "Actor1", {5: astronaut, 6: astronaut})
+    nuke._selected[:] = [plate, driver]
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "nuke_plugin" / "menu.py"))
+    node = nuke.menus["Nodes"].items["FrameBridge"].items["FrameBridge Expression"]()
+    assert node.input(0) is plate and node.input(1) is driver and node.panel_shown
+    assert node["frames"].value() == "1-2" and node["reference_frame"].value() == 5

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from framebridge.nuke_plugin.core.job import contiguous_runs, default_output_folder, plan_job
-from framebridge.nuke_plugin.core.paths import CaptureFolder, beside, nuke_path, read_knobs, version_folder
+from framebridge.nuke_plugin.core.paths import CaptureFolder, beside, nuke_path, read_knobs, removed_on_failure, version_folder
 from framebridge.protocol.errors import InvalidParams, MissingInput
 
 
@@ -20,6 +20,18 @@ def test_capture_folder_names_the_write_pattern_and_each_frame(tmp_path):
     assert capture.path(3).parent == capture.folder
     capture.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_captures_are_removed_when_capturing_fails_and_kept_when_it_succeeds(tmp_path):
+    kept = (CaptureFolder(tmp_path), CaptureFolder(tmp_path))
+    with removed_on_failure(*kept):
+        pass
+    assert all(capture.folder.is_dir() for capture in kept)
+    failed = (CaptureFolder(tmp_path), CaptureFolder(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        with removed_on_failure(*failed):
+            raise KeyboardInterrupt
+    assert not any(capture.folder.exists() for capture in failed)
 
 
 def test_read_knobs_cover_the_published_range_and_read_raw(tmp_path):
