@@ -180,8 +180,10 @@ def _one_line(error: FrameBridgeError) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from .arguments import check_connection_folder, check_endpoint
     from .clients import ClientRegistry
+    from .memory import keep_frame_memory
     from .server import Server
 
+    keep_frame_memory()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The backends read these when they load; the flags win over the environment.
     if args.models_config:
@@ -255,6 +257,9 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .memory import keep_frame_memory
+
+    keep_frame_memory()
     if args.chunk and args.op == "lipsync":
         raise FrameBridgeError("lipsync is never split into chunks: its cues and plates depend on the whole shot",
                                fix="run it as one task, without --chunk")

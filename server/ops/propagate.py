@@ -72,6 +72,7 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..chunks import ChunkRule
+from ..propagate.assemble import Side, assemble
 from ..propagate.chain import Chain, Guides, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
 from ..propagate.synthesis import Holes, KeySample, StyleModel
@@ -315,10 +316,6 @@ class _Propagation:
             self.local.scratch = Scratch()
         return self.local.scratch
 
-    def _sample(self, chain: Chain, side: str) -> tuple[np.ndarray, np.ndarray]:
-        """The keyframe's look at the chain's frame and how far to trust it there, at full size (scratch buffers of ``side``)."""
-        return sample_full(self.looks[chain.key], chain, trust(chain), self._scratch(), side)
-
     def _close(self, key: ShotFrame | None) -> None:
         """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones.
 
@@ -382,54 +379,32 @@ class _Propagation:
     def _finish(self, frame: ShotFrame, forward: Chain | None, backward: Chain | None, keys: list[int],
                 models: dict[int, Future]) -> OutputFrame:
         """The frame made from its chains, in buffers of its own (any thread)."""
-        # The farther keyframe first: the nearer one's span then overwrites the distance wherever it saw the pixel.
+        # The farther keyframe first: the nearer one's span then wins the distance wherever it saw the pixel.
         chains = sorted((chain for chain in (forward, backward) if chain is not None),
                         key=lambda chain: -abs(frame.number - chain.key))
-        height, width = self.size
-        scratch = self._scratch()
-        trust, distance, coverage, spare = (scratch.get(name, (height, width)) for name in ("trust", "distance", "coverage", "spare"))
-        distance.fill(-1.0)
-        if not chains:
-            trust.fill(0.0)
-            coverage.fill(0.0)
-        looks, weights = [], []
+        sides = []
         for side, chain in enumerate(chains):
-            look, seen = self._sample(chain, f"side {side}")
             span = abs(frame.number - chain.key)
-            decay = np.float32(0.5 ** (span / self.plan.halflife))
-            if side == 0:
-                np.copyto(coverage, seen)
-                np.multiply(seen, decay, out=trust)
-            else:
-                coverage += seen
-                np.maximum(trust, np.multiply(seen, decay, out=spare), out=trust)
-            np.copyto(distance, np.float32(span), where=seen > 0.5)
             # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
             other = [abs(frame.number - other.key) for other in chains if other.key != chain.key]
-            seen *= float(other[0] if other else 1.0)
-            looks.append(look)
-            weights.append(seen)
-        np.minimum(coverage, 1.0, out=coverage)
-        if len(looks) == 2:
-            propagated = cv2.blendLinear(looks[0], looks[1], weights[0], weights[1], dst=scratch.get("blend", (height, width, 3)))
-        else:
-            propagated = looks[0] if looks else np.zeros((height, width, 3), np.float32)
-        holes = Holes(coverage < 0.999, frame.render, frame.work_look, frame.objects, frame.depth)
+            sides.append(Side(sample_full(self.looks[chain.key], chain, self._scratch(), f"side {side}"), trust(chain),
+                              span, float(other[0] if other else 1.0), 0.5 ** (span / self.plan.halflife)))
+        beauty, confidence, mask = assemble(frame.render, sides)
+        holes = Holes(mask, frame.render, frame.work_look, frame.objects, frame.depth)
         if not holes.empty:
-            flat = propagated.reshape(-1, 3)
-            known = coverage.reshape(-1)[holes.pixels][:, None]
-            mixed, filled = flat[holes.pixels], self._synthesise(frame, models, holes)
+            flat = beauty.reshape(-1, beauty.shape[2])
+            known = 1.0 - confidence.reshape(-1, 3)[holes.pixels, 2:]
+            mixed, filled = flat[holes.pixels, :3], self._synthesise(frame, models, holes)
             mixed *= known
             filled *= 1.0 - known
             mixed += filled
-            flat[holes.pixels] = mixed
-        result = {passes.BEAUTY: self._beauty(propagated, frame),
-                  CONFIDENCE: cv2.merge([trust, distance, np.subtract(np.float32(1.0), coverage, out=spare)])}
-        return OutputFrame(frame.number, result, {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
-                                                  "synthesised": float(1.0 - coverage.mean())})
+            flat[holes.pixels, :3] = mixed
+        return OutputFrame(frame.number, {passes.BEAUTY: beauty, CONFIDENCE: confidence},
+                           {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
+                            "synthesised": float(confidence[..., 2].mean())})
 
     def _beauty(self, look: np.ndarray, frame: ShotFrame) -> np.ndarray:
-        """The frame's result, in memory of its own: ``look`` with the render's alpha, if it has one."""
+        """A keyframe's result, in memory of its own: ``look`` with the render's alpha, if it has one."""
         if not frame.has_alpha:
             return look.copy()
         beauty = np.empty(look.shape[:2] + (4,), np.float32)

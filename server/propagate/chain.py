@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from numba import njit
 
 __all__ = ["Guides", "Chain", "KeyView", "start_chain", "step_chain", "trust"]
 
@@ -82,28 +83,19 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     ``render_look`` the render's display colours at ``frame``.
     """
     height, width = chain.seen.shape
-    grid = _grid(height, width)
-    where = cv2.add(grid, np.asarray(motion, dtype=np.float32))  # each pixel's place in the chain's frame
-    # One remap of everything sampled bilinearly there (the same as one remap each, in a fraction of the time).
-    carried = [chain.coords, chain.seen] + ([] if back_motion is None else [np.asarray(back_motion, dtype=np.float32)])
-    sampled = _sample(cv2.merge(carried), where)
     coords, seen = np.empty((height, width, 2), np.float32), np.empty((height, width), np.float32)
-    forward = None if back_motion is None else np.empty((height, width, 2), np.float32)
-    channels = [index for channel in range(sampled.shape[2]) for index in (channel, channel)]
-    cv2.mixChannels([sampled], [coords, seen] + ([] if forward is None else [forward]), channels)
-    seen *= _consistent(where, motion, forward, guides.depth, from_guides.depth, depth_tolerance)
+    difference, lost = np.empty((height, width), np.float32), np.empty(height * width, np.int64)
     reanchoring = key.objects is not None and guides.object_index is not None
+    depths = guides.depth is not None and from_guides.depth is not None
+    count = _carry(chain.coords, chain.seen, _given(back_motion, 3), back_motion is not None, _given(motion, 3),
+                   _given(guides.depth if depths else None, 2), _given(from_guides.depth if depths else None, 2), depths,
+                   np.float32(depth_tolerance), _given(key.objects if reanchoring else None, 2),
+                   _given(guides.object_index if reanchoring else None, 2), reanchoring, coords, seen, lost)
+    lost = lost[:count]
     if reanchoring:
-        seen *= _same_object(coords, key.objects, guides.object_index)
-        lost = np.flatnonzero(seen <= 0.99)
-        _reanchor(coords, lost, guides.object_index, grid)
-    difference = _largest_difference(_sample(key.look, coords), render_look)
-    alike = lost[difference.reshape(-1)[lost] <= LOOK_TOLERANCE] if reanchoring else []
-    if len(alike):
-        # A lost pixel is trusted again where the keyframe's render shows the same object there, looking the same.
-        points = coords.reshape(-1, 1, 2)[alike]
-        same = _sample_points(key.objects, points, cv2.INTER_NEAREST, -1.0) == guides.object_index.reshape(-1)[alike]
-        seen.reshape(-1)[alike[same & _inside(points, (height, width)).reshape(-1)]] = 1.0
+        _reanchor(coords, lost, guides.object_index, _grid(height, width))
+    _compare(_given(key.look, 3), coords, _given(render_look, 3), lost, _given(key.objects if reanchoring else None, 2),
+             _given(guides.object_index if reanchoring else None, 2), np.float32(LOOK_TOLERANCE), seen, difference)
     return Chain(chain.key, frame, coords, seen, difference)
 
 
@@ -135,61 +127,7 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def _sample(image: np.ndarray, where: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    return cv2.remap(np.ascontiguousarray(image), where, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _inside(where: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """True where the x, y ``where`` fall in an image of ``size`` (its own height and width if None)."""
-    height, width = size or where.shape[:2]
-    return cv2.inRange(where, (0.0, 0.0), (width - 1.0, height - 1.0)) > 0
-
-
-def _consistent(where: np.ndarray, motion: np.ndarray, forward: np.ndarray | None, depth: np.ndarray | None,
-                previous_depth: np.ndarray | None, depth_tolerance: float) -> np.ndarray:
-    """True where the pixel came from inside the chain's frame, the motion agrees both ways and the depth matches.
-
-    ``forward`` is the chain frame's motion towards this frame, sampled at ``where`` (or None). The two-way test of
-    Rerender-A-Video / FRESCO (as :mod:`..restyle.temporal`): ``|b + f(p + b)|^2 <= 0.01 (|b|^2 + |f(p + b)|^2) +
-    0.5``; depth within ``depth_tolerance``, relative.
-    """
-    valid = _inside(where)
-    if forward is not None:
-        backward = np.asarray(motion, dtype=np.float32)
-        round_trip = cv2.add(backward, forward)
-        round_trip = _summed(cv2.multiply(round_trip, round_trip, dst=round_trip))
-        energy = cv2.multiply(backward, backward)
-        energy = _summed(cv2.add(energy, cv2.multiply(forward, forward, dst=forward), dst=energy))
-        valid &= round_trip <= 0.01 * energy + 0.5
-    if depth is not None and previous_depth is not None:
-        change = cv2.absdiff(_sample(previous_depth, where, cv2.INTER_NEAREST), depth)
-        limit = np.abs(depth)
-        np.maximum(limit, 1e-6, out=limit)
-        limit *= depth_tolerance
-        valid &= change <= limit
-    return valid
-
-
-def _summed(pairs: np.ndarray) -> np.ndarray:
-    """The two channels of an (H, W, 2) field added."""
-    return np.add(pairs[..., 0], pairs[..., 1])
-
-
-def _largest_difference(look: np.ndarray, other: np.ndarray) -> np.ndarray:
-    difference = cv2.absdiff(look, other)
-    largest = np.maximum(difference[..., 0], difference[..., 1])
-    return np.maximum(largest, difference[..., 2], out=largest)
-
-
-def _same_object(coords: np.ndarray, key_objects: np.ndarray, objects: np.ndarray) -> np.ndarray:
-    """True where the keyframe shows this pixel's object at the place the pixel takes its look from (ids are exact)."""
-    origin = cv2.remap(key_objects, coords, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
-    return (origin == objects) & _inside(coords)
-
-
 MIN_TRACED = 16  # traced pixels an object needs before its displacement is carried into its lost ones
-
-
 LOOK_TOLERANCE = 0.08  # largest display-value difference between the render here and at the re-anchored place
 
 
@@ -278,3 +216,96 @@ def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         coarse *= 1.0 - trust
         estimate += coarse
     return estimate
+
+
+_NONE = {2: np.zeros((1, 1), np.float32), 3: np.zeros((1, 1, 1), np.float32)}
+
+
+def _given(array: np.ndarray | None, dimensions: int) -> np.ndarray:
+    """``array`` as the kernels take it (contiguous float32), or a placeholder where it is absent."""
+    return _NONE[dimensions] if array is None else np.ascontiguousarray(array, dtype=np.float32)
+
+
+# The kernels below sample as cv2.remap does, bilinearly with the edge pixels repeated beyond the image, or at the
+# nearest pixel, but at exact positions (cv2 rounds them to 1/32 of a pixel). No fastmath: NaN depths must fail the
+# depth test as they do in IEEE comparisons.
+
+@njit(nogil=True, cache=True)
+def _carry(coords, seen, back_motion, two_way, motion, depth, previous_depth, depths, depth_tolerance, key_objects,
+           objects, reanchoring, out_coords, out_seen, lost):  # pragma: no cover (compiled)
+    """The chain carried to the next frame: ``coords`` and ``seen`` sampled where each pixel came from, ``seen`` kept
+    where the pixel came from inside the frame, the motion agrees both ways, the depth matches and (``reanchoring``)
+    the keyframe shows the same object where it takes its look from. The pixels no longer fully trusted go to
+    ``lost`` (flat indices); their count is returned.
+
+    The two-way test is Rerender-A-Video's / FRESCO's (as :mod:`..restyle.temporal`):
+    ``|b + f(p + b)|^2 <= 0.01 (|b|^2 + |f(p + b)|^2) + 0.5``; depth within ``depth_tolerance``, relative.
+    """
+    height, width = seen.shape
+    right, bottom = np.float32(width - 1), np.float32(height - 1)
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            backward_x, backward_y = motion[y, x, 0], motion[y, x, 1]
+            where_x, where_y = np.float32(x) + backward_x, np.float32(y) + backward_y
+            valid = 0.0 <= where_x <= right and 0.0 <= where_y <= bottom
+            column, row = min(max(where_x, np.float32(0.0)), right), min(max(where_y, np.float32(0.0)), bottom)
+            left, top = int(column), int(row)
+            across, down = column - np.float32(left), row - np.float32(top)
+            left_over, top_under = min(left + 1, width - 1), min(top + 1, height - 1)
+            a, b = (np.float32(1.0) - across) * (np.float32(1.0) - down), across * (np.float32(1.0) - down)
+            c, d = (np.float32(1.0) - across) * down, across * down
+            from_x = a * coords[top, left, 0] + b * coords[top, left_over, 0] + c * coords[top_under, left, 0] + d * coords[top_under, left_over, 0]
+            from_y = a * coords[top, left, 1] + b * coords[top, left_over, 1] + c * coords[top_under, left, 1] + d * coords[top_under, left_over, 1]
+            trusted = a * seen[top, left] + b * seen[top, left_over] + c * seen[top_under, left] + d * seen[top_under, left_over]
+            if two_way and valid:
+                forward_x = a * back_motion[top, left, 0] + b * back_motion[top, left_over, 0] + c * back_motion[top_under, left, 0] + d * back_motion[top_under, left_over, 0]
+                forward_y = a * back_motion[top, left, 1] + b * back_motion[top, left_over, 1] + c * back_motion[top_under, left, 1] + d * back_motion[top_under, left_over, 1]
+                round_x, round_y = backward_x + forward_x, backward_y + forward_y
+                energy = backward_x * backward_x + backward_y * backward_y + forward_x * forward_x + forward_y * forward_y
+                valid = round_x * round_x + round_y * round_y <= np.float32(0.01) * energy + np.float32(0.5)
+            if depths and valid:
+                here = depth[y, x]
+                change = abs(previous_depth[int(np.floor(row + 0.5)), int(np.floor(column + 0.5))] - here)
+                valid = change <= max(abs(here), np.float32(1e-6)) * depth_tolerance
+            if not valid:
+                trusted = np.float32(0.0)
+            if reanchoring and trusted != 0.0:
+                if not (0.0 <= from_x <= right and 0.0 <= from_y <= bottom
+                        and key_objects[int(np.floor(from_y + 0.5)), int(np.floor(from_x + 0.5))] == objects[y, x]):
+                    trusted = np.float32(0.0)
+            out_coords[y, x, 0], out_coords[y, x, 1], out_seen[y, x] = from_x, from_y, trusted
+            if reanchoring and trusted <= 0.99:
+                lost[count] = y * width + x
+                count += 1
+    return count
+
+
+@njit(nogil=True, cache=True)
+def _compare(key_look, coords, look, lost, key_objects, objects, tolerance, seen, difference):  # pragma: no cover (compiled)
+    """``difference``: the largest channel difference between ``look`` and the keyframe's ``key_look`` where each pixel
+    takes its look from. A ``lost`` pixel (flat index) is trusted again (``seen`` 1) where that difference is within
+    ``tolerance`` and the keyframe shows the pixel's object there."""
+    height, width = difference.shape
+    right, bottom = np.float32(width - 1), np.float32(height - 1)
+    for y in range(height):
+        for x in range(width):
+            column = min(max(coords[y, x, 0], np.float32(0.0)), right)
+            row = min(max(coords[y, x, 1], np.float32(0.0)), bottom)
+            left, top = int(column), int(row)
+            across, down = column - np.float32(left), row - np.float32(top)
+            left_over, top_under = min(left + 1, width - 1), min(top + 1, height - 1)
+            a, b = (np.float32(1.0) - across) * (np.float32(1.0) - down), across * (np.float32(1.0) - down)
+            c, d = (np.float32(1.0) - across) * down, across * down
+            largest = np.float32(0.0)
+            for channel in range(3):
+                value = (a * key_look[top, left, channel] + b * key_look[top, left_over, channel]
+                         + c * key_look[top_under, left, channel] + d * key_look[top_under, left_over, channel])
+                largest = max(largest, abs(value - look[y, x, channel]))
+            difference[y, x] = largest
+    for index in lost:
+        y, x = index // width, index % width
+        from_x, from_y = coords[y, x, 0], coords[y, x, 1]
+        if (difference[y, x] <= tolerance and 0.0 <= from_x <= right and 0.0 <= from_y <= bottom
+                and key_objects[int(np.floor(from_y + 0.5)), int(np.floor(from_x + 0.5))] == objects[y, x]):
+            seen[y, x] = 1.0

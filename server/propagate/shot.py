@@ -147,11 +147,8 @@ class Scratch:
         return buffer
 
 
-def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray, scratch: Scratch, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The full-size keyframe ``image`` seen from a working-size chain, and the working-size ``seen`` at full size.
-
-    Both are ``scratch`` buffers under ``name``.
-    """
+def sample_full(image: np.ndarray, chain: Chain, scratch: Scratch, name: str) -> np.ndarray:
+    """The full-size keyframe ``image`` seen from a working-size chain (a ``scratch`` buffer under ``name``)."""
     height, width = image.shape[:2]
     small_height, small_width = chain.seen.shape
     coords = chain.coords
@@ -161,7 +158,5 @@ def sample_full(image: np.ndarray, chain: Chain, seen: np.ndarray, scratch: Scra
         to_full = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]], np.float32)
         coords = cv2.resize(cv2.transform(coords, to_full), (width, height), dst=scratch.get(f"{name} coords", (height, width, 2)),
                             interpolation=cv2.INTER_LINEAR)
-        seen = cv2.resize(seen, (width, height), dst=scratch.get(f"{name} seen", (height, width)), interpolation=cv2.INTER_LINEAR)
-    look = cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, dst=scratch.get(f"{name} look", (height, width, 3)),
+    return cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, dst=scratch.get(f"{name} look", (height, width, 3)),
                      borderMode=cv2.BORDER_REPLICATE)
-    return look, seen

@@ -65,8 +65,10 @@ class ChunkWorker:
     """One pool slot: the server's ops, built once, and a record of the chunks it ran and stopped."""
 
     def __init__(self, ops: Callable[[], Mapping[str, Op]] | None = None):
+        from ..memory import keep_frame_memory
         from ..ops import default_ops
 
+        keep_frame_memory()
         self.ops = dict((ops or default_ops)())
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
