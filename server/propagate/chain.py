@@ -93,7 +93,7 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
                    _given(guides.object_index if reanchoring else None, 2), reanchoring, coords, seen, lost)
     lost = lost[:count]
     if reanchoring:
-        _reanchor(coords, lost, guides.object_index, _grid(height, width))
+        _reanchor(coords, seen, lost, guides.object_index)
     _compare(_given(key.look, 3), coords, _given(render_look, 3), lost, _given(key.objects if reanchoring else None, 2),
              _given(guides.object_index if reanchoring else None, 2), np.float32(LOOK_TOLERANCE), seen, difference)
     return Chain(chain.key, frame, coords, seen, difference)
@@ -131,72 +131,38 @@ MIN_TRACED = 16  # traced pixels an object needs before its displacement is carr
 LOOK_TOLERANCE = 0.08  # largest display-value difference between the render here and at the re-anchored place
 
 
-def _reanchor(coords: np.ndarray, lost: np.ndarray, objects: np.ndarray, grid: np.ndarray) -> None:
+BLOCK = 4  # the side of the blocks an object's displacement is averaged over before it is carried into lost pixels
+
+
+def _reanchor(coords: np.ndarray, seen: np.ndarray, lost: np.ndarray, objects: np.ndarray) -> None:
     """The ``lost`` pixels (flat indices) of an object take the displacement of its traced ones (``coords`` changed in
-    place)."""
+    place): its traced pixels' displacements averaged over blocks of ``BLOCK`` x ``BLOCK`` (a displacement field is
+    smooth within one object), pushed and pulled into the blocks without any, and read bilinearly at the lost pixels."""
     if not len(lost):
         return
-    lost_ids = objects.reshape(-1)[lost]
-    traced = np.ones(objects.shape, np.uint8)
-    traced.reshape(-1)[lost] = 0
-    displacement = cv2.subtract(coords, grid)
-    flat_coords = coords.reshape(-1, 2)
-    while len(lost):  # one object at a time (a few per frame)
-        object_id = lost_ids[0]
-        mine = lost_ids == object_id
-        pixels, lost, lost_ids = lost[mine], lost[~mine], lost_ids[~mine]
-        weights = cv2.bitwise_and(traced, cv2.compare(objects, float(object_id), cv2.CMP_EQ))  # 1 where traced and its own
-        if cv2.countNonZero(weights) >= MIN_TRACED:
-            flat_coords[pixels] = _smooth_fill(displacement, weights, pixels)
+    height, width = seen.shape
+    ids = _lost_objects(lost, objects)
+    small = (max(1, height // BLOCK), max(1, width // BLOCK))
+    weights = np.zeros((len(ids),) + small, np.float32)
+    values = np.zeros((len(ids),) + small + (2,), np.float32)
+    _traced_blocks(coords, seen, objects, ids, weights, values)
+    usable = weights.sum(axis=(1, 2)) >= MIN_TRACED
+    area = _block_area(height, width)
+    for index in np.flatnonzero(usable):
+        values[index] /= np.maximum(weights[index], 1e-12)[..., None]
+        values[index] = _push_pull(values[index], weights[index] / area)
+    _move_lost(coords, lost, objects, ids, values, usable)
 
 
-def _smooth_fill(values: np.ndarray, weights: np.ndarray, pixels: np.ndarray, factor: int = 4) -> np.ndarray:
-    """:func:`_push_pull` of the displacements ``values`` where ``weights`` (0 or 1, uint8) is set, at a quarter of
-    the size (a displacement field is smooth within one object), read at the flat ``pixels``: their new positions.
-
-    The quarter-size result is sampled bilinearly at ``pixels`` as cv2.resize back to full size would.
-    """
-    height, width = weights.shape
-    small = (max(1, width // factor), max(1, height // factor))
-    if height % factor or width % factor:
-        small_weights = cv2.resize(weights.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-        small_values = cv2.resize(cv2.copyTo(values, weights), small, interpolation=cv2.INTER_AREA)
-    else:
-        # Whole blocks of factor x factor: only the blocks around the weighted pixels are averaged, the rest is 0.
-        x, y, box_width, box_height = cv2.boundingRect(weights)
-        top, bottom = y // factor, -(-(y + box_height) // factor)
-        left, right = x // factor, -(-(x + box_width) // factor)
-        block = (slice(top * factor, bottom * factor), slice(left * factor, right * factor))
-        small_weights = np.zeros((small[1], small[0]), np.float32)
-        small_values = np.zeros((small[1], small[0], 2), np.float32)
-        small_weights[top:bottom, left:right] = cv2.resize(weights[block].astype(np.float32), (right - left, bottom - top),
-                                                           interpolation=cv2.INTER_AREA)
-        # Weights are 0 or 1: values times weights is the values where set, 0 elsewhere.
-        small_values[top:bottom, left:right] = cv2.resize(cv2.copyTo(values[block], weights[block]), (right - left, bottom - top),
-                                                          interpolation=cv2.INTER_AREA)
-    small_values /= np.maximum(small_weights, 1e-12)[..., None]
-    filled = _push_pull(small_values, small_weights)
-    rows, columns = np.divmod(pixels, width)
-    where = np.empty((len(pixels), 2), np.float32)
-    where[:, 0] = (columns + 0.5) * (small[0] / width) - 0.5
-    where[:, 1] = (rows + 0.5) * (small[1] / height) - 0.5
-    moved = _sample_points(filled, where, cv2.INTER_LINEAR)
-    moved[:, 0] += columns
-    moved[:, 1] += rows
-    return moved
-
-
-_ROW = 1024  # cv2.remap takes maps of at most 32767 rows and columns: point lists are laid out in rows of _ROW
-
-
-def _sample_points(image: np.ndarray, points: np.ndarray, interpolation: int, outside: float | None = None) -> np.ndarray:
-    """``image`` at the (N, 2) x, y ``points``, as cv2.remap would sample it there: (N,) or (N, C). Outside the image:
-    ``outside``, or the nearest edge pixel if None."""
-    padded = np.zeros((-(-len(points) // _ROW) * _ROW, 2), np.float32)
-    padded[:len(points)] = points.reshape(-1, 2)
-    border = dict(borderMode=cv2.BORDER_REPLICATE) if outside is None else dict(borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
-    sampled = cv2.remap(image, padded.reshape(-1, _ROW, 2), None, interpolation, **border)
-    return sampled.reshape((len(padded),) + image.shape[2:])[:len(points)]
+@lru_cache(maxsize=4)
+def _block_area(height: int, width: int) -> np.ndarray:
+    """The pixels in each block of :func:`_traced_blocks` (the last row and column of blocks take the remainder)."""
+    small = (max(1, height // BLOCK), max(1, width // BLOCK))
+    rows = np.bincount(np.minimum(np.arange(height) // BLOCK, small[0] - 1), minlength=small[0])
+    columns = np.bincount(np.minimum(np.arange(width) // BLOCK, small[1] - 1), minlength=small[1])
+    area = np.outer(rows, columns).astype(np.float32)
+    area.flags.writeable = False
+    return area
 
 
 def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -309,3 +275,69 @@ def _compare(key_look, coords, look, lost, key_objects, objects, tolerance, seen
         if (difference[y, x] <= tolerance and 0.0 <= from_x <= right and 0.0 <= from_y <= bottom
                 and key_objects[int(np.floor(from_y + 0.5)), int(np.floor(from_x + 0.5))] == objects[y, x]):
             seen[y, x] = 1.0
+
+
+@njit(nogil=True, cache=True)
+def _traced_blocks(coords, seen, objects, ids, weights, values):  # pragma: no cover (compiled)
+    """Per object of ``ids`` (ascending) and block: its traced pixels (``seen`` over 0.99) counted in ``weights`` and
+    their displacements (``coords`` less the pixel's own place) summed in ``values``."""
+    height, width = seen.shape
+    count, small_height, small_width = weights.shape
+    last, index = np.float32(np.nan), -1
+    for y in range(height):
+        row = min(y // BLOCK, small_height - 1)
+        for x in range(width):
+            if not seen[y, x] > 0.99:
+                continue
+            object_id = objects[y, x]
+            if object_id != last:
+                last, index = object_id, np.searchsorted(ids, object_id)
+                if index >= count or ids[index] != object_id:
+                    index = -1
+            if index >= 0:
+                column = min(x // BLOCK, small_width - 1)
+                weights[index, row, column] += 1.0
+                values[index, row, column, 0] += coords[y, x, 0] - np.float32(x)
+                values[index, row, column, 1] += coords[y, x, 1] - np.float32(y)
+
+
+@njit(nogil=True, cache=True)
+def _lost_objects(lost, objects):  # pragma: no cover (compiled)
+    """The object ids of the ``lost`` pixels, each once, ascending."""
+    flat = objects.reshape(-1)
+    seen_ids = set()
+    last = np.float32(np.nan)
+    for index in lost:
+        object_id = flat[index]
+        if object_id != last:
+            seen_ids.add(object_id)
+            last = object_id
+    return np.sort(np.array(list(seen_ids), dtype=np.float32))
+
+
+@njit(nogil=True, cache=True)
+def _move_lost(coords, lost, objects, ids, displacements, usable):  # pragma: no cover (compiled)
+    """Each ``lost`` pixel of a ``usable`` object moved by its object's block ``displacements``, read bilinearly (block
+    centres aligned, the edge blocks repeated beyond them)."""
+    height, width = objects.shape
+    count, small_height, small_width = displacements.shape[:3]
+    flat = objects.reshape(-1)
+    scale_x, scale_y = np.float32(small_width / width), np.float32(small_height / height)
+    last, index = np.float32(np.nan), -1
+    for pixel in lost:
+        object_id = flat[pixel]
+        if object_id != last:
+            last, index = object_id, np.searchsorted(ids, object_id)
+        if not usable[index]:
+            continue
+        y, x = pixel // width, pixel % width
+        column = min(max((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5), np.float32(0.0)), np.float32(small_width - 1))
+        row = min(max((np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5), np.float32(0.0)), np.float32(small_height - 1))
+        left, top = int(column), int(row)
+        across, down = column - np.float32(left), row - np.float32(top)
+        left_over, top_under = min(left + 1, small_width - 1), min(top + 1, small_height - 1)
+        field = displacements[index]
+        for axis in range(2):
+            upper = field[top, left, axis] + (field[top, left_over, axis] - field[top, left, axis]) * across
+            lower = field[top_under, left, axis] + (field[top_under, left_over, axis] - field[top_under, left, axis]) * across
+            coords[y, x, axis] = upper + (lower - upper) * down + (np.float32(x) if axis == 0 else np.float32(y))

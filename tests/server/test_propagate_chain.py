@@ -1,34 +1,84 @@
-"""Chain steps: a still frame loses nothing, and point sampling matches remapping the whole image."""
+"""Chain steps: what is carried, what stays trusted, and what is re-anchored to the keyframe."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
-from framebridge.server.propagate.chain import Guides, KeyView, _sample_points, start_chain, step_chain
+from framebridge.server.propagate.chain import Guides, KeyView, start_chain, step_chain
+
+HEIGHT, WIDTH = 24, 32
+
+
+def _step(motion, *, back_motion=None, depth=None, previous_depth=None, objects=None, key_objects=None):
+    rng = np.random.default_rng(1)
+    look = rng.random((HEIGHT, WIDTH, 3), dtype=np.float32)
+    guides = Guides(motion, back_motion, depth, objects)
+    before = Guides(None, back_motion, previous_depth, key_objects)
+    return step_chain(start_chain(1, HEIGHT, WIDTH), 2, guides, before, KeyView(key_objects, look), look, motion,
+                      back_motion, depth_tolerance=0.05)
+
+
+def _shift(dx: float, dy: float) -> np.ndarray:
+    return np.broadcast_to(np.array([dx, dy], np.float32), (HEIGHT, WIDTH, 2)).copy()
 
 
 def test_a_still_frame_with_object_ids_keeps_every_pixel_where_it_was():
-    height, width = 24, 32
-    rng = np.random.default_rng(1)
-    objects = np.zeros((height, width), np.float32)
+    objects = np.zeros((HEIGHT, WIDTH), np.float32)
     objects[6:18, 8:20] = 1.0
-    look = rng.random((height, width, 3), dtype=np.float32)
-    still = np.zeros((height, width, 2), np.float32)
-    guides = Guides(still, still, np.ones((height, width), np.float32), objects)
-    chain = step_chain(start_chain(1, height, width), 2, guides, guides, KeyView(objects, look), look, still, still,
-                       depth_tolerance=0.05)
-    np.testing.assert_array_equal(chain.coords, start_chain(1, height, width).coords)
+    still = _shift(0, 0)
+    chain = _step(still, back_motion=still, depth=np.ones((HEIGHT, WIDTH), np.float32),
+                  previous_depth=np.ones((HEIGHT, WIDTH), np.float32), objects=objects, key_objects=objects)
+    np.testing.assert_array_equal(chain.coords, start_chain(1, HEIGHT, WIDTH).coords)
     assert (chain.seen == 1.0).all() and (chain.difference == 0.0).all()
 
 
-@pytest.mark.parametrize("interpolation, outside", [(cv2.INTER_LINEAR, None), (cv2.INTER_NEAREST, -1.0)])
-def test_points_are_sampled_as_a_whole_frame_remap_samples_them(interpolation, outside):
-    rng = np.random.default_rng(8)
-    image = rng.random((30, 50, 2), dtype=np.float32)
-    where = rng.uniform(-3, 53, (30, 50, 2)).astype(np.float32)  # some outside the image; more points than one row of the layout
-    border = dict(borderMode=cv2.BORDER_REPLICATE) if outside is None else dict(borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
-    whole = cv2.remap(image, where, None, interpolation, **border).reshape(-1, 2)
-    chosen = np.flatnonzero(rng.random(30 * 50) < 0.8)
-    np.testing.assert_array_equal(_sample_points(image, where.reshape(-1, 2)[chosen], interpolation, outside), whole[chosen])
+def test_coordinates_follow_the_motion_at_exact_sub_pixel_positions_and_pixels_from_outside_are_not_seen():
+    chain = _step(_shift(2.25, -1.125))
+    xs, ys = np.meshgrid(np.arange(WIDTH, dtype=np.float32), np.arange(HEIGHT, dtype=np.float32))
+    inside = (xs + 2.25 <= WIDTH - 1) & (ys - 1.125 >= 0)
+    np.testing.assert_allclose(chain.coords[..., 0][inside], (xs + 2.25)[inside], atol=1e-5)
+    np.testing.assert_allclose(chain.coords[..., 1][inside], (ys - 1.125)[inside], atol=1e-5)
+    assert (chain.seen[inside] == 1.0).all() and (chain.seen[~inside] == 0.0).all()
+
+
+def test_motion_that_disagrees_both_ways_is_not_trusted():
+    motion = _shift(3.0, 0.0)
+    back_motion = _shift(-3.0, 0.0)
+    back_motion[:, 10:14] = (3.0, 0.0)  # the chain's frame says these go the other way: an occlusion
+    chain = _step(motion, back_motion=back_motion)
+    came_from = np.arange(WIDTH) + 3.0
+    disagree = (came_from > 9) & (came_from < 14)
+    assert (chain.seen[:, disagree[:WIDTH - 3].nonzero()[0]] == 0.0).all()
+    assert (chain.seen[:, :5] == 1.0).all()
+
+
+@pytest.mark.parametrize("changed", [1.2, np.nan])
+def test_a_depth_that_changed_or_is_not_a_number_is_not_trusted(changed):
+    depth, previous = np.ones((HEIGHT, WIDTH), np.float32), np.ones((HEIGHT, WIDTH), np.float32)
+    depth[5:9, 5:9] = changed
+    depth[12, 12] = 1.04  # within the tolerance of 5%
+    chain = _step(_shift(0, 0), depth=depth, previous_depth=previous)
+    assert (chain.seen[5:9, 5:9] == 0.0).all()
+    assert chain.seen[12, 12] == 1.0 and (chain.seen == 0.0).sum() == 16
+
+
+def test_a_hidden_part_of_an_object_is_re_anchored_with_its_object_s_motion_and_trusted_again_where_it_looks_the_same():
+    # The keyframe saw an object 4 px to the right of where it is now; the chain's frame hid a stripe of it.
+    key_objects = np.zeros((HEIGHT, WIDTH), np.float32)
+    key_objects[4:20, 12:28] = 1.0
+    objects = np.roll(key_objects, -4, axis=1)
+    motion = _shift(0, 0)
+    motion[objects == 1.0] = (4.0, 0.0)
+    look = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    look[key_objects == 1.0] = 0.5
+    render_look = np.roll(look, -4, axis=1)
+    start = start_chain(1, HEIGHT, WIDTH)
+    coords, seen = start.coords.copy(), start.seen.copy()
+    coords[:, 14:18], seen[:, 14:18] = 0.0, 0.0  # lost on the way (an occluder crossed this stripe), its place forgotten
+    chain = step_chain(type(start)(1, 1, coords, seen, start.difference), 2, Guides(motion, None, None, objects),
+                       Guides(None, None, None, key_objects), KeyView(key_objects, look), render_look, motion, None,
+                       depth_tolerance=0.05)
+    stripe = (slice(6, 18), slice(11, 13))  # now at x 10..13 of this frame, came from the lost stripe 14..17
+    np.testing.assert_allclose(chain.coords[stripe][..., 0], np.arange(11, 13) + 4.0 + np.zeros((12, 2)), atol=0.05)
+    assert (chain.seen[stripe] == 1.0).all()

@@ -1,0 +1,48 @@
+"""A propagated frame's assembly: the looks blended as cv2.blendLinear would, trust scaled up as cv2.resize would."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from framebridge.server.propagate.assemble import HOLE, Side, assemble
+
+HEIGHT, WIDTH = 36, 50  # the working size is not an exact fraction of it
+
+
+def _sides(count: int, rng: np.random.Generator) -> list[Side]:
+    small = (13, 19)
+    return [Side(rng.random((HEIGHT, WIDTH, 3), dtype=np.float32), rng.random(small, dtype=np.float32) ** 3, span, weight,
+                 decay) for span, weight, decay in [(4.0, 1.0, 0.8), (1.0, 4.0, 0.95)][:count]]
+
+
+def _expected(render: np.ndarray, sides: list[Side]):
+    seen = [cv2.resize(side.trust, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR) for side in sides]
+    coverage = np.minimum(sum(seen), 1.0) if seen else np.zeros((HEIGHT, WIDTH), np.float32)
+    trust = np.max([s * side.decay for s, side in zip(seen, sides)], axis=0) if seen else np.zeros_like(coverage)
+    distance = np.full((HEIGHT, WIDTH), -1.0, np.float32)
+    for s, side in zip(seen, sides):
+        distance[s > 0.5] = side.span
+    if len(sides) == 2:
+        look = cv2.blendLinear(sides[0].look, sides[1].look, seen[0] * sides[0].weight, seen[1] * sides[1].weight)
+    else:
+        look = sides[0].look if sides else np.zeros((HEIGHT, WIDTH, 3), np.float32)
+    return look, np.dstack([trust, distance, 1.0 - coverage]), coverage < HOLE
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_the_frame_is_the_blend_of_its_sides_with_the_render_s_alpha_and_its_confidence(count, channels):
+    rng = np.random.default_rng(count * 10 + channels)
+    render = rng.random((HEIGHT, WIDTH, channels), dtype=np.float32)
+    sides = _sides(count, rng)
+    beauty, confidence, holes = assemble(render, sides)
+    look, expected_confidence, expected_holes = _expected(render, sides)
+    np.testing.assert_allclose(beauty[..., :3], look, atol=2e-5)
+    if channels == 4:
+        np.testing.assert_array_equal(beauty[..., 3], render[..., 3])
+    near_threshold = np.isclose(expected_confidence[..., 2], 1.0 - HOLE, atol=1e-5)
+    np.testing.assert_allclose(confidence, expected_confidence, atol=2e-5)
+    np.testing.assert_array_equal(holes[~near_threshold], expected_holes[~near_threshold])
+    assert beauty.shape == (HEIGHT, WIDTH, channels) and confidence.dtype == np.float32
