@@ -93,11 +93,11 @@ def _assemble(sides, look0, trust0, look1, trust1, numbers, rows, row_weights, c
         # Each side's trust on this row: the two working-size rows around it mixed, then each pixel between two columns.
         top, bottom, down = rows[y, 0], rows[y, 1], row_weights[y]
         for x in range(small_width):
-            line0[x] = trust0[top, x] * (one - down) + trust0[bottom, x] * down
-            line1[x] = trust1[top, x] * (one - down) + trust1[bottom, x] * down
+            line0[x] = trust0[top, x] + (trust0[bottom, x] - trust0[top, x]) * down  # exact where both are the same
+            line1[x] = trust1[top, x] + (trust1[bottom, x] - trust1[top, x]) * down
         for x in range(width):
-            seen0[x] = line0[lefts[x]] * (one - across[x]) + line0[rights[x]] * across[x]
-            seen1[x] = line1[lefts[x]] * (one - across[x]) + line1[rights[x]] * across[x]
+            seen0[x] = line0[lefts[x]] + (line0[rights[x]] - line0[lefts[x]]) * across[x]
+            seen1[x] = line1[lefts[x]] + (line1[rights[x]] - line1[lefts[x]]) * across[x]
         out, trusted, light = beauty[y], confidence[y], look0[y]
         if sides == 2:
             dark = look1[y]

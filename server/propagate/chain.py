@@ -193,8 +193,31 @@ def _given(array: np.ndarray | None, dimensions: int) -> np.ndarray:
 
 
 # The kernels below sample as cv2.remap does, bilinearly with the edge pixels repeated beyond the image, or at the
-# nearest pixel, but at exact positions (cv2 rounds them to 1/32 of a pixel). No fastmath: NaN depths must fail the
-# depth test as they do in IEEE comparisons.
+# nearest pixel, but at exact positions (cv2 rounds them to 1/32 of a pixel), and exactly the value where the four
+# samples agree (a trust of 1 stays 1). No fastmath: NaN depths must fail the depth test as IEEE comparisons do.
+
+@njit(inline="always", cache=True)
+def _place(x, y, height, width):  # pragma: no cover (compiled)
+    """The bilinear neighbourhood of (x, y), clamped to the image: left, top, right, bottom, and the weights across and
+    down."""
+    column = min(max(x, np.float32(0.0)), np.float32(width - 1))
+    row = min(max(y, np.float32(0.0)), np.float32(height - 1))
+    left, top = int(column), int(row)
+    return left, top, min(left + 1, width - 1), min(top + 1, height - 1), column - np.float32(left), row - np.float32(top)
+
+
+@njit(inline="always", cache=True)
+def _mix(upper_left, upper_right, lower_left, lower_right, across, down):  # pragma: no cover (compiled)
+    upper = upper_left + (upper_right - upper_left) * across
+    lower = lower_left + (lower_right - lower_left) * across
+    return upper + (lower - upper) * down
+
+
+@njit(inline="always", cache=True)
+def _nearest(image, x, y):  # pragma: no cover (compiled)
+    """``image`` at the pixel nearest (x, y), which must lie within it."""
+    return image[int(np.floor(y + np.float32(0.5))), int(np.floor(x + np.float32(0.5)))]
+
 
 @njit(nogil=True, cache=True)
 def _carry(coords, seen, back_motion, two_way, motion, depth, previous_depth, depths, depth_tolerance, key_objects,
@@ -215,30 +238,30 @@ def _carry(coords, seen, back_motion, two_way, motion, depth, previous_depth, de
             backward_x, backward_y = motion[y, x, 0], motion[y, x, 1]
             where_x, where_y = np.float32(x) + backward_x, np.float32(y) + backward_y
             valid = 0.0 <= where_x <= right and 0.0 <= where_y <= bottom
-            column, row = min(max(where_x, np.float32(0.0)), right), min(max(where_y, np.float32(0.0)), bottom)
-            left, top = int(column), int(row)
-            across, down = column - np.float32(left), row - np.float32(top)
-            left_over, top_under = min(left + 1, width - 1), min(top + 1, height - 1)
-            a, b = (np.float32(1.0) - across) * (np.float32(1.0) - down), across * (np.float32(1.0) - down)
-            c, d = (np.float32(1.0) - across) * down, across * down
-            from_x = a * coords[top, left, 0] + b * coords[top, left_over, 0] + c * coords[top_under, left, 0] + d * coords[top_under, left_over, 0]
-            from_y = a * coords[top, left, 1] + b * coords[top, left_over, 1] + c * coords[top_under, left, 1] + d * coords[top_under, left_over, 1]
-            trusted = a * seen[top, left] + b * seen[top, left_over] + c * seen[top_under, left] + d * seen[top_under, left_over]
+            left, top, left_over, top_under, across, down = _place(where_x, where_y, height, width)
+            from_x = _mix(coords[top, left, 0], coords[top, left_over, 0], coords[top_under, left, 0],
+                          coords[top_under, left_over, 0], across, down)
+            from_y = _mix(coords[top, left, 1], coords[top, left_over, 1], coords[top_under, left, 1],
+                          coords[top_under, left_over, 1], across, down)
+            trusted = _mix(seen[top, left], seen[top, left_over], seen[top_under, left], seen[top_under, left_over],
+                           across, down)
             if two_way and valid:
-                forward_x = a * back_motion[top, left, 0] + b * back_motion[top, left_over, 0] + c * back_motion[top_under, left, 0] + d * back_motion[top_under, left_over, 0]
-                forward_y = a * back_motion[top, left, 1] + b * back_motion[top, left_over, 1] + c * back_motion[top_under, left, 1] + d * back_motion[top_under, left_over, 1]
+                forward_x = _mix(back_motion[top, left, 0], back_motion[top, left_over, 0], back_motion[top_under, left, 0],
+                                 back_motion[top_under, left_over, 0], across, down)
+                forward_y = _mix(back_motion[top, left, 1], back_motion[top, left_over, 1], back_motion[top_under, left, 1],
+                                 back_motion[top_under, left_over, 1], across, down)
                 round_x, round_y = backward_x + forward_x, backward_y + forward_y
                 energy = backward_x * backward_x + backward_y * backward_y + forward_x * forward_x + forward_y * forward_y
                 valid = round_x * round_x + round_y * round_y <= np.float32(0.01) * energy + np.float32(0.5)
             if depths and valid:
                 here = depth[y, x]
-                change = abs(previous_depth[int(np.floor(row + 0.5)), int(np.floor(column + 0.5))] - here)
+                change = abs(_nearest(previous_depth, min(max(where_x, np.float32(0.0)), right),
+                                      min(max(where_y, np.float32(0.0)), bottom)) - here)
                 valid = change <= max(abs(here), np.float32(1e-6)) * depth_tolerance
             if not valid:
                 trusted = np.float32(0.0)
             if reanchoring and trusted != 0.0:
-                if not (0.0 <= from_x <= right and 0.0 <= from_y <= bottom
-                        and key_objects[int(np.floor(from_y + 0.5)), int(np.floor(from_x + 0.5))] == objects[y, x]):
+                if not (0.0 <= from_x <= right and 0.0 <= from_y <= bottom and _nearest(key_objects, from_x, from_y) == objects[y, x]):
                     trusted = np.float32(0.0)
             out_coords[y, x, 0], out_coords[y, x, 1], out_seen[y, x] = from_x, from_y, trusted
             if reanchoring and trusted <= 0.99:
@@ -256,24 +279,18 @@ def _compare(key_look, coords, look, lost, key_objects, objects, tolerance, seen
     right, bottom = np.float32(width - 1), np.float32(height - 1)
     for y in range(height):
         for x in range(width):
-            column = min(max(coords[y, x, 0], np.float32(0.0)), right)
-            row = min(max(coords[y, x, 1], np.float32(0.0)), bottom)
-            left, top = int(column), int(row)
-            across, down = column - np.float32(left), row - np.float32(top)
-            left_over, top_under = min(left + 1, width - 1), min(top + 1, height - 1)
-            a, b = (np.float32(1.0) - across) * (np.float32(1.0) - down), across * (np.float32(1.0) - down)
-            c, d = (np.float32(1.0) - across) * down, across * down
+            left, top, left_over, top_under, across, down = _place(coords[y, x, 0], coords[y, x, 1], height, width)
             largest = np.float32(0.0)
             for channel in range(3):
-                value = (a * key_look[top, left, channel] + b * key_look[top, left_over, channel]
-                         + c * key_look[top_under, left, channel] + d * key_look[top_under, left_over, channel])
+                value = _mix(key_look[top, left, channel], key_look[top, left_over, channel], key_look[top_under, left, channel],
+                             key_look[top_under, left_over, channel], across, down)
                 largest = max(largest, abs(value - look[y, x, channel]))
             difference[y, x] = largest
     for index in lost:
         y, x = index // width, index % width
         from_x, from_y = coords[y, x, 0], coords[y, x, 1]
         if (difference[y, x] <= tolerance and 0.0 <= from_x <= right and 0.0 <= from_y <= bottom
-                and key_objects[int(np.floor(from_y + 0.5)), int(np.floor(from_x + 0.5))] == objects[y, x]):
+                and _nearest(key_objects, from_x, from_y) == objects[y, x]):
             seen[y, x] = 1.0
 
 
@@ -320,7 +337,7 @@ def _move_lost(coords, lost, objects, ids, displacements, usable):  # pragma: no
     """Each ``lost`` pixel of a ``usable`` object moved by its object's block ``displacements``, read bilinearly (block
     centres aligned, the edge blocks repeated beyond them)."""
     height, width = objects.shape
-    count, small_height, small_width = displacements.shape[:3]
+    small_height, small_width = displacements.shape[1:3]
     flat = objects.reshape(-1)
     scale_x, scale_y = np.float32(small_width / width), np.float32(small_height / height)
     last, index = np.float32(np.nan), -1
@@ -331,13 +348,11 @@ def _move_lost(coords, lost, objects, ids, displacements, usable):  # pragma: no
         if not usable[index]:
             continue
         y, x = pixel // width, pixel % width
-        column = min(max((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5), np.float32(0.0)), np.float32(small_width - 1))
-        row = min(max((np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5), np.float32(0.0)), np.float32(small_height - 1))
-        left, top = int(column), int(row)
-        across, down = column - np.float32(left), row - np.float32(top)
-        left_over, top_under = min(left + 1, small_width - 1), min(top + 1, small_height - 1)
+        left, top, left_over, top_under, across, down = _place((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
+                                                               (np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5),
+                                                               small_height, small_width)
         field = displacements[index]
-        for axis in range(2):
-            upper = field[top, left, axis] + (field[top, left_over, axis] - field[top, left, axis]) * across
-            lower = field[top_under, left, axis] + (field[top_under, left_over, axis] - field[top_under, left, axis]) * across
-            coords[y, x, axis] = upper + (lower - upper) * down + (np.float32(x) if axis == 0 else np.float32(y))
+        coords[y, x, 0] = np.float32(x) + _mix(field[top, left, 0], field[top, left_over, 0], field[top_under, left, 0],
+                                               field[top_under, left_over, 0], across, down)
+        coords[y, x, 1] = np.float32(y) + _mix(field[top, left, 1], field[top, left_over, 1], field[top_under, left, 1],
+                                               field[top_under, left_over, 1], across, down)
