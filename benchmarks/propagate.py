@@ -13,18 +13,21 @@ frame is the reference. Printed, each against a baseline measured in this run:
   non-occluded pixels, for propagate (keyframes restyled by the CPU default ``toon``
   look) against `restyle` of every frame with temporal on. Goal: lower.
 - speed: frames per second at 1920x1080 (the render's buffers scaled up, motion
-  scaled with them), one keyframe span of the shot, twice, each against a reference
-  measured the same way in the same run: the bare minimum of any motion-vector
-  propagation, each frame the previous result warped along ``motion_backward`` by
-  one full-size bilinear remap (no occlusion test, no second keyframe, no fill).
-  First in wall time on every core the process may use (propagate's default
-  thread count, OpenCV's default threads; on a shared machine other jobs slow it),
-  with the CPU time of the calling thread (the part more threads do not shorten),
-  then in CPU time on one core (the process pinned to one core, one thread,
-  OpenCV on one thread, after an untimed run of the same span so memory is
-  reused as in a serving process; user and system time shown apart). Then
-  where the one-core time goes, per stage in ms a frame (cProfile on CPU time),
-  and PSNR at 1080p against the every-frame style scaled up. Goal: at least 8 fps.
+  scaled with them; malloc tuned as the server tunes it,
+  :mod:`framebridge.server.memory`), one keyframe span of the shot, twice, each
+  against a reference measured the same way in the same run: the bare minimum of
+  any motion-vector propagation, each frame the previous result warped along
+  ``motion_backward`` by one full-size bilinear remap (no occlusion test, no second
+  keyframe, no fill). First in wall time on every core the process may use
+  (propagate's default thread count, OpenCV's default threads; on a shared machine
+  other jobs slow it), with the CPU time of the calling thread (the part more
+  threads do not shorten); then the whole shot the same way, with keyframes on its
+  first frame, the span's last and its own last, so spans overlap as in a real
+  shot; then in CPU time on one core (the process pinned to one core, one thread,
+  OpenCV on one thread, after an untimed run of the same span so memory is reused
+  as in a serving process; user and system time shown apart). Then where the
+  one-core time goes, per stage in ms a frame (cProfile on CPU time), and PSNR at
+  1080p against the every-frame style scaled up. Goal: at least 8 fps.
 
 A contact sheet (keyframes, propagated frames, confidence) goes to ``--sheet``.
 
@@ -59,6 +62,8 @@ from framebridge.server.ops.base import InputFrame, JobContext
 from framebridge.server.ops import propagate as propagate_module
 from framebridge.server.ops.propagate import PropagateOp, default_threads
 from framebridge.server.ops.restyle import RestyleOp
+from framebridge.server.memory import keep_frame_memory
+from framebridge.server.propagate.assemble import assemble
 from framebridge.server.propagate.chain import step_chain
 from framebridge.server.propagate.shot import read_shot_frame, sample_full
 from framebridge.server.propagate.synthesis import Holes, StyleModel
@@ -117,10 +122,11 @@ STAGES = [  # functions whose cumulative CPU time makes a stage (none calls anot
     (read_shot_frame, "read and check the buffers, guides at the working size"),
     (step_chain, "chain steps (working size, both directions)"),
     (sample_full, "keyframes sampled at full size"),
+    (assemble, "looks blended, trust and confidence (one pass)"),
     (Holes.__init__, "guided fill: the holes"),
     (StyleModel.__init__, "guided fill: keyframe models (once per keyframe)"),
     (StyleModel.fill, "guided fill: matching and colour"),
-    (propagate_module._Propagation._beauty, "beauty with the render's alpha"),
+    (propagate_module._Propagation._emit_keyframe, "keyframes returned as painted"),
 ]
 
 
@@ -192,6 +198,7 @@ def main() -> None:
     parser.add_argument("--speed-frames", type=int, default=6, help="frames of the 1080p speed run")
     parser.add_argument("--sheet", type=Path, default=Path("propagate_contact_sheet.png"))
     args = parser.parse_args()
+    keep_frame_memory()  # as the server does: each frame reuses the last one's buffers
     with tempfile.TemporaryDirectory(prefix="framebridge-propagate-") as folder:
         start = time.perf_counter()
         shot = render(Path(folder), args.frames, args.width, args.height, args.samples)
@@ -221,6 +228,20 @@ def main() -> None:
     speed(shot, keyframes, args.speed_frames)
 
 
+def whole_shot(shot, keyframes, middle: int) -> None:
+    """1080p wall time on every core for the whole shot, keyframes on its first, ``middle`` and last frames: spans
+    overlap (the next one is read while the last is finished), as in a real shot with a keyframe every few frames."""
+    numbers = sorted(shot)
+    keys = [numbers[0], middle, numbers[-1]]
+    big = {n: upscale(shot[n]) for n in numbers}
+    big_keys = {n: cv2.resize(keyframes.get(n, style(shot[n][passes.BEAUTY])), (1920, 1080)) for n in keys}
+    propagate(big, big_keys)
+    _, wall = propagate(big, big_keys, clock=time.perf_counter)
+    print(f"1920x1080, the whole shot: {len(numbers)} frames (keyframes {', '.join(map(str, keys))}), wall time on all "
+          f"{default_threads()} cores: propagate {len(numbers) / wall:.2f} fps ({wall / len(numbers) * 1000:.0f} ms a frame; "
+          f"goal >= 8)")
+
+
 def speed(shot, keyframes, frames: int) -> None:
     """1080p frames per second in wall time on every core and in CPU time on one core, each against the bare remap
     reference, with the one-core stages."""
@@ -241,6 +262,7 @@ def speed(shot, keyframes, frames: int) -> None:
           f"ratio {ours / theirs:.3f}")
     print(f"  of which CPU time on the calling thread (reading and checking frames, queueing: what more threads do not "
           f"shorten) {main_thread / len(span) * 1000:.0f} ms a frame")
+    whole_shot(shot, keyframes, span[-1])
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)

@@ -34,8 +34,10 @@ gap starts new chains.
 Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
 ``threads`` (the server's setting: ``serve --propagate-threads``, or
 ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
-with its own full-size scratch (about 70 bytes a pixel); the chains are traced
-there too (each one step after the other) while the next frames are read,
+with its own full-size scratch (about 40 bytes a pixel: each side's coordinates
+and keyframe look; the per-pixel work runs in compiled kernels that release the
+GIL); the chains are traced there too (each one step after the other) while the
+next frames are read,
 and while a backward chain is traced the frames it has reached are finished,
 from the last (at most twice ``threads`` of them then wait to be returned).
 Results come back in the order they would one at a time; at most ``threads``
