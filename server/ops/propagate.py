@@ -257,8 +257,8 @@ class _Propagation:
         if current.number in self.keys:
             self.looks[current.number] = self._keyframe(frame)
             self.key_frames[current.number] = current
-            self._model(current.number)  # built while the next frames are read: the frames on either side fill from it
             self._close(current)
+            self._model(current.number)  # the frames after it fill from it too: built while they are read
             self.chain = current.number, _done(start_chain(current.number, *current.work_look.shape[:2]))
             self.due.append(_Due(make=lambda: self._emit_keyframe(current)))
         else:
