@@ -87,15 +87,15 @@ def step_chain(chain: Chain, frame: int, guides: Guides, from_guides: Guides, ke
     difference, lost = np.empty((height, width), np.float32), np.empty(height * width, np.int64)
     reanchoring = key.objects is not None and guides.object_index is not None
     depths = guides.depth is not None and from_guides.depth is not None
+    key_objects, objects = (_given(ids if reanchoring else None, 2) for ids in (key.objects, guides.object_index))
     count = _carry(chain.coords, chain.seen, _given(back_motion, 3), back_motion is not None, _given(motion, 3),
                    _given(guides.depth if depths else None, 2), _given(from_guides.depth if depths else None, 2), depths,
-                   np.float32(depth_tolerance), _given(key.objects if reanchoring else None, 2),
-                   _given(guides.object_index if reanchoring else None, 2), reanchoring, coords, seen, lost)
+                   np.float32(depth_tolerance), key_objects, objects, reanchoring, coords, seen, lost)
     lost = lost[:count]
     if reanchoring:
-        _reanchor(coords, seen, lost, guides.object_index)
-    _compare(_given(key.look, 3), coords, _given(render_look, 3), lost, _given(key.objects if reanchoring else None, 2),
-             _given(guides.object_index if reanchoring else None, 2), np.float32(LOOK_TOLERANCE), seen, difference)
+        _reanchor(coords, seen, lost, objects)
+    _compare(_given(key.look, 3), coords, _given(render_look, 3), lost, key_objects, objects, np.float32(LOOK_TOLERANCE),
+             seen, difference)
     return Chain(chain.key, frame, coords, seen, difference)
 
 
