@@ -5,7 +5,7 @@ pixels of that object teach a colour model: an affine map from the render's
 colour (in the guides' encoding, :func:`..propagate.shot.perceptual`) to the keyframe's colour, plus what the keyframe added on top of
 it (strokes, texture), looked up by patch: each unseen pixel takes the residual
 of the keyframe pixel of the same object whose guide patch (display colour, the
-luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search. So a disoccluded stretch of the
+luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search (:mod:`.nearest`). So a disoccluded stretch of the
 blue cube gets the blue cube's painted look, shaded as the render shades it
 there, and never the floor's. An object no keyframe shows at all falls back to
 the model of every keyframe pixel. Residuals are matched at a reduced scale
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .nearest import DIMENSIONS, NearestSearch
 from .shot import perceptual
 
 __all__ = ["Holes", "KeySample", "StyleModel", "guide_features", "match_size"]
@@ -33,9 +34,8 @@ MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular su
 RIDGE = 0.001  # per keyframe pixel, on the affine colour terms
 MATCH_DISTANCE = 0.25  # guide-feature distance at which a matched patch lends nothing of its residual
 _ALL = -1.0
-FEATURES = 13
+FEATURES = DIMENSIONS
 _ROW = 1024  # hole pixels per row of the sampling maps of Holes.upscale
-_QUERIES = 256  # hole pixels ranked against the candidates at a time: the score block stays in cache
 
 
 def match_size(height: int, width: int) -> tuple[int, int]:
@@ -81,10 +81,7 @@ class _ObjectModel:
         self.affine = np.linalg.solve(design.T @ design + penalty, design.T @ looks).astype(np.float32)
         residuals = looks - design @ self.affine
         stride = max(1, len(features) // MAX_SAMPLES)
-        candidates = np.asarray(features[::stride], dtype=np.float32)
-        # |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every candidate: one product of the query
-        # (-2 q, 1) with the candidates' (c, |c|^2) columns ranks them.
-        self.ranking = np.ascontiguousarray(np.vstack([candidates.T, (candidates * candidates).sum(axis=1)[None]]))
+        self.nearest = NearestSearch(features[::stride])
         self.residuals = residuals[::stride].astype(np.float32)
         channels = np.ascontiguousarray(looks.T)  # numpy reduces (N, 3) along N slowly, (3, N) along rows fast
         self.low, self.high = channels.min(axis=1), channels.max(axis=1)
@@ -93,19 +90,9 @@ class _ObjectModel:
         return colours @ self.affine[:3] + self.affine[3]
 
     def residual(self, features: np.ndarray) -> np.ndarray:
-        """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search, in blocks)."""
-        features = np.asarray(features, dtype=np.float32)
-        query = np.empty((len(features), FEATURES + 1), np.float32)
-        np.multiply(features, -2.0, out=query[:, :FEATURES])
-        query[:, FEATURES] = 1.0
-        nearest = np.empty(len(features), np.int64)
-        squared = np.empty(len(features), np.float32)
-        for start in range(0, len(features), _QUERIES):
-            scores = query[start:start + _QUERIES] @ self.ranking
-            nearest[start:start + _QUERIES] = best = scores.argmin(axis=1)
-            squared[start:start + _QUERIES] = scores[np.arange(len(best)), best]
-        squared += np.einsum("ij,ij->i", features, features)
-        fade = np.clip(1.0 - np.sqrt(np.maximum(squared, 0.0)) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
+        """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search)."""
+        nearest, squared = self.nearest(features)
+        fade = np.clip(1.0 - np.sqrt(squared) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
         return self.residuals[nearest] * fade
 
 
