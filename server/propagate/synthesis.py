@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 
 from .nearest import DIMENSIONS, NearestSearch
@@ -129,17 +130,23 @@ class StyleModel:
         residual = holes.upscale(cv2.medianBlur(residual, 3))  # single mismatched patches would sparkle
         for object_id, run, _ in holes.objects:
             model = self._model(object_id)
-            look = out[run]
-            np.matmul(holes.guide[run], model.affine[:3], out=look)
-            look += model.affine[3]
-            look += residual[run]
-            # The fill never invents a colour the keyframe did not use on that object.
-            np.maximum(look, model.low, out=look)
-            np.minimum(look, model.high, out=look)
+            _shade(holes.guide[run], residual[run], model.affine, model.low, model.high, out[run])
         return out
 
     def _model(self, object_id: float) -> _ObjectModel:
         return self.models.get(object_id, self.models[_ALL])
+
+
+@numba.njit(nogil=True, cache=True)
+def _shade(guide, residual, affine, low, high, out):
+    """``out = guide @ affine[:3] + affine[3] + residual`` per pixel, in one pass (numpy's passes over (N, 3) are slow)."""
+    for pixel in range(len(out)):
+        red, green, blue = guide[pixel, 0], guide[pixel, 1], guide[pixel, 2]
+        for channel in range(3):
+            value = (red * affine[0, channel] + green * affine[1, channel] + blue * affine[2, channel] + affine[3, channel]
+                     + residual[pixel, channel])
+            # The fill never invents a colour the keyframe did not use on that object.
+            out[pixel, channel] = min(max(value, low[channel]), high[channel])
 
 
 def _resized(image: np.ndarray | None, size: tuple[int, int], interpolation: int) -> np.ndarray | None:
