@@ -26,7 +26,6 @@ import numba
 import numpy as np
 
 from .nearest import DIMENSIONS, NearestSearch
-from .shot import perceptual
 
 __all__ = ["Holes", "KeySample", "StyleModel", "guide_features", "match_size"]
 
@@ -149,6 +148,19 @@ def _shade(guide, residual, affine, low, high, out):
             out[pixel, channel] = min(max(value, low[channel]), high[channel])
 
 
+@numba.njit(nogil=True, cache=True)
+def _sample_holes(pixels, render, width, scale_x, scale_y, left, top, guide, map_x, map_y):
+    """Each hole pixel's guide colour (:func:`.shot.perceptual` of the render) and where it falls at the matching size
+    (as cv2.resize maps a destination pixel to its source, less the box's corner), in one pass."""
+    for index in range(len(pixels)):
+        pixel = pixels[index]
+        row, column = pixel // width, pixel % width
+        for channel in range(3):
+            guide[index, channel] = np.sqrt(min(max(render[pixel, channel], np.float32(0.0)), np.float32(1.0)))
+        map_x[index] = (column + 0.5) * scale_x - 0.5 - left
+        map_y[index] = (row + 0.5) * scale_y - 0.5 - top
+
+
 def _resized(image: np.ndarray | None, size: tuple[int, int], interpolation: int) -> np.ndarray | None:
     if image is None or image.shape[1::-1] == size:
         return image
@@ -180,8 +192,9 @@ class Holes:
         if self.empty:
             return
         small_size = match_size(height, width)
-        rows, columns = np.divmod(self.pixels, width)
-        top, bottom, left, right = rows[0], rows[-1] + 1, columns.min(), columns.max() + 1
+        used_columns = np.flatnonzero(mask.any(axis=0))
+        top, bottom = self.pixels[0] // width, self.pixels[-1] // width + 1
+        left, right = used_columns[0], used_columns[-1] + 1
         scale_x, scale_y = small_size[0] / width, small_size[1] / height
         # The box at the matching size: the dilated holes, their bilinear neighbours and one ring of untouched
         # pixels, so the median and the upscale see what they would see on the whole frame.
@@ -204,20 +217,18 @@ class Holes:
             ids = objects.reshape(-1)[self.pixels]
             order = np.argsort(ids, kind="stable")
             self.pixels, ids = self.pixels[order], ids[order]
-            rows, columns = rows[order], columns[order]
-            kinds, starts = np.unique(ids, return_index=True)
+            starts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
+            kinds = ids[starts]
             small_ids = _resized(objects, small_size, cv2.INTER_NEAREST)[small_top:small_bottom, small_left:small_right]
             ends = list(starts[1:]) + [len(ids)]
             self.objects = [(float(object_id), slice(start, end), small_mask & (small_ids == object_id))
                             for object_id, start, end in zip(kinds, starts, ends)]
-        channels = render.shape[2]
-        self.guide = perceptual(render.reshape(-1, channels)[self.pixels, :3])
-        # Where each hole pixel falls at the matching size, as cv2.resize maps a destination pixel to its source.
+        self.guide = np.empty((len(self.pixels), 3), np.float32)
         # (cv2.remap takes maps of at most 32767 rows and columns: the list is laid out in rows of _ROW.)
         padded = -(-len(self.pixels) // _ROW) * _ROW
         self._map_x, self._map_y = (np.zeros(padded, np.float32) for _ in range(2))
-        self._map_x[:len(self.pixels)] = (columns + 0.5) * (small_size[0] / width) - 0.5 - small_left
-        self._map_y[:len(self.pixels)] = (rows + 0.5) * (small_size[1] / height) - 0.5 - small_top
+        _sample_holes(self.pixels, render.reshape(-1, render.shape[2]), width, scale_x, scale_y, small_left, small_top,
+                      self.guide, self._map_x, self._map_y)
 
     def upscale(self, small: np.ndarray) -> np.ndarray:
         """An image of the small box sampled bilinearly at the hole pixels, as cv2.resize of the whole frame would: (N, C)."""
