@@ -82,7 +82,7 @@ def _search(queries, table, keys, order, mean, axis, nearest, squared):
         for feature in range(DIMENSIONS):
             key += (queries[query, feature] - mean[feature]) * axis[feature]
         first = min(np.searchsorted(keys, key) // CHUNK, chunks - 1)
-        best_bits, best, index = np.int32(0x7F800000), np.float32(np.inf), -1
+        best_bits, best, index = np.int32(0x7F800000), np.float32(np.inf), 0
         chunk, step = first, 1
         while 0 <= chunk:
             if chunk == chunks:
