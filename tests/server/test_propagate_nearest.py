@@ -62,3 +62,11 @@ def test_candidates_of_another_dimension_are_refused():
         NearestSearch(np.zeros((5, 12), np.float32))
     with pytest.raises(ValueError):
         NearestSearch(np.zeros((0, DIMENSIONS), np.float32))
+
+
+def test_a_query_that_measures_nothing_still_names_a_candidate():
+    rng = np.random.default_rng(9)
+    queries = rng.random((3, DIMENSIONS), dtype=np.float32)
+    queries[:, 4] = np.nan
+    nearest, _ = NearestSearch(rng.random((100, DIMENSIONS), dtype=np.float32))(queries)
+    assert ((nearest >= 0) & (nearest < 100)).all()
