@@ -21,6 +21,7 @@ DIMENSIONS = 13  # the kernel's distance is written out feature by feature: numb
 CHUNK = 32  # candidates a query measures at a time
 _FAR = 1e18  # features of the padding that fills the last chunk: never nearest, squares still finite in float32
 _SLACK = 1e-5  # relative margin on the stopping bound, far above float32 rounding of a 13-term sum
+_FLOOR = 1e-12  # absolute margin on it: twins of the best (gap 0) differ in projection by float64 rounding only
 
 
 class NearestSearch:
@@ -90,7 +91,7 @@ def _search(queries, table, keys, order, mean, axis, nearest, squared):
                 continue
             if chunk != first:
                 gap = keys[chunk * CHUNK] - key if step > 0 else key - keys[chunk * CHUNK + CHUNK - 1]
-                if gap > 0.0 and gap * gap > best * (1.0 + _SLACK):
+                if gap > 0.0 and gap * gap > best * (1.0 + _SLACK) + _FLOOR:
                     if step < 0:
                         break
                     chunk, step = first - 1, -1

@@ -70,3 +70,20 @@ def test_a_query_that_measures_nothing_still_names_a_candidate():
     queries[:, 4] = np.nan
     nearest, _ = NearestSearch(rng.random((100, DIMENSIONS), dtype=np.float32))(queries)
     assert ((nearest >= 0) & (nearest < 100)).all()
+
+
+def test_twins_of_the_query_across_a_chunk_boundary_go_to_the_lower_index():
+    wrong = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        direction = rng.normal(size=DIMENSIONS)
+        steps = np.concatenate([np.linspace(-1, -0.5, CHUNK - 1), np.linspace(0.5, 1, 40)])
+        candidates = (steps[:, None] * direction / np.linalg.norm(direction)
+                      + rng.normal(0, 0.01, (len(steps), DIMENSIONS))).astype(np.float32)
+        twin = rng.normal(0, 0.01, DIMENSIONS).astype(np.float32)
+        # Sorted on the principal axis, the twins (indices 10 and 50) sit either side of the first chunk's end.
+        candidates = np.insert(np.insert(candidates, 10, twin, axis=0), 50, twin, axis=0)
+        nearest, squared = NearestSearch(candidates)(twin[None])
+        assert squared[0] == 0.0
+        wrong += nearest[0] != 10
+    assert wrong == 0
