@@ -5,7 +5,7 @@ pixels of that object teach a colour model: an affine map from the render's
 colour (in the guides' encoding, :func:`..propagate.shot.perceptual`) to the keyframe's colour, plus what the keyframe added on top of
 it (strokes, texture), looked up by patch: each unseen pixel takes the residual
 of the keyframe pixel of the same object whose guide patch (display colour, the
-luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search. So a disoccluded stretch of the
+luminance of the 3x3 neighbourhood, and depth) is nearest, by exact search (:mod:`.nearest`). So a disoccluded stretch of the
 blue cube gets the blue cube's painted look, shaded as the render shades it
 there, and never the floor's. An object no keyframe shows at all falls back to
 the model of every keyframe pixel. Residuals are matched at a reduced scale
@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 
-from .shot import perceptual
+from .nearest import DIMENSIONS, NearestSearch
 
 __all__ = ["Holes", "KeySample", "StyleModel", "guide_features", "match_size"]
 
@@ -33,9 +34,8 @@ MAX_SAMPLES = 3000  # keyframe pixels per object kept for matching (a regular su
 RIDGE = 0.001  # per keyframe pixel, on the affine colour terms
 MATCH_DISTANCE = 0.25  # guide-feature distance at which a matched patch lends nothing of its residual
 _ALL = -1.0
-FEATURES = 13
+FEATURES = DIMENSIONS
 _ROW = 1024  # hole pixels per row of the sampling maps of Holes.upscale
-_QUERIES = 256  # hole pixels ranked against the candidates at a time: the score block stays in cache
 
 
 def match_size(height: int, width: int) -> tuple[int, int]:
@@ -81,10 +81,7 @@ class _ObjectModel:
         self.affine = np.linalg.solve(design.T @ design + penalty, design.T @ looks).astype(np.float32)
         residuals = looks - design @ self.affine
         stride = max(1, len(features) // MAX_SAMPLES)
-        candidates = np.asarray(features[::stride], dtype=np.float32)
-        # |q - c|^2 = |q|^2 - 2 q.c + |c|^2, and |q|^2 is the same for every candidate: one product of the query
-        # (-2 q, 1) with the candidates' (c, |c|^2) columns ranks them.
-        self.ranking = np.ascontiguousarray(np.vstack([candidates.T, (candidates * candidates).sum(axis=1)[None]]))
+        self.nearest = NearestSearch(features[::stride])
         self.residuals = residuals[::stride].astype(np.float32)
         channels = np.ascontiguousarray(looks.T)  # numpy reduces (N, 3) along N slowly, (3, N) along rows fast
         self.low, self.high = channels.min(axis=1), channels.max(axis=1)
@@ -93,19 +90,9 @@ class _ObjectModel:
         return colours @ self.affine[:3] + self.affine[3]
 
     def residual(self, features: np.ndarray) -> np.ndarray:
-        """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search, in blocks)."""
-        features = np.asarray(features, dtype=np.float32)
-        query = np.empty((len(features), FEATURES + 1), np.float32)
-        np.multiply(features, -2.0, out=query[:, :FEATURES])
-        query[:, FEATURES] = 1.0
-        nearest = np.empty(len(features), np.int64)
-        squared = np.empty(len(features), np.float32)
-        for start in range(0, len(features), _QUERIES):
-            scores = query[start:start + _QUERIES] @ self.ranking
-            nearest[start:start + _QUERIES] = best = scores.argmin(axis=1)
-            squared[start:start + _QUERIES] = scores[np.arange(len(best)), best]
-        squared += np.einsum("ij,ij->i", features, features)
-        fade = np.clip(1.0 - np.sqrt(np.maximum(squared, 0.0)) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
+        """The residual of the nearest keyframe patch, faded out as the match gets worse (exact search)."""
+        nearest, squared = self.nearest(features)
+        fade = np.clip(1.0 - np.sqrt(squared) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
         return self.residuals[nearest] * fade
 
 
@@ -142,17 +129,36 @@ class StyleModel:
         residual = holes.upscale(cv2.medianBlur(residual, 3))  # single mismatched patches would sparkle
         for object_id, run, _ in holes.objects:
             model = self._model(object_id)
-            look = out[run]
-            np.matmul(holes.guide[run], model.affine[:3], out=look)
-            look += model.affine[3]
-            look += residual[run]
-            # The fill never invents a colour the keyframe did not use on that object.
-            np.maximum(look, model.low, out=look)
-            np.minimum(look, model.high, out=look)
+            _shade(holes.guide[run], residual[run], model.affine, model.low, model.high, out[run])
         return out
 
     def _model(self, object_id: float) -> _ObjectModel:
         return self.models.get(object_id, self.models[_ALL])
+
+
+@numba.njit(nogil=True, cache=True)
+def _shade(guide, residual, affine, low, high, out):
+    """``out = guide @ affine[:3] + affine[3] + residual`` per pixel, in one pass (numpy's passes over (N, 3) are slow)."""
+    for pixel in range(len(out)):
+        red, green, blue = guide[pixel, 0], guide[pixel, 1], guide[pixel, 2]
+        for channel in range(3):
+            value = (red * affine[0, channel] + green * affine[1, channel] + blue * affine[2, channel] + affine[3, channel]
+                     + residual[pixel, channel])
+            # The fill never invents a colour the keyframe did not use on that object.
+            out[pixel, channel] = min(max(value, low[channel]), high[channel])
+
+
+@numba.njit(nogil=True, cache=True)
+def _sample_holes(pixels, render, width, scale_x, scale_y, left, top, guide, map_x, map_y):
+    """Each hole pixel's guide colour (:func:`.shot.perceptual` of the render) and where it falls at the matching size
+    (as cv2.resize maps a destination pixel to its source, less the box's corner), in one pass."""
+    for index in range(len(pixels)):
+        pixel = pixels[index]
+        row, column = pixel // width, pixel % width
+        for channel in range(3):
+            guide[index, channel] = np.sqrt(min(max(render[pixel, channel], np.float32(0.0)), np.float32(1.0)))
+        map_x[index] = (column + 0.5) * scale_x - 0.5 - left
+        map_y[index] = (row + 0.5) * scale_y - 0.5 - top
 
 
 def _resized(image: np.ndarray | None, size: tuple[int, int], interpolation: int) -> np.ndarray | None:
@@ -186,8 +192,9 @@ class Holes:
         if self.empty:
             return
         small_size = match_size(height, width)
-        rows, columns = np.divmod(self.pixels, width)
-        top, bottom, left, right = rows[0], rows[-1] + 1, columns.min(), columns.max() + 1
+        used_columns = np.flatnonzero(mask.any(axis=0))
+        top, bottom = self.pixels[0] // width, self.pixels[-1] // width + 1
+        left, right = used_columns[0], used_columns[-1] + 1
         scale_x, scale_y = small_size[0] / width, small_size[1] / height
         # The box at the matching size: the dilated holes, their bilinear neighbours and one ring of untouched
         # pixels, so the median and the upscale see what they would see on the whole frame.
@@ -210,20 +217,18 @@ class Holes:
             ids = objects.reshape(-1)[self.pixels]
             order = np.argsort(ids, kind="stable")
             self.pixels, ids = self.pixels[order], ids[order]
-            rows, columns = rows[order], columns[order]
-            kinds, starts = np.unique(ids, return_index=True)
+            starts = np.concatenate([[0], np.flatnonzero(ids[1:] != ids[:-1]) + 1])
+            kinds = ids[starts]
             small_ids = _resized(objects, small_size, cv2.INTER_NEAREST)[small_top:small_bottom, small_left:small_right]
             ends = list(starts[1:]) + [len(ids)]
             self.objects = [(float(object_id), slice(start, end), small_mask & (small_ids == object_id))
                             for object_id, start, end in zip(kinds, starts, ends)]
-        channels = render.shape[2]
-        self.guide = perceptual(render.reshape(-1, channels)[self.pixels, :3])
-        # Where each hole pixel falls at the matching size, as cv2.resize maps a destination pixel to its source.
+        self.guide = np.empty((len(self.pixels), 3), np.float32)
         # (cv2.remap takes maps of at most 32767 rows and columns: the list is laid out in rows of _ROW.)
         padded = -(-len(self.pixels) // _ROW) * _ROW
         self._map_x, self._map_y = (np.zeros(padded, np.float32) for _ in range(2))
-        self._map_x[:len(self.pixels)] = (columns + 0.5) * (small_size[0] / width) - 0.5 - small_left
-        self._map_y[:len(self.pixels)] = (rows + 0.5) * (small_size[1] / height) - 0.5 - small_top
+        _sample_holes(self.pixels, render.reshape(-1, render.shape[2]), width, scale_x, scale_y, small_left, small_top,
+                      self.guide, self._map_x, self._map_y)
 
     def upscale(self, small: np.ndarray) -> np.ndarray:
         """An image of the small box sampled bilinearly at the hole pixels, as cv2.resize of the whole frame would: (N, C)."""

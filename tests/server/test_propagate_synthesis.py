@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from framebridge.server.propagate.synthesis import FEATURES, MATCH_DISTANCE, Holes, _ObjectModel, match_size
+from framebridge.server.propagate.synthesis import FEATURES, MATCH_DISTANCE, Holes, _ObjectModel, _shade, match_size
 
 
 def test_residual_search_finds_the_nearest_keyframe_patch_exactly():
@@ -20,6 +20,18 @@ def test_residual_search_finds_the_nearest_keyframe_patch_exactly():
     residuals = looks - model.colour(colours)
     fade = np.clip(1.0 - np.sqrt(distances[np.arange(700), nearest]) / MATCH_DISTANCE, 0.0, 1.0)[:, None]
     np.testing.assert_allclose(got, residuals[nearest] * fade, atol=1e-4)
+
+
+def test_a_filled_look_is_the_affine_colour_plus_the_residual_within_the_keyframe_colours():
+    rng = np.random.default_rng(4)
+    guide, residual = rng.random((500, 3), dtype=np.float32), rng.normal(0, 0.2, (500, 3)).astype(np.float32)
+    affine = rng.normal(0, 1, (4, 3)).astype(np.float32)
+    low, high = np.array([0.1, 0.0, 0.2], np.float32), np.array([0.6, 0.9, 0.5], np.float32)
+    out = np.empty((500, 3), np.float32)
+    _shade(guide, residual, affine, low, high, out)
+    expected = np.clip(guide @ affine[:3] + affine[3] + residual, low, high)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert (out == low).any() and (out == high).any()
 
 
 def test_holes_sample_the_matching_size_as_resizing_the_whole_frame_would():
