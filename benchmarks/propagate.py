@@ -65,7 +65,7 @@ from framebridge.server.ops.restyle import RestyleOp
 from framebridge.server.memory import keep_frame_memory
 from framebridge.server.propagate.assemble import assemble
 from framebridge.server.propagate.chain import step_chain
-from framebridge.server.propagate.shot import read_shot_frame, sample_full
+from framebridge.server.propagate.shot import read_shot_frame
 from framebridge.server.propagate.synthesis import Holes, StyleModel
 from framebridge.server.restyle.temporal import consistency_mask, warp
 
@@ -121,8 +121,7 @@ def remap_reference(shot, key: int, look: np.ndarray, clock=time.process_time) -
 STAGES = [  # functions whose cumulative CPU time makes a stage (none calls another of them)
     (read_shot_frame, "read and check the buffers, guides at the working size"),
     (step_chain, "chain steps (working size, both directions)"),
-    (sample_full, "keyframes sampled at full size"),
-    (assemble, "looks blended, trust and confidence (one pass)"),
+    (assemble, "keyframes sampled at full size and blended, trust, confidence (one pass)"),
     (Holes.__init__, "guided fill: the holes"),
     (StyleModel.__init__, "guided fill: keyframe models (once per keyframe)"),
     (StyleModel.fill, "guided fill: matching and colour"),

@@ -33,11 +33,9 @@ gap starts new chains.
 
 Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
 ``threads`` (the server's setting: ``serve --propagate-threads``, or
-``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use), each
-with its own full-size scratch (about 40 bytes a pixel: each side's coordinates
-and keyframe look; the per-pixel work runs in compiled kernels that release the
-GIL); the chains are traced there too (each one step after the other) while the
-next frames are read,
+``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use; the
+per-pixel work runs in compiled kernels that release the GIL); the chains are
+traced there too (each one step after the other) while the next frames are read,
 and while a backward chain is traced the frames it has reached are finished,
 from the last (at most twice ``threads`` of them then wait to be returned).
 Results come back in the order they would one at a time; at most ``threads``
@@ -60,7 +58,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,7 +73,7 @@ from framebridge.protocol.errors import FrameBridgeError, InvalidParams, Missing
 from ..chunks import ChunkRule
 from ..propagate.assemble import Side, assemble
 from ..propagate.chain import Chain, Guides, KeyView, start_chain, step_chain, trust
-from ..propagate.shot import Scratch, ShotFrame, digests, link_motion, read_shot_frame, sample_full
+from ..propagate.shot import ShotFrame, digests, link_motion, read_shot_frame
 from ..propagate.synthesis import Holes, KeySample, StyleModel
 from ..restyle.cache import ResultCache, cache_key, default_cache_dir
 from .base import NO_JOB_BUFFERS, FrameFailure, InputFrame, JobContext, Op, OutputFrame, buffer_spec, check_params
@@ -212,7 +209,6 @@ class _Propagation:
         self.previous: ShotFrame | None = None
         self.chain: tuple[int, Future] | None = None     # forward chain from the latest keyframe (its number, the chain)
         self.size: tuple[int, int] | None = None
-        self.local = threading.local()                   # each thread's full-size scratch buffers
         self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
         self.due: deque[_Due] = deque()                  # results in the order they are returned
 
@@ -313,12 +309,6 @@ class _Propagation:
         return step_chain(before, number, guides, from_guides, self._view(before.key), look, motion, back_motion,
                           depth_tolerance=self.plan.depth_tolerance)
 
-    def _scratch(self) -> Scratch:
-        """The calling thread's full-size scratch buffers."""
-        if not hasattr(self.local, "scratch"):
-            self.local.scratch = Scratch()
-        return self.local.scratch
-
     def _close(self, key: ShotFrame | None) -> None:
         """Queue the held frames: backward chains from ``key`` (None at the end of the job) blended with the forward ones.
 
@@ -386,12 +376,12 @@ class _Propagation:
         chains = sorted((chain for chain in (forward, backward) if chain is not None),
                         key=lambda chain: -abs(frame.number - chain.key))
         sides = []
-        for side, chain in enumerate(chains):
+        for chain in chains:
             span = abs(frame.number - chain.key)
             # Between two keyframes each weighs by the distance to the other one: the nearer keyframe counts more.
             other = [abs(frame.number - other.key) for other in chains if other.key != chain.key]
-            sides.append(Side(sample_full(self.looks[chain.key], chain, self._scratch(), f"side {side}"), trust(chain),
-                              span, float(other[0] if other else 1.0), 0.5 ** (span / self.plan.halflife)))
+            sides.append(Side(self.looks[chain.key], chain.coords, trust(chain), span, float(other[0] if other else 1.0),
+                              0.5 ** (span / self.plan.halflife)))
         beauty, confidence, mask = assemble(frame.render, sides)
         holes = Holes(mask, frame.render, frame.work_look, frame.objects, frame.depth)
         if not holes.empty:

@@ -1,9 +1,11 @@
-"""A propagated frame put together in one pass over its pixels: the keyframes' looks blended, trust and confidence.
+"""A propagated frame put together in one pass over its pixels: the keyframes sampled and blended, trust, confidence.
 
-Each side (a keyframe's chain) brings its look sampled at full size and its trust
-at the working size, which is scaled up here bilinearly (as ``cv2.resize`` does)
-pixel by pixel, never stored at full size. Per pixel, with ``seen`` a side's
-trust there:
+Each side (a keyframe's chain) brings the keyframe's look at full size and, at the
+working size, where each pixel takes its look from (the chain's coordinates) and
+how far that is trusted. Both are scaled up here bilinearly (as ``cv2.resize``
+does, a row at a time, never stored at full size), and the keyframe is sampled
+bilinearly there (as ``cv2.remap`` does, edge pixels repeated, at exact positions).
+Per pixel, with ``seen`` a side's trust there:
 
 - coverage: the sides' ``seen`` summed, at most 1; a hole where under 0.999;
 - trust: the largest ``seen`` times its side's decay (halving every halflife);
@@ -32,10 +34,12 @@ BLEND_EPSILON = 1e-5
 
 @dataclass(frozen=True)
 class Side:
-    """One keyframe's contribution: its look at full size, its trust at the working size, the frames between it and
-    this frame (``span``), its weight in the blend and the decay of its trust."""
+    """One keyframe's contribution: its look at full size (linear RGB), where each pixel takes its look from in it
+    (``coords``, x, y in keyframe pixels) and how far that is trusted, both at the working size, the frames between it
+    and this frame (``span``), its weight in the blend and the decay of its trust."""
 
     look: np.ndarray
+    coords: np.ndarray
     trust: np.ndarray
     span: float
     weight: float
@@ -52,12 +56,15 @@ def assemble(render: np.ndarray, sides: list[Side]) -> tuple[np.ndarray, np.ndar
     small = sides[0].trust.shape if sides else (height, width)
     rows, row_weights = _axis(height, small[0])
     columns, column_weights = _axis(width, small[1])
-    empty_look, empty_trust = np.zeros((1, 1, 3), np.float32), np.zeros(small, np.float32)
-    padded = sides + [Side(empty_look, empty_trust, 0.0, 0.0, 0.0)] * (2 - len(sides))
+    nothing = Side(np.zeros((1, 1, 3), np.float32), np.zeros(small + (2,), np.float32), np.zeros(small, np.float32), 0.0, 0.0, 0.0)
+    padded = sides + [nothing] * (2 - len(sides))
     numbers = np.array([[side.span, side.weight, side.decay] for side in padded], np.float32)
-    _assemble(len(sides), padded[0].look, np.ascontiguousarray(padded[0].trust), padded[1].look,
-              np.ascontiguousarray(padded[1].trust), numbers, rows, row_weights, columns, column_weights, render,
-              beauty, confidence, holes)
+    # Working to full pixel positions: x * scale + (scale - 1) / 2, applied after the rows are mixed (it is affine).
+    scale = np.array([width / small[1], height / small[0]], np.float32)
+    looks, coords, trusts = ([np.ascontiguousarray(getattr(side, name), dtype=np.float32) for side in padded]
+                             for name in ("look", "coords", "trust"))
+    _assemble(len(sides), looks[0], coords[0], trusts[0], looks[1], coords[1], trusts[1], numbers, scale, rows, row_weights,
+              columns, column_weights, render, beauty, confidence, holes)
     return beauty, confidence, holes
 
 
@@ -78,54 +85,85 @@ def _axis(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
     return neighbours, weight
 
 
+@njit(inline="always", cache=True)
+def _sample(image, line, left, right, across):  # pragma: no cover (compiled)
+    """``image`` (H, W, 3) sampled bilinearly where ``line`` (full-size x, y at the working columns) says, between
+    columns ``left`` and ``right``: three values."""
+    height, width = image.shape[:2]
+    x = line[left, 0] + (line[right, 0] - line[left, 0]) * across
+    y = line[left, 1] + (line[right, 1] - line[left, 1]) * across
+    x = min(max(x, np.float32(0.0)), np.float32(width - 1))
+    y = min(max(y, np.float32(0.0)), np.float32(height - 1))
+    column, row = int(x), int(y)
+    next_column, next_row = min(column + 1, width - 1), min(row + 1, height - 1)
+    x -= np.float32(column)
+    y -= np.float32(row)
+    upper, lower = image[row], image[next_row]
+    return (_mix(upper, lower, column, next_column, x, y, 0), _mix(upper, lower, column, next_column, x, y, 1),
+            _mix(upper, lower, column, next_column, x, y, 2))
+
+
+@njit(inline="always", cache=True)
+def _mix(upper, lower, column, next_column, across, down, channel):  # pragma: no cover (compiled)
+    top = upper[column, channel] + (upper[next_column, channel] - upper[column, channel]) * across
+    bottom = lower[column, channel] + (lower[next_column, channel] - lower[column, channel]) * across
+    return top + (bottom - top) * down
+
+
+@njit(inline="always", cache=True)
+def _rows(coords, trust, top, bottom, down, scale, offset, line, trust_line):  # pragma: no cover (compiled)
+    """One output row's working-size ``line`` of full-size positions and ``trust_line``: rows ``top`` and ``bottom``
+    mixed by ``down`` (exact where both are the same)."""
+    for x in range(trust.shape[1]):
+        trust_line[x] = trust[top, x] + (trust[bottom, x] - trust[top, x]) * down
+        for axis in range(2):
+            value = coords[top, x, axis] + (coords[bottom, x, axis] - coords[top, x, axis]) * down
+            line[x, axis] = value * scale[axis] + offset[axis]
+
+
 @njit(nogil=True, cache=True, fastmath=True)
-def _assemble(sides, look0, trust0, look1, trust1, numbers, rows, row_weights, columns, column_weights, render,
-              beauty, confidence, holes):  # pragma: no cover (compiled)
+def _assemble(sides, look0, coords0, trust0, look1, coords1, trust1, numbers, scale, rows, row_weights, columns,
+              column_weights, render, beauty, confidence, holes):  # pragma: no cover (compiled)
     height, width, channels = beauty.shape
     small_width = trust0.shape[1]
-    line0, line1 = np.zeros(small_width, np.float32), np.zeros(small_width, np.float32)
-    seen0, seen1 = np.zeros(width, np.float32), np.zeros(width, np.float32)
-    lefts, rights, across = columns[:, 0], columns[:, 1], column_weights
+    line0, line1 = np.zeros((small_width, 2), np.float32), np.zeros((small_width, 2), np.float32)
+    trust_line0, trust_line1 = np.zeros(small_width, np.float32), np.zeros(small_width, np.float32)
+    offset = (scale - np.float32(1.0)) * np.float32(0.5)
     span0, weight0, decay0 = numbers[0, 0], numbers[0, 1], numbers[0, 2]
     span1, weight1, decay1 = numbers[1, 0], numbers[1, 1], numbers[1, 2]
     one, none, epsilon = np.float32(1.0), np.float32(-1.0), np.float32(BLEND_EPSILON)
     for y in range(height):
-        # Each side's trust on this row: the two working-size rows around it mixed, then each pixel between two columns.
         top, bottom, down = rows[y, 0], rows[y, 1], row_weights[y]
-        for x in range(small_width):
-            line0[x] = trust0[top, x] + (trust0[bottom, x] - trust0[top, x]) * down  # exact where both are the same
-            line1[x] = trust1[top, x] + (trust1[bottom, x] - trust1[top, x]) * down
+        if sides > 0:
+            _rows(coords0, trust0, top, bottom, down, scale, offset, line0, trust_line0)
+        if sides > 1:
+            _rows(coords1, trust1, top, bottom, down, scale, offset, line1, trust_line1)
+        out, trusted = beauty[y], confidence[y]
         for x in range(width):
-            seen0[x] = line0[lefts[x]] + (line0[rights[x]] - line0[lefts[x]]) * across[x]
-            seen1[x] = line1[lefts[x]] + (line1[rights[x]] - line1[lefts[x]]) * across[x]
-        out, trusted, light = beauty[y], confidence[y], look0[y]
-        if sides == 2:
-            dark = look1[y]
-            for x in range(width):
-                first, second = seen0[x] * weight0, seen1[x] * weight1
-                scale = one / (first + second + epsilon)
-                out[x, 0] = (first * light[x, 0] + second * dark[x, 0]) * scale
-                out[x, 1] = (first * light[x, 1] + second * dark[x, 1]) * scale
-                out[x, 2] = (first * light[x, 2] + second * dark[x, 2]) * scale
-                coverage = min(seen0[x] + seen1[x], one)
-                trusted[x, 0] = max(seen0[x] * decay0, seen1[x] * decay1)
-                trusted[x, 1] = span1 if seen1[x] > 0.5 else (span0 if seen0[x] > 0.5 else none)
-                trusted[x, 2] = one - coverage
-                holes[y, x] = coverage < HOLE
-        elif sides == 1:
-            for x in range(width):
-                out[x, 0], out[x, 1], out[x, 2] = light[x, 0], light[x, 1], light[x, 2]
-                coverage = min(seen0[x], one)
-                trusted[x, 0] = seen0[x] * decay0
-                trusted[x, 1] = span0 if seen0[x] > 0.5 else none
-                trusted[x, 2] = one - coverage
-                holes[y, x] = coverage < HOLE
-        else:
-            for x in range(width):
-                out[x, 0], out[x, 1], out[x, 2] = 0.0, 0.0, 0.0
-                trusted[x, 0], trusted[x, 1], trusted[x, 2] = 0.0, none, one
-                holes[y, x] = True
-        if channels == 4:
-            alpha = render[y]
-            for x in range(width):
-                out[x, 3] = alpha[x, 3]
+            left, right, across = columns[x, 0], columns[x, 1], column_weights[x]
+            red = green = blue = np.float32(0.0)
+            coverage, best, distance = np.float32(0.0), np.float32(0.0), none
+            if sides > 0:
+                seen0 = trust_line0[left] + (trust_line0[right] - trust_line0[left]) * across
+                red, green, blue = _sample(look0, line0, left, right, across)
+                coverage, best = seen0, seen0 * decay0
+                if seen0 > 0.5:
+                    distance = span0
+                if sides > 1:
+                    seen1 = trust_line1[left] + (trust_line1[right] - trust_line1[left]) * across
+                    red1, green1, blue1 = _sample(look1, line1, left, right, across)
+                    first, second = seen0 * weight0, seen1 * weight1
+                    share = one / (first + second + epsilon)
+                    red = (first * red + second * red1) * share
+                    green = (first * green + second * green1) * share
+                    blue = (first * blue + second * blue1) * share
+                    coverage += seen1
+                    best = max(best, seen1 * decay1)
+                    if seen1 > 0.5:
+                        distance = span1
+            out[x, 0], out[x, 1], out[x, 2] = red, green, blue
+            if channels == 4:
+                out[x, 3] = render[y, x, 3]
+            coverage = min(coverage, one)
+            trusted[x, 0], trusted[x, 1], trusted[x, 2] = best, distance, one - coverage
+            holes[y, x] = coverage < HOLE

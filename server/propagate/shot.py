@@ -3,7 +3,7 @@
 Chains run at a working size (long side at most ``WORK_SIDE``): motion, depth and
 object ids are sampled there by nearest neighbour (motion scaled with the image),
 so each step costs a quarter of a 1080p one; the keyframe itself is sampled at
-full size from the chain's coordinates (:func:`sample_full`). Guides compare
+full size from the chain's coordinates (:mod:`.assemble`). Guides compare
 colours in a perceptual encoding (the square root of scene-linear, clipped to
 0..1): cheap, and close enough to display values for likeness tests.
 """
@@ -22,9 +22,9 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..restyle.temporal import estimate_flow
-from .chain import Chain, Guides
+from .chain import Guides
 
-__all__ = ["WORK_SIDE", "ShotFrame", "digests", "read_shot_frame", "link_motion", "perceptual", "sample_full", "Scratch", "work_size"]
+__all__ = ["WORK_SIDE", "ShotFrame", "digests", "read_shot_frame", "link_motion", "perceptual", "work_size"]
 
 WORK_SIDE = 960
 
@@ -131,32 +131,3 @@ def link_motion(frame: ShotFrame, previous: ShotFrame, optical_flow: bool) -> No
         frame.work = Guides(backward, frame.work.motion_forward, frame.work.depth, frame.work.object_index)
     if previous.work.motion_forward is None:
         previous.work = Guides(previous.work.motion_backward, previous_forward, previous.work.depth, previous.work.object_index)
-
-
-class Scratch:
-    """Full-size working buffers reused frame after frame, by name: fresh memory that large is page faults every frame."""
-
-    def __init__(self):
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A float32 buffer of ``shape`` (contents undefined), valid until the next request of the same name."""
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape != shape:
-            buffer = self._buffers[name] = np.empty(shape, np.float32)
-        return buffer
-
-
-def sample_full(image: np.ndarray, chain: Chain, scratch: Scratch, name: str) -> np.ndarray:
-    """The full-size keyframe ``image`` seen from a working-size chain (a ``scratch`` buffer under ``name``)."""
-    height, width = image.shape[:2]
-    small_height, small_width = chain.seen.shape
-    coords = chain.coords
-    if (small_height, small_width) != (height, width):
-        scale_x, scale_y = width / small_width, height / small_height
-        # Working to full pixel positions is affine, and bilinear resizing commutes with it: applied at the small size.
-        to_full = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]], np.float32)
-        coords = cv2.resize(cv2.transform(coords, to_full), (width, height), dst=scratch.get(f"{name} coords", (height, width, 2)),
-                            interpolation=cv2.INTER_LINEAR)
-    return cv2.remap(np.ascontiguousarray(image), coords, None, cv2.INTER_LINEAR, dst=scratch.get(f"{name} look", (height, width, 3)),
-                     borderMode=cv2.BORDER_REPLICATE)
