@@ -256,7 +256,9 @@ class _Propagation:
             self._close(current)
             self._model(current.number)  # the frames after it fill from it too: built while they are read
             self.chain = current.number, _done(start_chain(current.number, *current.work_look.shape[:2]))
-            self.due.append(_Due(make=lambda: self._emit_keyframe(current)))
+            emitted = _Due(make=lambda: self._emit_keyframe(current))
+            emitted.start(self.pool)  # waits for nothing: made now, not after the frames queued before it
+            self.due.append(emitted)
         else:
             if self.chain is not None:
                 key, chain = self.chain
