@@ -145,13 +145,16 @@ def _assemble(sides, look0, coords0, trust0, look1, coords1, trust1, numbers, sc
             coverage, best, distance = np.float32(0.0), np.float32(0.0), none
             if sides > 0:
                 seen0 = trust_line0[left] + (trust_line0[right] - trust_line0[left]) * across
-                red, green, blue = _sample(look0, line0, left, right, across)
+                if sides == 1 or seen0 > 0.0:  # between two keyframes a side it weighs nothing lends nothing
+                    red, green, blue = _sample(look0, line0, left, right, across)
                 coverage, best = seen0, seen0 * decay0
                 if seen0 > 0.5:
                     distance = span0
                 if sides > 1:
                     seen1 = trust_line1[left] + (trust_line1[right] - trust_line1[left]) * across
-                    red1, green1, blue1 = _sample(look1, line1, left, right, across)
+                    red1 = green1 = blue1 = np.float32(0.0)
+                    if seen1 > 0.0:
+                        red1, green1, blue1 = _sample(look1, line1, left, right, across)
                     first, second = seen0 * weight0, seen1 * weight1
                     share = one / (first + second + epsilon)
                     red = (first * red + second * red1) * share

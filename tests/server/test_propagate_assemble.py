@@ -19,8 +19,10 @@ def _sides(count: int, rng: np.random.Generator) -> list[Side]:
         # Where each working-size pixel takes its look from, in keyframe pixels: a shift and a swirl, some outside.
         ys, xs = np.mgrid[0:small[0], 0:small[1]].astype(np.float32)
         coords = np.dstack([xs * WIDTH / small[1] + rng.uniform(-6, 6) + 3 * np.sin(ys), ys * HEIGHT / small[0] + rng.uniform(-4, 4)])
-        sides.append(Side(rng.random((HEIGHT, WIDTH, 3), dtype=np.float32), coords.astype(np.float32),
-                          rng.random(small, dtype=np.float32) ** 3, span, weight, decay))
+        trust = rng.random(small, dtype=np.float32) ** 3
+        trust[:, 6 * len(sides):6 * len(sides) + 6] = 0.0  # each side blind somewhere: there the other one alone
+        sides.append(Side(rng.random((HEIGHT, WIDTH, 3), dtype=np.float32), coords.astype(np.float32), trust, span, weight,
+                          decay))
     return sides
 
 
