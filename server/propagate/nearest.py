@@ -12,8 +12,8 @@ threads of its own, so a thread pool runs it side by side with the same bytes.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from numba import njit
 
 __all__ = ["DIMENSIONS", "NearestSearch"]
 
@@ -56,7 +56,7 @@ class NearestSearch:
         return nearest, squared
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _chunk_distances(queries, query, table, start, out):
     q0, q1, q2, q3, q4, q5, q6 = (queries[query, 0], queries[query, 1], queries[query, 2], queries[query, 3],
                                   queries[query, 4], queries[query, 5], queries[query, 6])
@@ -73,7 +73,7 @@ def _chunk_distances(queries, query, table, start, out):
                           + t8 * t8) + t9 * t9) + t10 * t10) + t11 * t11) + t12 * t12)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _search(queries, table, keys, order, mean, axis, nearest, squared):
     chunks = len(keys) // CHUNK
     distances = np.empty(CHUNK, np.float32)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
-import numba
 import numpy as np
+from numba import njit
 
 from .nearest import DIMENSIONS, NearestSearch
 
@@ -136,7 +136,7 @@ class StyleModel:
         return self.models.get(object_id, self.models[_ALL])
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _shade(guide, residual, affine, low, high, out):
     """``out = guide @ affine[:3] + affine[3] + residual`` per pixel, in one pass (numpy's passes over (N, 3) are slow)."""
     for pixel in range(len(out)):
@@ -148,7 +148,7 @@ def _shade(guide, residual, affine, low, high, out):
             out[pixel, channel] = min(max(value, low[channel]), high[channel])
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _sample_holes(pixels, render, width, scale_x, scale_y, left, top, guide, map_x, map_y):
     """Each hole pixel's guide colour (:func:`.shot.perceptual` of the render) and where it falls at the matching size
     (as cv2.resize maps a destination pixel to its source, less the box's corner), in one pass."""
