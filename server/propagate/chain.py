@@ -141,7 +141,7 @@ def _reanchor(coords: np.ndarray, seen: np.ndarray, lost: np.ndarray, objects: n
     if not len(lost):
         return
     height, width = seen.shape
-    ids = _lost_objects(lost, objects)
+    ids = np.sort(_lost_objects(lost, objects))
     small = (max(1, height // BLOCK), max(1, width // BLOCK))
     weights = np.zeros((len(ids),) + small, np.float32)
     values = np.zeros((len(ids),) + small + (2,), np.float32)
@@ -320,16 +320,22 @@ def _traced_blocks(coords, seen, objects, ids, weights, values):  # pragma: no c
 
 @njit(nogil=True, cache=True)
 def _lost_objects(lost, objects):  # pragma: no cover (compiled)
-    """The object ids of the ``lost`` pixels, each once, ascending."""
+    """The object ids of the ``lost`` pixels, each once, in the order met."""
     flat = objects.reshape(-1)
-    seen_ids = set()
-    last = np.float32(np.nan)
+    found = np.empty(16, np.float32)
+    count, last = 0, np.float32(np.nan)
     for index in lost:
         object_id = flat[index]
-        if object_id != last:
-            seen_ids.add(object_id)
-            last = object_id
-    return np.sort(np.array(list(seen_ids), dtype=np.float32))
+        if object_id == last:
+            continue
+        last = object_id
+        if object_id in found[:count]:
+            continue
+        if count == len(found):
+            found = np.concatenate((found, np.empty(len(found), np.float32)))
+        found[count] = object_id
+        count += 1
+    return found[:count]
 
 
 @njit(nogil=True, cache=True)
