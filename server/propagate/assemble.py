@@ -26,6 +26,8 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
+from .sampling import mix, place
+
 __all__ = ["Side", "assemble", "HOLE"]
 
 HOLE = 0.999  # coverage under which a pixel is filled by guided synthesis
@@ -92,22 +94,11 @@ def _sample(image, line, left, right, across):  # pragma: no cover (compiled)
     height, width = image.shape[:2]
     x = line[left, 0] + (line[right, 0] - line[left, 0]) * across
     y = line[left, 1] + (line[right, 1] - line[left, 1]) * across
-    x = min(max(x, np.float32(0.0)), np.float32(width - 1))
-    y = min(max(y, np.float32(0.0)), np.float32(height - 1))
-    column, row = int(x), int(y)
-    next_column, next_row = min(column + 1, width - 1), min(row + 1, height - 1)
-    x -= np.float32(column)
-    y -= np.float32(row)
+    column, row, next_column, next_row, across, down = place(x, y, height, width)
     upper, lower = image[row], image[next_row]
-    return (_mix(upper, lower, column, next_column, x, y, 0), _mix(upper, lower, column, next_column, x, y, 1),
-            _mix(upper, lower, column, next_column, x, y, 2))
-
-
-@njit(inline="always", cache=True)
-def _mix(upper, lower, column, next_column, across, down, channel):  # pragma: no cover (compiled)
-    top = upper[column, channel] + (upper[next_column, channel] - upper[column, channel]) * across
-    bottom = lower[column, channel] + (lower[next_column, channel] - lower[column, channel]) * across
-    return top + (bottom - top) * down
+    return (mix(upper[column, 0], upper[next_column, 0], lower[column, 0], lower[next_column, 0], across, down),
+            mix(upper[column, 1], upper[next_column, 1], lower[column, 1], lower[next_column, 1], across, down),
+            mix(upper[column, 2], upper[next_column, 2], lower[column, 2], lower[next_column, 2], across, down))
 
 
 @njit(inline="always", cache=True)

@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from .sampling import mix, nearest, place
+
 __all__ = ["Guides", "Chain", "KeyView", "start_chain", "step_chain", "trust"]
 
 
@@ -192,32 +194,7 @@ def _given(array: np.ndarray | None, dimensions: int) -> np.ndarray:
     return _NONE[dimensions] if array is None else np.ascontiguousarray(array, dtype=np.float32)
 
 
-# The kernels below sample as cv2.remap does, bilinearly with the edge pixels repeated beyond the image, or at the
-# nearest pixel, but at exact positions (cv2 rounds them to 1/32 of a pixel), and exactly the value where the four
-# samples agree (a trust of 1 stays 1). No fastmath: NaN depths must fail the depth test as IEEE comparisons do.
-
-@njit(inline="always", cache=True)
-def _place(x, y, height, width):  # pragma: no cover (compiled)
-    """The bilinear neighbourhood of (x, y), clamped to the image: left, top, right, bottom, and the weights across and
-    down."""
-    column = min(max(x, np.float32(0.0)), np.float32(width - 1))
-    row = min(max(y, np.float32(0.0)), np.float32(height - 1))
-    left, top = int(column), int(row)
-    return left, top, min(left + 1, width - 1), min(top + 1, height - 1), column - np.float32(left), row - np.float32(top)
-
-
-@njit(inline="always", cache=True)
-def _mix(upper_left, upper_right, lower_left, lower_right, across, down):  # pragma: no cover (compiled)
-    upper = upper_left + (upper_right - upper_left) * across
-    lower = lower_left + (lower_right - lower_left) * across
-    return upper + (lower - upper) * down
-
-
-@njit(inline="always", cache=True)
-def _nearest(image, x, y):  # pragma: no cover (compiled)
-    """``image`` at the pixel nearest (x, y), which must lie within it."""
-    return image[int(np.floor(y + np.float32(0.5))), int(np.floor(x + np.float32(0.5)))]
-
+# The kernels sample with :mod:`.sampling`. No fastmath: NaN depths must fail the depth test as IEEE comparisons do.
 
 @njit(nogil=True, cache=True)
 def _carry(coords, seen, back_motion, two_way, motion, depth, previous_depth, depths, depth_tolerance, key_objects,
@@ -238,30 +215,30 @@ def _carry(coords, seen, back_motion, two_way, motion, depth, previous_depth, de
             backward_x, backward_y = motion[y, x, 0], motion[y, x, 1]
             where_x, where_y = np.float32(x) + backward_x, np.float32(y) + backward_y
             valid = 0.0 <= where_x <= right and 0.0 <= where_y <= bottom
-            left, top, left_over, top_under, across, down = _place(where_x, where_y, height, width)
-            from_x = _mix(coords[top, left, 0], coords[top, left_over, 0], coords[top_under, left, 0],
+            left, top, left_over, top_under, across, down = place(where_x, where_y, height, width)
+            from_x = mix(coords[top, left, 0], coords[top, left_over, 0], coords[top_under, left, 0],
                           coords[top_under, left_over, 0], across, down)
-            from_y = _mix(coords[top, left, 1], coords[top, left_over, 1], coords[top_under, left, 1],
+            from_y = mix(coords[top, left, 1], coords[top, left_over, 1], coords[top_under, left, 1],
                           coords[top_under, left_over, 1], across, down)
-            trusted = _mix(seen[top, left], seen[top, left_over], seen[top_under, left], seen[top_under, left_over],
+            trusted = mix(seen[top, left], seen[top, left_over], seen[top_under, left], seen[top_under, left_over],
                            across, down)
             if two_way and valid:
-                forward_x = _mix(back_motion[top, left, 0], back_motion[top, left_over, 0], back_motion[top_under, left, 0],
+                forward_x = mix(back_motion[top, left, 0], back_motion[top, left_over, 0], back_motion[top_under, left, 0],
                                  back_motion[top_under, left_over, 0], across, down)
-                forward_y = _mix(back_motion[top, left, 1], back_motion[top, left_over, 1], back_motion[top_under, left, 1],
+                forward_y = mix(back_motion[top, left, 1], back_motion[top, left_over, 1], back_motion[top_under, left, 1],
                                  back_motion[top_under, left_over, 1], across, down)
                 round_x, round_y = backward_x + forward_x, backward_y + forward_y
                 energy = backward_x * backward_x + backward_y * backward_y + forward_x * forward_x + forward_y * forward_y
                 valid = round_x * round_x + round_y * round_y <= np.float32(0.01) * energy + np.float32(0.5)
             if depths and valid:
                 here = depth[y, x]
-                change = abs(_nearest(previous_depth, min(max(where_x, np.float32(0.0)), right),
+                change = abs(nearest(previous_depth, min(max(where_x, np.float32(0.0)), right),
                                       min(max(where_y, np.float32(0.0)), bottom)) - here)
                 valid = change <= max(abs(here), np.float32(1e-6)) * depth_tolerance
             if not valid:
                 trusted = np.float32(0.0)
             if reanchoring and trusted != 0.0:
-                if not (0.0 <= from_x <= right and 0.0 <= from_y <= bottom and _nearest(key_objects, from_x, from_y) == objects[y, x]):
+                if not (0.0 <= from_x <= right and 0.0 <= from_y <= bottom and nearest(key_objects, from_x, from_y) == objects[y, x]):
                     trusted = np.float32(0.0)
             out_coords[y, x, 0], out_coords[y, x, 1], out_seen[y, x] = from_x, from_y, trusted
             if reanchoring and trusted <= 0.99:
@@ -279,10 +256,10 @@ def _compare(key_look, coords, look, lost, key_objects, objects, tolerance, seen
     right, bottom = np.float32(width - 1), np.float32(height - 1)
     for y in range(height):
         for x in range(width):
-            left, top, left_over, top_under, across, down = _place(coords[y, x, 0], coords[y, x, 1], height, width)
+            left, top, left_over, top_under, across, down = place(coords[y, x, 0], coords[y, x, 1], height, width)
             largest = np.float32(0.0)
             for channel in range(3):
-                value = _mix(key_look[top, left, channel], key_look[top, left_over, channel], key_look[top_under, left, channel],
+                value = mix(key_look[top, left, channel], key_look[top, left_over, channel], key_look[top_under, left, channel],
                              key_look[top_under, left_over, channel], across, down)
                 largest = max(largest, abs(value - look[y, x, channel]))
             difference[y, x] = largest
@@ -290,7 +267,7 @@ def _compare(key_look, coords, look, lost, key_objects, objects, tolerance, seen
         y, x = index // width, index % width
         from_x, from_y = coords[y, x, 0], coords[y, x, 1]
         if (difference[y, x] <= tolerance and 0.0 <= from_x <= right and 0.0 <= from_y <= bottom
-                and _nearest(key_objects, from_x, from_y) == objects[y, x]):
+                and nearest(key_objects, from_x, from_y) == objects[y, x]):
             seen[y, x] = 1.0
 
 
@@ -354,11 +331,11 @@ def _move_lost(coords, lost, objects, ids, displacements, usable):  # pragma: no
         if not usable[index]:
             continue
         y, x = pixel // width, pixel % width
-        left, top, left_over, top_under, across, down = _place((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
+        left, top, left_over, top_under, across, down = place((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
                                                                (np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5),
                                                                small_height, small_width)
         field = displacements[index]
-        coords[y, x, 0] = np.float32(x) + _mix(field[top, left, 0], field[top, left_over, 0], field[top_under, left, 0],
+        coords[y, x, 0] = np.float32(x) + mix(field[top, left, 0], field[top, left_over, 0], field[top_under, left, 0],
                                                field[top_under, left_over, 0], across, down)
-        coords[y, x, 1] = np.float32(y) + _mix(field[top, left, 1], field[top, left_over, 1], field[top_under, left, 1],
+        coords[y, x, 1] = np.float32(y) + mix(field[top, left, 1], field[top, left_over, 1], field[top_under, left, 1],
                                                field[top_under, left_over, 1], across, down)
