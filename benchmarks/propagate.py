@@ -130,14 +130,14 @@ STAGES = [  # functions whose cumulative CPU time makes a stage (none calls anot
 
 
 def stage_times(profile: cProfile.Profile, frames: int, seconds: float) -> list[tuple[str, float]]:
-    """CPU ms a frame per stage, and the rest of the op's ``seconds`` (blending, trust, confidence) as one more."""
+    """CPU ms a frame per stage, and the rest of the op's ``seconds`` (trust, the fill's blend, queueing) as one more."""
     stats = pstats.Stats(profile).stats
     rows = []
     for function, stage in STAGES:
         code = function.__code__
         cumulative = sum(entry[3] for key, entry in stats.items() if key == (code.co_filename, code.co_firstlineno, code.co_name))
         rows.append((stage, cumulative / frames * 1000))
-    rows.append(("blending, trust, confidence and the rest", seconds / frames * 1000 - sum(ms for _, ms in rows)))
+    rows.append(("trust, the fill's blend and the rest", seconds / frames * 1000 - sum(ms for _, ms in rows)))
     return rows
 
 
