@@ -71,7 +71,7 @@ from framebridge.protocol.buffers import digest
 from framebridge.protocol.errors import FrameBridgeError, InvalidParams, MissingInput, NonFiniteValues, ShapeMismatch
 
 from ..chunks import ChunkRule
-from ..propagate.assemble import Side, assemble
+from ..propagate.assemble import Side, assemble, blend_fill
 from ..propagate.chain import Chain, Guides, KeyView, start_chain, step_chain, trust
 from ..propagate.shot import ShotFrame, digests, link_motion, read_shot_frame
 from ..propagate.synthesis import Holes, KeySample, StyleModel
@@ -387,13 +387,7 @@ class _Propagation:
         beauty, confidence, mask = assemble(frame.render, sides)
         holes = Holes(mask, frame.render, frame.work_look, frame.objects, frame.depth)
         if not holes.empty:
-            flat = beauty.reshape(-1, beauty.shape[2])
-            known = 1.0 - confidence.reshape(-1, 3)[holes.pixels, 2:]
-            mixed, filled = flat[holes.pixels, :3], self._synthesise(frame, models, holes)
-            mixed *= known
-            filled *= 1.0 - known
-            mixed += filled
-            flat[holes.pixels, :3] = mixed
+            blend_fill(beauty, confidence, holes.pixels, self._synthesise(frame, models, holes))
         return OutputFrame(frame.number, {passes.BEAUTY: beauty, CONFIDENCE: confidence},
                            {"cache": "miss" if self.plan.cache else "off", "keyframes": keys,
                             "synthesised": float(confidence[..., 2].mean())})

@@ -28,7 +28,7 @@ from numba import njit
 
 from .sampling import mix, place
 
-__all__ = ["Side", "assemble", "HOLE"]
+__all__ = ["Side", "assemble", "blend_fill", "HOLE"]
 
 HOLE = 0.999  # coverage under which a pixel is filled by guided synthesis
 BLEND_EPSILON = 1e-5
@@ -68,6 +68,22 @@ def assemble(render: np.ndarray, sides: list[Side]) -> tuple[np.ndarray, np.ndar
     _assemble(len(sides), looks[0], coords[0], trusts[0], looks[1], coords[1], trusts[1], numbers, scale, rows, row_weights,
               columns, column_weights, render, beauty, confidence, holes)
     return beauty, confidence, holes
+
+
+def blend_fill(beauty: np.ndarray, confidence: np.ndarray, pixels: np.ndarray, filled: np.ndarray) -> None:
+    """The guided fill's ``filled`` looks (N, 3) mixed into ``beauty`` at ``pixels`` (flat indices), in place, by what
+    the keyframes left uncovered there (the confidence's last channel): ``look * coverage + fill * (1 - coverage)``."""
+    _blend_fill(beauty.reshape(-1, beauty.shape[2]), confidence.reshape(-1, 3), pixels, filled)
+
+
+@njit(nogil=True, cache=True)
+def _blend_fill(beauty, confidence, pixels, filled):  # pragma: no cover (compiled)
+    for index in range(len(pixels)):
+        pixel = pixels[index]
+        covered = np.float32(1.0) - confidence[pixel, 2]
+        for channel in range(3):
+            beauty[pixel, channel] = (beauty[pixel, channel] * covered
+                                      + filled[index, channel] * (np.float32(1.0) - covered))
 
 
 @lru_cache(maxsize=8)

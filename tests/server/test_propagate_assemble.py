@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from framebridge.server.propagate.assemble import HOLE, Side, assemble
+from framebridge.server.propagate.assemble import HOLE, Side, assemble, blend_fill
 
 HEIGHT, WIDTH = 36, 50  # the working size is not an exact fraction of it
 
@@ -73,3 +73,17 @@ def test_the_frame_is_the_blend_of_its_sides_with_the_render_s_alpha_and_its_con
     np.testing.assert_allclose(confidence, expected_confidence, atol=2e-5)
     np.testing.assert_array_equal(holes[~near_threshold], expected_holes[~near_threshold])
     assert beauty.shape == (HEIGHT, WIDTH, channels) and confidence.dtype == np.float32
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_the_fill_is_mixed_in_by_what_the_keyframes_left_uncovered(channels):
+    rng = np.random.default_rng(5)
+    beauty = rng.random((HEIGHT, WIDTH, channels), dtype=np.float32)
+    confidence = rng.random((HEIGHT, WIDTH, 3), dtype=np.float32)
+    pixels = np.sort(rng.choice(HEIGHT * WIDTH, 300, replace=False))
+    filled = rng.random((len(pixels), 3), dtype=np.float32)
+    expected = beauty.copy().reshape(-1, channels)
+    covered = 1.0 - confidence.reshape(-1, 3)[pixels, 2:]
+    expected[pixels, :3] = expected[pixels, :3] * covered + filled * (1.0 - covered)
+    blend_fill(beauty, confidence, pixels, filled)
+    np.testing.assert_array_equal(beauty.reshape(-1, channels), expected)  # the same float32 operations, in order
