@@ -35,9 +35,11 @@ Threads: frames are finished (keyframes sampled, blended, filled) on a pool of
 ``threads`` (the server's setting: ``serve --propagate-threads``, or
 ``$FRAMEBRIDGE_PROPAGATE_THREADS``, else every core the process may use; the
 per-pixel work runs in compiled kernels that release the GIL); the chains are
-traced there too (each one step after the other) while the next frames are read,
-and while a backward chain is traced the frames it has reached are finished,
-from the last (at most twice ``threads`` of them then wait to be returned).
+traced there too while the next frames are read, each by one pool task that
+takes its steps one after the other (so no thread waits for a step while another
+chain could be traced), and while a backward chain is traced the frames it has
+reached are finished, from the last (at most twice ``threads`` of them then wait
+to be returned).
 Results come back in the order they would one at a time; at most ``threads``
 are being made at once, and reading waits while more than twice that are due.
 The result is the same bytes for any thread count.
@@ -58,6 +60,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -210,6 +213,7 @@ class _Propagation:
         self.chain: tuple[int, Future] | None = None     # forward chain from the latest keyframe (its number, the chain)
         self.size: tuple[int, int] | None = None
         self.pool = ThreadPoolExecutor(plan.threads, thread_name_prefix="propagate") if plan.threads > 1 else None
+        self.forward_steps = _Serial(self.pool)          # the forward chains' steps, one after the other
         self.due: deque[_Due] = deque()                  # results in the order they are returned
 
     def run(self, frames: Iterator[InputFrame]) -> Iterator[OutputFrame | FrameFailure]:
@@ -262,7 +266,7 @@ class _Propagation:
         else:
             if self.chain is not None:
                 key, chain = self.chain
-                self.chain = current.forward = key, self._later(
+                self.chain = current.forward = key, self.forward_steps.submit(
                     self._step_after, chain, current.number, current.work, self.previous.work, current.work_look,
                     current.work.motion_backward, self.previous.work.motion_forward)
             if any(key > current.number for key in self.keys):
@@ -306,7 +310,7 @@ class _Propagation:
 
     def _step_after(self, chain: Future, number: int, guides: Guides, from_guides: Guides, look: np.ndarray, motion,
                     back_motion) -> Chain:
-        """The chain after ``chain`` (once traced), moved to frame ``number``."""
+        """The chain after ``chain`` (traced by the step before), moved to frame ``number``."""
         before = chain.result()
         return step_chain(before, number, guides, from_guides, self._view(before.key), look, motion, back_motion,
                           depth_tolerance=self.plan.depth_tolerance)
@@ -457,6 +461,41 @@ class _Due:
             return self.done
         output = self.future.result() if self.future else self.make()
         return self.keep(output) if self.keep else output
+
+
+class _Serial:
+    """Calls run one after the other, in the order submitted, on a pool (or at once without one): one pool task runs
+    them while any are queued, so no pool thread waits for the call before its own, and whatever waits for a call was
+    submitted after the task that runs it."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None):
+        self.pool = pool
+        self.lock = threading.Lock()
+        self.calls: deque[tuple[Future, Callable, tuple]] = deque()
+        self.running = False
+
+    def submit(self, function: Callable, *args) -> Future:
+        if self.pool is None:
+            return _done(function(*args))
+        future: Future = Future()
+        with self.lock:
+            self.calls.append((future, function, args))
+            if not self.running:
+                self.running = True
+                self.pool.submit(self._run)
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                if not self.calls:
+                    self.running = False
+                    return
+                future, function, args = self.calls.popleft()
+            try:
+                future.set_result(function(*args))
+            except BaseException as error:
+                future.set_exception(error)
 
 
 def _done(value: Any) -> Future:

@@ -430,6 +430,34 @@ def test_the_pool_finishes_frames_the_backward_chain_has_reached_while_it_traces
     assert waited == [True]
 
 
+def test_no_pool_thread_waits_for_the_forward_step_before_its_own(monkeypatch):
+    """The forward chain's steps run one after the other in one pool task, so the other thread traces the backward chain
+    meanwhile (a step per task would take both threads: one tracing, one waiting for it)."""
+    import threading
+
+    from framebridge.server.ops import propagate as module
+
+    frames = list(range(1, 9))
+    shot = sliding_shot(frames)
+    backward_started, waited = threading.Event(), []
+    step = module.step_chain
+
+    def stepping(chain, number, *args, **kwargs):
+        if chain.key == 8:
+            backward_started.set()
+        elif number == 3:  # the forward chain waits until the backward one has begun
+            waited.append(backward_started.wait(timeout=10))
+        return step(chain, number, *args, **kwargs)
+
+    monkeypatch.setattr(module, "step_chain", stepping)
+    op = PropagateOp(threads=2)
+    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
+                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
+    outputs = list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+    assert [output.number for output in outputs] == frames
+    assert waited == [True]
+
+
 def test_a_failing_backward_step_fails_the_job_without_leaving_frames_waiting(monkeypatch):
     import threading
 
