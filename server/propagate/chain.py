@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import cv2
 import numpy as np
 from numba import njit
 
@@ -151,8 +150,7 @@ def _reanchor(coords: np.ndarray, seen: np.ndarray, lost: np.ndarray, objects: n
     usable = weights.sum(axis=(1, 2)) >= MIN_TRACED
     area = _block_area(height, width)
     for index in np.flatnonzero(usable):
-        values[index] /= np.maximum(weights[index], 1e-12)[..., None]
-        values[index] = _push_pull(values[index], weights[index] / area)
+        _push_pull(values[index], weights[index], area)
     _move_lost(coords, lost, objects, ids, values, usable)
 
 
@@ -167,22 +165,94 @@ def _block_area(height: int, width: int) -> np.ndarray:
     return area
 
 
-def _push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Fill ``values`` (H, W, C) where ``weights`` is 0 from where it is 1, coarse to fine."""
-    levels = [(values * weights[..., None], weights)]
-    while min(levels[-1][1].shape) > 2 and (levels[-1][1] <= 0).any():
-        summed, weight = levels[-1]
-        size = (max(1, summed.shape[1] // 2), max(1, summed.shape[0] // 2))
-        levels.append((cv2.resize(summed, size, interpolation=cv2.INTER_AREA), cv2.resize(weight, size, interpolation=cv2.INTER_AREA)))
-    summed, weight = levels[-1]
-    estimate = summed / np.maximum(weight, 1e-12)[..., None]
-    for summed, weight in reversed(levels[:-1]):
-        coarse = cv2.resize(estimate, (weight.shape[1], weight.shape[0]), interpolation=cv2.INTER_LINEAR)
-        estimate = summed / np.maximum(weight, 1e-12)[..., None]
-        trust = np.clip(weight, 0.0, 1.0)[..., None]
-        estimate *= trust  # own * trust + coarse * (1 - trust), in place
-        coarse *= 1.0 - trust
-        estimate += coarse
+@njit(nogil=True, cache=True)
+def _push_pull(sums, counts, area):  # pragma: no cover (compiled)
+    """``sums`` (H, W, 2) of the displacements of ``counts`` traced pixels per block (of ``area`` pixels) turned, in
+    place, into a displacement everywhere: the blocks' means where they have traced pixels, and where they have none
+    the mean of a coarser level (blocks halved until each has some, each level the area mean of the one below), pulled
+    back up bilinearly and mixed in by how little of a block was traced."""
+    height, width = counts.shape
+    level = np.empty((height, width, 3), np.float32)  # coverage-weighted displacement, coverage
+    for y in range(height):
+        for x in range(width):
+            level[y, x, 0], level[y, x, 1] = sums[y, x, 0] / area[y, x], sums[y, x, 1] / area[y, x]
+            level[y, x, 2] = counts[y, x] / area[y, x]
+    levels = [level]
+    while min(level.shape[0], level.shape[1]) > 2 and level[:, :, 2].min() <= 0.0:
+        level = _halved(level)
+        levels.append(level)
+    estimate = np.empty((level.shape[0], level.shape[1], 2), np.float32)
+    _own(level, estimate)
+    for index in range(len(levels) - 2, -1, -1):
+        estimate = _pulled(levels[index], estimate)
+    sums[:, :, :] = estimate
+
+
+@njit(inline="always", cache=True)
+def _own(level, estimate):  # pragma: no cover (compiled)
+    """Each block's own mean displacement (0 where nothing was traced)."""
+    for y in range(level.shape[0]):
+        for x in range(level.shape[1]):
+            coverage = max(level[y, x, 2], np.float32(1e-12))
+            estimate[y, x, 0], estimate[y, x, 1] = level[y, x, 0] / coverage, level[y, x, 1] / coverage
+
+
+@njit(nogil=True, cache=True)
+def _halved(level):  # pragma: no cover (compiled)
+    """The level at half the size (rounded down), each block the area mean of the part of the level it covers (as
+    ``cv2.resize`` with ``INTER_AREA``: an odd size spreads the blocks evenly)."""
+    height, width = level.shape[0], level.shape[1]
+    small_height, small_width = max(1, height // 2), max(1, width // 2)
+    rows, row_weights = _overlaps(height, small_height)
+    columns, column_weights = _overlaps(width, small_width)
+    coarse = np.zeros((small_height, small_width, 3), np.float32)
+    for row in range(small_height):
+        for y, y_weight in zip(rows[row], row_weights[row]):
+            for column in range(small_width):
+                for x, x_weight in zip(columns[column], column_weights[column]):
+                    weight = y_weight * x_weight
+                    for channel in range(3):
+                        coarse[row, column, channel] += level[y, x, channel] * weight
+    return coarse
+
+
+@njit(cache=True)
+def _overlaps(size, small):  # pragma: no cover (compiled)
+    """For each of ``small`` cells spread evenly over ``size`` ones: the ones it covers and the share of it each
+    covers (summing to 1), as (small, 4) arrays (a cell covers at most 4: the step is at most 3)."""
+    step = size / small
+    cells = np.zeros((small, 4), np.int64)
+    shares = np.zeros((small, 4), np.float32)
+    for index in range(small):
+        low, high = index * step, (index + 1) * step
+        first = int(np.floor(low))
+        for offset in range(4):
+            cell = first + offset
+            if cell < size:
+                cells[index, offset] = cell
+                shares[index, offset] = max(0.0, min(cell + 1.0, high) - max(float(cell), low)) / step
+    return cells, shares
+
+
+@njit(nogil=True, cache=True)
+def _pulled(level, coarse):  # pragma: no cover (compiled)
+    """The level's own means where it is covered, the ``coarse`` estimate read bilinearly (pixel centres aligned) where
+    it is not, mixed by coverage."""
+    height, width = level.shape[0], level.shape[1]
+    coarse_height, coarse_width = coarse.shape[0], coarse.shape[1]
+    scale_y, scale_x = np.float32(coarse_height / height), np.float32(coarse_width / width)
+    estimate = np.empty((height, width, 2), np.float32)
+    _own(level, estimate)
+    for y in range(height):
+        for x in range(width):
+            trusted = min(max(level[y, x, 2], np.float32(0.0)), np.float32(1.0))
+            left, top, left_over, top_under, across, down = place((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
+                                                                   (np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5),
+                                                                   coarse_height, coarse_width)
+            for axis in range(2):
+                below = mix(coarse[top, left, axis], coarse[top, left_over, axis], coarse[top_under, left, axis],
+                            coarse[top_under, left_over, axis], across, down)
+                estimate[y, x, axis] = estimate[y, x, axis] * trusted + below * (np.float32(1.0) - trusted)
     return estimate
 
 

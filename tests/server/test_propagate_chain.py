@@ -82,3 +82,31 @@ def test_a_hidden_part_of_an_object_is_re_anchored_with_its_object_s_motion_and_
     stripe = (slice(6, 18), slice(11, 13))  # now at x 10..13 of this frame, came from the lost stripe 14..17
     np.testing.assert_allclose(chain.coords[stripe][..., 0], np.arange(11, 13) + 4.0 + np.zeros((12, 2)), atol=0.05)
     assert (chain.seen[stripe] == 1.0).all()
+
+
+@pytest.mark.parametrize("shape", [(135, 240), (67, 120), (5, 7), (3, 9)])
+def test_each_coarser_level_of_the_push_pull_is_the_area_mean_of_the_one_below(shape):
+    import cv2
+
+    from framebridge.server.propagate.chain import _halved
+
+    level = np.random.default_rng(2).random(shape + (3,), dtype=np.float32)
+    expected = cv2.resize(level, (max(1, shape[1] // 2), max(1, shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(_halved(level), expected, atol=1e-6)
+
+
+def test_blocks_without_traced_pixels_take_the_displacement_around_them():
+    from framebridge.server.propagate.chain import _push_pull
+
+    rows, columns = np.mgrid[0:40, 0:60].astype(np.float32)
+    counts = np.full((40, 60), 16.0, np.float32)
+    counts[10:30, 20:45] = 0.0  # a hole in the middle
+    field = np.dstack([0.5 * columns + 2.0, np.full_like(rows, -3.0)])  # smooth: a slope across, constant down
+    sums = field * counts[..., None]
+    _push_pull(sums, counts, np.full((40, 60), 16.0, np.float32))
+    traced = counts > 0
+    np.testing.assert_allclose(sums[traced], field[traced], rtol=1e-6)  # fully traced blocks keep their own mean
+    np.testing.assert_allclose(sums[..., 1], -3.0, rtol=1e-6)  # a constant is carried in exactly
+    inside = sums[10:30, 20:45, 0]
+    assert field[10:30, 19, 0].min() - 1e-3 <= inside.min() and inside.max() <= field[10:30, 45, 0].max() + 1e-3
+    assert (np.diff(inside, axis=1) >= -1e-4).all()  # the slope carries on across the hole, never backwards
