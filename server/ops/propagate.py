@@ -366,11 +366,11 @@ class _Propagation:
             return _Due(done=OutputFrame(frame.number, cached, {"cache": "hit", "keyframes": keys}))
         # The keyframes a fill learns from, as they are now; their models asked for before the frame, which waits for them.
         models = {number: self._model(number) for number in keys or sorted(self.key_frames)}
-        return _Due(make=lambda: self._finish(frame, frame.forward[1].result() if frame.forward else None,
-                                              backward[1].result() if backward else None, keys, models),
-                    keep=lambda output: self._store(key, output))
+        return _Due(make=lambda: self._store(key, self._finish(frame, frame.forward[1].result() if frame.forward else None,
+                                                               backward[1].result() if backward else None, keys, models)))
 
     def _store(self, key: str | None, output: OutputFrame) -> OutputFrame:
+        """``output`` kept in the cache under ``key`` (if any), by the thread that made it."""
         if key:
             self.plan.cache.put(key, output.buffers)
         return output
@@ -441,12 +441,10 @@ class _Propagation:
 
 
 class _Due:
-    """One result to return: ``done`` already, or to be made by ``make`` (on a pool, once started) and passed to ``keep``
-    when returned."""
+    """One result to return: ``done`` already, or to be made by ``make`` (on a pool, once started)."""
 
-    def __init__(self, done: OutputFrame | FrameFailure | None = None, make: Callable[[], OutputFrame] | None = None,
-                 keep: Callable[[OutputFrame], OutputFrame] | None = None):
-        self.done, self.make, self.keep = done, make, keep
+    def __init__(self, done: OutputFrame | FrameFailure | None = None, make: Callable[[], OutputFrame] | None = None):
+        self.done, self.make = done, make
         self.future: Future | None = None
 
     def start(self, pool: ThreadPoolExecutor | None) -> None:
@@ -459,8 +457,7 @@ class _Due:
     def result(self) -> OutputFrame | FrameFailure:
         if self.done is not None:
             return self.done
-        output = self.future.result() if self.future else self.make()
-        return self.keep(output) if self.keep else output
+        return self.future.result() if self.future else self.make()
 
 
 class _Serial:

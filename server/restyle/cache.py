@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,6 +104,7 @@ class ResultCache:
         self.folder = self.root / op
         self.budget = default_cache_budget() if budget_bytes is None else budget_bytes
         self._usage: int | None = None
+        self._lock = threading.Lock()  # entries may be written from several threads
 
     def _path(self, key: str, name: str) -> Path:
         return self.folder / key[:2] / f"{key}.{name}.npy"
@@ -125,14 +127,15 @@ class ResultCache:
         return arrays
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-        written = 0
-        for name, array in arrays.items():
-            with atomic_path(self._path(key, name)) as temporary:
-                np.save(temporary, np.ascontiguousarray(array), allow_pickle=False)
-            written += self._path(key, name).stat().st_size
-        if self._usage is None:
-            self._usage = sum(entry.nbytes for entry in cache_entries(self.root))
-        else:
-            self._usage += written
-        if self._usage > self.budget:
-            self._usage = evict(self.root, int(self.budget * 0.9))
+        with self._lock:  # one writer at a time, so the bytes counted are the bytes written
+            written = 0
+            for name, array in arrays.items():
+                with atomic_path(self._path(key, name)) as temporary:
+                    np.save(temporary, np.ascontiguousarray(array), allow_pickle=False)
+                written += self._path(key, name).stat().st_size
+            if self._usage is None:
+                self._usage = sum(entry.nbytes for entry in cache_entries(self.root))
+            else:
+                self._usage += written
+            if self._usage > self.budget:
+                self._usage = evict(self.root, int(self.budget * 0.9))

@@ -31,6 +31,17 @@ def test_past_its_budget_the_cache_deletes_the_least_recently_used_entries(tmp_p
     assert sum(entry.nbytes for entry in cache_entries(tmp_path)) <= 3.5 * entry_bytes
 
 
+def test_threads_writing_at_once_keep_the_cache_within_its_budget(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    entry_bytes = 64 * 64 * 3 * 4 + 128
+    cache = ResultCache(tmp_path, "propagate", budget_bytes=int(5.5 * entry_bytes))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda number: cache.put(f"{number:02d}" + "5" * 62, ENTRY), range(40)))
+    assert sum(entry.nbytes for entry in cache_entries(tmp_path)) <= 5.5 * entry_bytes
+    assert cache._usage == sum(entry.nbytes for entry in cache_entries(tmp_path))  # no write went uncounted
+
+
 def test_the_budget_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FRAMEBRIDGE_CACHE_MB", "0.1")
     cache = ResultCache(tmp_path, "restyle")
