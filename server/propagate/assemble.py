@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .sampling import mix, place
+from .sampling import corners, place
 
 __all__ = ["Side", "assemble", "blend_fill", "HOLE"]
 
@@ -112,9 +112,10 @@ def _sample(image, line, left, right, across):  # pragma: no cover (compiled)
     y = line[left, 1] + (line[right, 1] - line[left, 1]) * across
     column, row, next_column, next_row, across, down = place(x, y, height, width)
     upper, lower = image[row], image[next_row]
-    return (mix(upper[column, 0], upper[next_column, 0], lower[column, 0], lower[next_column, 0], across, down),
-            mix(upper[column, 1], upper[next_column, 1], lower[column, 1], lower[next_column, 1], across, down),
-            mix(upper[column, 2], upper[next_column, 2], lower[column, 2], lower[next_column, 2], across, down))
+    a, b, c, d = corners(across, down)
+    return (a * upper[column, 0] + b * upper[next_column, 0] + c * lower[column, 0] + d * lower[next_column, 0],
+            a * upper[column, 1] + b * upper[next_column, 1] + c * lower[column, 1] + d * lower[next_column, 1],
+            a * upper[column, 2] + b * upper[next_column, 2] + c * lower[column, 2] + d * lower[next_column, 2])
 
 
 @njit(inline="always", cache=True)

@@ -1,9 +1,11 @@
 """Sampling inside the compiled kernels, as cv2.remap samples, but at exact positions.
 
 Bilinear with the edge pixels repeated beyond the image, or at the nearest pixel;
-cv2 rounds positions to 1/32 of a pixel, these do not. Bilinear mixing is in lerp
+cv2 rounds positions to 1/32 of a pixel, these do not. :func:`mix` is in lerp
 form, so it gives exactly the value where the four samples agree (a trust of 1
-stays 1). Each helper is inlined into the kernel that calls it.
+stays 1); :func:`corners` gives the four weights once for several channels, which
+is faster but may miss such a value by a rounding (for looks, not for trust).
+Each helper is inlined into the kernel that calls it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["mix", "nearest", "place"]
+__all__ = ["corners", "mix", "nearest", "place"]
 
 
 @njit(inline="always", cache=True)
@@ -30,6 +32,14 @@ def mix(upper_left, upper_right, lower_left, lower_right, across, down):  # prag
     upper = upper_left + (upper_right - upper_left) * across
     lower = lower_left + (lower_right - lower_left) * across
     return upper + (lower - upper) * down
+
+
+@njit(inline="always", cache=True)
+def corners(across, down):  # pragma: no cover (compiled)
+    """The bilinear weights of the four neighbours :func:`place` gives: upper left, upper right, lower left, lower
+    right."""
+    left, up = np.float32(1.0) - across, np.float32(1.0) - down
+    return left * up, across * up, left * down, across * down
 
 
 @njit(inline="always", cache=True)
