@@ -458,7 +458,8 @@ def test_no_pool_thread_waits_for_the_forward_step_before_its_own(monkeypatch):
     assert waited == [True]
 
 
-def test_a_failing_backward_step_fails_the_job_without_leaving_frames_waiting(monkeypatch):
+@pytest.mark.parametrize("key, failing", [(8, 4), (1, 3)], ids=["backward", "forward"])
+def test_a_failing_chain_step_fails_the_job_without_leaving_frames_waiting(monkeypatch, key, failing):
     import threading
 
     from framebridge.server.ops import propagate as module
@@ -468,7 +469,7 @@ def test_a_failing_backward_step_fails_the_job_without_leaving_frames_waiting(mo
     step = module.step_chain
 
     def stepping(chain, number, *args, **kwargs):
-        if chain.key == 8 and number == 4:
+        if chain.key == key and number == failing:
             raise RuntimeError("step failed")
         return step(chain, number, *args, **kwargs)
 
