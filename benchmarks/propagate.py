@@ -21,7 +21,8 @@ frame is the reference. Printed, each against a baseline measured in this run:
   keyframe, no fill). First in wall time on every core the process may use
   (propagate's default thread count, OpenCV's default threads; on a shared machine
   other jobs slow it), with the CPU time of the calling thread (the part more
-  threads do not shorten); then the whole shot the same way, with keyframes on its
+  threads do not shorten), and again with the result cache on (the server's
+  default: inputs digested, results written to a fresh cache folder); then the whole shot the same way, with keyframes on its
   first frame, the span's last and its own last, so spans overlap as in a real
   shot; then in CPU time on one core (the process pinned to one core, one thread,
   OpenCV on one thread, after an untimed run of the same span so memory is reused
@@ -87,12 +88,13 @@ def style(beauty: np.ndarray) -> np.ndarray:
 
 
 def propagate(shot, keyframes: dict[int, np.ndarray], keep=GUIDES, profile: cProfile.Profile | None = None,
-              clock=time.process_time):
+              clock=time.process_time, cache_dir: str | None = None):
     """Results per frame and the seconds the op took on ``clock`` (by default CPU time: every thread, and the only core
-    when pinned)."""
+    when pinned); with the result cache in ``cache_dir`` if given, else without one."""
     numbers = sorted(shot)
-    op = PropagateOp()
-    plan = op.prepare({"cache": False}, {}, numbers, None, {f"keyframe_{n}": look for n, look in keyframes.items()})
+    op = PropagateOp(cache_dir=cache_dir)
+    plan = op.prepare({"cache": cache_dir is not None}, {}, numbers, None,
+                      {f"keyframe_{n}": look for n, look in keyframes.items()})
     frames = (InputFrame(n, {name: array for name, array in shot[n].items() if name == passes.BEAUTY or name in keep})
               for n in numbers)
     if profile:
@@ -261,6 +263,10 @@ def speed(shot, keyframes, frames: int) -> None:
           f"ratio {ours / theirs:.3f}")
     print(f"  of which CPU time on the calling thread (reading and checking frames, queueing: what more threads do not "
           f"shorten) {main_thread / len(span) * 1000:.0f} ms a frame")
+    with tempfile.TemporaryDirectory() as folder:
+        _, cached = propagate(big, big_keys, clock=time.perf_counter, cache_dir=folder)
+    print(f"  the same with the result cache on (the server's default: every input digested, every result written to "
+          f"disk; all misses): propagate {len(span) / cached:.2f} fps ({cached / len(span) * 1000:.0f} ms a frame)")
     whole_shot(shot, keyframes, span[-1])
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
