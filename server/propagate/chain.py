@@ -165,94 +165,84 @@ def _block_area(height: int, width: int) -> np.ndarray:
     return area
 
 
-@njit(nogil=True, cache=True)
-def _push_pull(sums, counts, area):  # pragma: no cover (compiled)
+def _push_pull(sums: np.ndarray, counts: np.ndarray, area: np.ndarray) -> None:
     """``sums`` (H, W, 2) of the displacements of ``counts`` traced pixels per block (of ``area`` pixels) turned, in
     place, into a displacement everywhere: the blocks' means where they have traced pixels, and where they have none
     the mean of a coarser level (blocks halved until each has some, each level the area mean of the one below), pulled
     back up bilinearly and mixed in by how little of a block was traced."""
-    height, width = counts.shape
-    level = np.empty((height, width, 3), np.float32)  # coverage-weighted displacement, coverage
-    for y in range(height):
-        for x in range(width):
-            level[y, x, 0], level[y, x, 1] = sums[y, x, 0] / area[y, x], sums[y, x, 1] / area[y, x]
-            level[y, x, 2] = counts[y, x] / area[y, x]
+    level = np.empty(counts.shape + (3,), np.float32)  # coverage-weighted displacement, coverage
+    np.divide(sums, area[..., None], out=level[..., :2])
+    np.divide(counts, area, out=level[..., 2])
     levels = [level]
-    while min(level.shape[0], level.shape[1]) > 2 and level[:, :, 2].min() <= 0.0:
-        level = _halved(level)
+    while min(level.shape[:2]) > 2 and (level[..., 2] <= 0.0).any():
+        height, width = level.shape[:2]
+        small = (max(1, height // 2), max(1, width // 2))
+        level = _halved(level, *_overlaps(height, small[0]), *_overlaps(width, small[1]))
         levels.append(level)
-    estimate = np.empty((level.shape[0], level.shape[1], 2), np.float32)
-    _own(level, estimate)
-    for index in range(len(levels) - 2, -1, -1):
-        estimate = _pulled(levels[index], estimate)
-    sums[:, :, :] = estimate
+    estimate = _pulled(level, np.zeros((1, 1, 2), np.float32), False)
+    for finer in reversed(levels[:-1]):
+        estimate = _pulled(finer, estimate, True)
+    sums[...] = estimate
 
 
-@njit(inline="always", cache=True)
-def _own(level, estimate):  # pragma: no cover (compiled)
-    """Each block's own mean displacement (0 where nothing was traced)."""
-    for y in range(level.shape[0]):
-        for x in range(level.shape[1]):
-            coverage = max(level[y, x, 2], np.float32(1e-12))
-            estimate[y, x, 0], estimate[y, x, 1] = level[y, x, 0] / coverage, level[y, x, 1] / coverage
+@lru_cache(maxsize=64)
+def _overlaps(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``small`` cells spread evenly over ``size`` ones, as ``cv2.resize`` with ``INTER_AREA`` spreads them:
+    the ones it covers and the share of it each covers (summing to 1), as (small, 4) arrays (the step is at most 3, so
+    a cell covers at most 4). Read-only."""
+    step = size / small
+    low = np.arange(small)[:, None] * step
+    cells = np.floor(low).astype(np.int64) + np.arange(4)
+    shares = np.clip(np.minimum(cells + 1.0, low + step) - np.maximum(cells, low), 0.0, None) / step
+    shares[cells >= size] = 0.0
+    np.minimum(cells, size - 1, out=cells)
+    for array in (cells, shares):
+        array.flags.writeable = False
+    return cells, shares.astype(np.float32)
 
 
 @njit(nogil=True, cache=True)
-def _halved(level):  # pragma: no cover (compiled)
-    """The level at half the size (rounded down), each block the area mean of the part of the level it covers (as
-    ``cv2.resize`` with ``INTER_AREA``: an odd size spreads the blocks evenly)."""
-    height, width = level.shape[0], level.shape[1]
-    small_height, small_width = max(1, height // 2), max(1, width // 2)
-    rows, row_weights = _overlaps(height, small_height)
-    columns, column_weights = _overlaps(width, small_width)
-    coarse = np.zeros((small_height, small_width, 3), np.float32)
-    for row in range(small_height):
-        for y, y_weight in zip(rows[row], row_weights[row]):
-            for column in range(small_width):
-                for x, x_weight in zip(columns[column], column_weights[column]):
-                    weight = y_weight * x_weight
+def _halved(level, rows, row_shares, columns, column_shares):  # pragma: no cover (compiled)
+    """The level resampled by area to ``len(rows)`` x ``len(columns)`` blocks, each from the cells :func:`_overlaps`
+    gives."""
+    coarse = np.zeros((len(rows), len(columns), 3), np.float32)
+    for row in range(len(rows)):
+        for i in range(4):
+            y, y_share = rows[row, i], row_shares[row, i]
+            if y_share == 0.0:
+                continue
+            for column in range(len(columns)):
+                for j in range(4):
+                    x, share = columns[column, j], y_share * column_shares[column, j]
+                    if share == 0.0:
+                        continue
                     for channel in range(3):
-                        coarse[row, column, channel] += level[y, x, channel] * weight
+                        coarse[row, column, channel] += level[y, x, channel] * share
     return coarse
 
 
-@njit(cache=True)
-def _overlaps(size, small):  # pragma: no cover (compiled)
-    """For each of ``small`` cells spread evenly over ``size`` ones: the ones it covers and the share of it each
-    covers (summing to 1), as (small, 4) arrays (a cell covers at most 4: the step is at most 3)."""
-    step = size / small
-    cells = np.zeros((small, 4), np.int64)
-    shares = np.zeros((small, 4), np.float32)
-    for index in range(small):
-        low, high = index * step, (index + 1) * step
-        first = int(np.floor(low))
-        for offset in range(4):
-            cell = first + offset
-            if cell < size:
-                cells[index, offset] = cell
-                shares[index, offset] = max(0.0, min(cell + 1.0, high) - max(float(cell), low)) / step
-    return cells, shares
-
-
 @njit(nogil=True, cache=True)
-def _pulled(level, coarse):  # pragma: no cover (compiled)
-    """The level's own means where it is covered, the ``coarse`` estimate read bilinearly (pixel centres aligned) where
-    it is not, mixed by coverage."""
+def _pulled(level, coarse, pull):  # pragma: no cover (compiled)
+    """Each block's own mean displacement (0 where nothing was traced) and, where ``pull``, the ``coarse`` estimate
+    read bilinearly (pixel centres aligned) mixed in by how little of the block was traced."""
     height, width = level.shape[0], level.shape[1]
     coarse_height, coarse_width = coarse.shape[0], coarse.shape[1]
     scale_y, scale_x = np.float32(coarse_height / height), np.float32(coarse_width / width)
     estimate = np.empty((height, width, 2), np.float32)
-    _own(level, estimate)
     for y in range(height):
         for x in range(width):
-            trusted = min(max(level[y, x, 2], np.float32(0.0)), np.float32(1.0))
-            left, top, left_over, top_under, across, down = place((np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
-                                                                   (np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5),
-                                                                   coarse_height, coarse_width)
-            for axis in range(2):
-                below = mix(coarse[top, left, axis], coarse[top, left_over, axis], coarse[top_under, left, axis],
-                            coarse[top_under, left_over, axis], across, down)
-                estimate[y, x, axis] = estimate[y, x, axis] * trusted + below * (np.float32(1.0) - trusted)
+            coverage = max(level[y, x, 2], np.float32(1e-12))
+            own_x, own_y = level[y, x, 0] / coverage, level[y, x, 1] / coverage
+            if pull:
+                trusted = min(coverage, np.float32(1.0))
+                left, top, left_over, top_under, across, down = place(
+                    (np.float32(x) + np.float32(0.5)) * scale_x - np.float32(0.5),
+                    (np.float32(y) + np.float32(0.5)) * scale_y - np.float32(0.5), coarse_height, coarse_width)
+                own_x = own_x * trusted + mix(coarse[top, left, 0], coarse[top, left_over, 0], coarse[top_under, left, 0],
+                                              coarse[top_under, left_over, 0], across, down) * (np.float32(1.0) - trusted)
+                own_y = own_y * trusted + mix(coarse[top, left, 1], coarse[top, left_over, 1], coarse[top_under, left, 1],
+                                              coarse[top_under, left_over, 1], across, down) * (np.float32(1.0) - trusted)
+            estimate[y, x, 0], estimate[y, x, 1] = own_x, own_y
     return estimate
 
 

@@ -88,11 +88,13 @@ def test_a_hidden_part_of_an_object_is_re_anchored_with_its_object_s_motion_and_
 def test_each_coarser_level_of_the_push_pull_is_the_area_mean_of_the_one_below(shape):
     import cv2
 
-    from framebridge.server.propagate.chain import _halved
+    from framebridge.server.propagate.chain import _halved, _overlaps
 
     level = np.random.default_rng(2).random(shape + (3,), dtype=np.float32)
-    expected = cv2.resize(level, (max(1, shape[1] // 2), max(1, shape[0] // 2)), interpolation=cv2.INTER_AREA)
-    np.testing.assert_allclose(_halved(level), expected, atol=1e-6)
+    small = (max(1, shape[0] // 2), max(1, shape[1] // 2))
+    expected = cv2.resize(level, small[::-1], interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(_halved(level, *_overlaps(shape[0], small[0]), *_overlaps(shape[1], small[1])), expected,
+                               atol=1e-6)
 
 
 def test_blocks_without_traced_pixels_take_the_displacement_around_them():
