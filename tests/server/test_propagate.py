@@ -399,6 +399,14 @@ def test_a_job_stopped_early_leaves_no_threads_behind():
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("propagate")]
 
 
+def _two_thread_job(shot, frames):
+    """The results of a job on two threads over ``frames``, keyframed (in ``style``) on the first and the last."""
+    op = PropagateOp(threads=2)
+    plan = op.prepare({"cache": False}, {}, frames, None, {f"keyframe_{n}": style(shot[n][passes.BEAUTY])
+                                                            for n in (frames[0], frames[-1])})
+    return op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False))
+
+
 def test_the_pool_finishes_frames_the_backward_chain_has_reached_while_it_traces_the_rest(monkeypatch):
     import threading
 
@@ -422,10 +430,7 @@ def test_the_pool_finishes_frames_the_backward_chain_has_reached_while_it_traces
 
     monkeypatch.setattr(module._Propagation, "_finish", finishing)
     monkeypatch.setattr(module, "step_chain", stepping)
-    op = PropagateOp(threads=2)
-    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
-                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
-    outputs = list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+    outputs = list(_two_thread_job(shot, frames))
     assert [output.number for output in outputs] == frames
     assert waited == [True]
 
@@ -450,10 +455,7 @@ def test_no_pool_thread_waits_for_the_forward_step_before_its_own(monkeypatch):
         return step(chain, number, *args, **kwargs)
 
     monkeypatch.setattr(module, "step_chain", stepping)
-    op = PropagateOp(threads=2)
-    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
-                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
-    outputs = list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+    outputs = list(_two_thread_job(shot, frames))
     assert [output.number for output in outputs] == frames
     assert waited == [True]
 
@@ -474,14 +476,11 @@ def test_a_failing_chain_step_fails_the_job_without_leaving_frames_waiting(monke
         return step(chain, number, *args, **kwargs)
 
     monkeypatch.setattr(module, "step_chain", stepping)
-    op = PropagateOp(threads=2)
-    plan = op.prepare({"cache": False}, {}, frames, None, {"keyframe_1": style(shot[1][passes.BEAUTY]),
-                                                            "keyframe_8": style(shot[8][passes.BEAUTY])})
     raised = []
 
     def run():
         try:
-            list(op.run(plan, (InputFrame(n, shot[n]) for n in frames), JobContext("t", frames, {}, lambda: False)))
+            list(_two_thread_job(shot, frames))
         except RuntimeError as error:
             raised.append(str(error))
 
