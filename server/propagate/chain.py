@@ -62,8 +62,8 @@ class Chain:
 
 def start_chain(key: int, height: int, width: int) -> Chain:
     """The chain of a keyframe in its own frame: every pixel where it is, fully trusted."""
-    return Chain(key, key, _grid(height, width).copy(), np.ones((height, width), np.float32),
-                 np.zeros((height, width), np.float32))
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return Chain(key, key, np.dstack([xs, ys]), np.ones((height, width), np.float32), np.zeros((height, width), np.float32))
 
 
 @dataclass(frozen=True)
@@ -117,15 +117,6 @@ def trust(chain: Chain) -> np.ndarray:
     np.clip(faded, 0.0, 1.0, out=faded)
     faded *= chain.seen
     return faded
-
-
-@lru_cache(maxsize=4)
-def _grid(height: int, width: int) -> np.ndarray:
-    """Every pixel's own (x, y), read-only."""
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    grid = np.dstack([xs, ys])
-    grid.flags.writeable = False
-    return grid
 
 
 MIN_TRACED = 16  # traced pixels an object needs before its displacement is carried into its lost ones
