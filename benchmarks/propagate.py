@@ -22,14 +22,15 @@ frame is the reference. Printed, each against a baseline measured in this run:
   (propagate's default thread count, OpenCV's default threads; on a shared machine
   other jobs slow it), with the CPU time of the calling thread (the part more
   threads do not shorten), and again with the result cache on (the server's
-  default: inputs digested, results written to a fresh cache folder); then the whole shot the same way, with keyframes on its
-  first frame, the span's last and its own last, so spans overlap as in a real
-  shot; then in CPU time on one core (the process pinned to one core, one thread,
-  OpenCV on one thread, after an untimed run of the same span so memory is reused
-  as in a serving process; user and system time shown apart). Then where the
-  one-core time goes, per stage in ms a frame (cProfile on CPU time), and PSNR at
-  1080p against the every-frame style scaled up. Goal: at least 8 fps on the whole
-  CPU (the wall-time rows; the one-core figure is for reference).
+  default: inputs digested, results written to a fresh cache folder); then the
+  whole shot the same way, with keyframes on its first frame, the span's last and
+  its own last, so spans overlap as in a real shot; then in CPU time on one core
+  (the process pinned to one core, one thread, OpenCV on one thread, after an
+  untimed run of the same span so memory is reused as in a serving process; user
+  and system time shown apart). Then where the one-core time goes, per stage in
+  ms a frame (cProfile on CPU time), and PSNR at 1080p against the every-frame
+  style scaled up. Goal: at least 8 fps on the whole CPU (the wall-time rows; the
+  one-core figure is for reference).
 
 A contact sheet (keyframes, propagated frames, confidence) goes to ``--sheet``.
 
